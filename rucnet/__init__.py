@@ -1,0 +1,1 @@
+"""rucnet: the command line and the one-machine supervisor that compose the services."""

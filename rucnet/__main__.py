@@ -1,0 +1,3 @@
+from rucnet.cli import main
+
+main()

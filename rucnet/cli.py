@@ -1,0 +1,139 @@
+"""The `rucnet` command: the services, the one-machine stack, tokens and the classifier."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(
+    help="rucnet: reporting for Sweden's school-development network (RUC).", no_args_is_help=True
+)
+token_app = typer.Typer(help="API tokens for RUC staff and Skolverket.", no_args_is_help=True)
+app.add_typer(token_app, name="token")
+
+
+def _serve(create_app: object, settings: object, port: int) -> None:
+    import uvicorn
+
+    from shared.settings import RucnetSettings
+
+    assert isinstance(settings, RucnetSettings)
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    uvicorn.run(create_app(settings), host=settings.host, port=port, log_level="warning")  # type: ignore[operator]
+
+
+@app.command()
+def intake() -> None:
+    """Run the intake service (web form and JSON API)."""
+    from services.intake.app import create_app
+    from services.intake.settings import IntakeSettings
+
+    settings = IntakeSettings()
+    _serve(create_app, settings, settings.intake_port)
+
+
+@app.command()
+def classifier() -> None:
+    """Run the classifier service."""
+    from services.classifier.app import create_app
+    from services.classifier.settings import ClassifierSettings
+
+    settings = ClassifierSettings()
+    _serve(create_app, settings, settings.classifier_port)
+
+
+@app.command()
+def aggregator() -> None:
+    """Run the aggregator service."""
+    from services.aggregator.app import create_app
+    from services.aggregator.settings import AggregatorSettings
+
+    settings = AggregatorSettings()
+    _serve(create_app, settings, settings.aggregator_port)
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the database schema up to date (Alembic)."""
+    from rucnet.migrate import upgrade
+    from shared.settings import RucnetSettings
+
+    settings = RucnetSettings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.db_url)
+
+
+@app.command()
+def dev() -> None:
+    """Run the whole system on this machine: broker, embedded store and the three services."""
+    from rucnet.dev import run_dev
+
+    raise typer.Exit(run_dev())
+
+
+@token_app.command("create")
+def token_create(
+    ruc: Annotated[str | None, typer.Option("--ruc", help="RUC id, e.g. gu")] = None,
+    role: Annotated[str, typer.Option("--role", help="ruc, skolverket or admin")] = "ruc",
+    label: Annotated[str, typer.Option(help="a note on who holds it")] = "",
+) -> None:
+    """Print a new bearer token (only the token); it is stored hashed."""
+    from rucnet.migrate import upgrade
+    from shared.auth import create_token
+    from shared.db import create_engine, session_factory
+    from shared.reference import load_reference
+    from shared.settings import RucnetSettings
+
+    if ruc is not None:
+        role = "ruc"
+    if role not in ("ruc", "skolverket", "admin"):
+        raise typer.BadParameter("role must be ruc, skolverket or admin", param_hint="--role")
+    if role == "ruc" and ruc not in load_reference().ruc_ids:
+        raise typer.BadParameter(f"unknown RUC {ruc!r}", param_hint="--ruc")
+    settings = RucnetSettings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.db_url)
+
+    async def _create() -> str:
+        engine = create_engine(settings.db_url)
+        try:
+            async with session_factory(engine)() as session:
+                return await create_token(session, role, ruc if role == "ruc" else None, label)  # type: ignore[arg-type]
+        finally:
+            await engine.dispose()
+
+    typer.echo(asyncio.run(_create()))
+
+
+@app.command()
+def classify(top: Annotated[int, typer.Option("--top", min=1, max=20)] = 3) -> None:
+    """Read JSON lines {"text": ...} on stdin; write {"areas": [{"code", "score"}...]} per line."""
+    from services.classifier.rules import score_text
+    from shared.reference import load_reference
+
+    reference = load_reference()
+    out = sys.stdout
+    for number, line in enumerate(sys.stdin, start=1):
+        if not line.strip():
+            continue
+        try:
+            text = json.loads(line)["text"]
+            if not isinstance(text, str):
+                raise TypeError("text must be a string")
+        except (ValueError, KeyError, TypeError) as exc:
+            typer.echo(f'line {number}: expected {{"text": "..."}}: {exc}', err=True)
+            out.write(json.dumps({"error": f"line {number}: {exc}"}) + "\n")
+            continue
+        scored = score_text(text, reference)
+        areas = [{"code": a.code, "score": a.score} for a in scored.areas[:top]]
+        out.write(json.dumps({"areas": areas}, ensure_ascii=False) + "\n")
+    out.flush()
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,1 @@
+"""The three rucnet services. They never import each other, only ``shared``."""

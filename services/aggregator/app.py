@@ -1,0 +1,25 @@
+"""Aggregator's composition root."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from services.aggregator.api import router
+from services.aggregator.handlers import register_handlers
+from services.aggregator.settings import AggregatorSettings
+from shared.broker import create_broker
+from shared.db import create_engine, session_factory
+from shared.errors import install_error_handlers
+from shared.web import service_app
+
+
+def create_app(settings: AggregatorSettings) -> FastAPI:
+    engine = create_engine(settings.db_url)
+    sessions = session_factory(engine)
+    broker = create_broker(settings)
+    register_handlers(broker, settings, sessions)
+    app = service_app("rucnet aggregator", engine, broker)
+    app.state.sessions = sessions
+    app.include_router(router)
+    install_error_handlers(app)
+    return app

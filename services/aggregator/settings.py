@@ -1,0 +1,10 @@
+from pydantic import Field
+
+from shared.settings import RucnetSettings
+
+
+class AggregatorSettings(RucnetSettings):
+    aggregator_port: int = 8002
+    retry_backoff_s: float = Field(
+        default=1.0, gt=0, description="pause before a failed event is redelivered"
+    )

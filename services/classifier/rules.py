@@ -1,0 +1,75 @@
+"""A transparent lexicon classifier over the NSP vocabulary in the reference data.
+
+Pure and synchronous: text in, ranked areas with scores and the phrases that decided them out.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+from shared.events import AreaScore, Insats, InsatsClassification
+from shared.reference import ReferenceData
+
+MODEL_VERSION = "lexicon-1"
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+@dataclass(frozen=True)
+class Scored:
+    areas: tuple[AreaScore, ...]
+    reasons: tuple[str, ...]
+
+    @property
+    def best(self) -> AreaScore:
+        return self.areas[0]
+
+
+def _normalise(text: str) -> str:
+    return " " + " ".join(_WORD.findall(text.casefold())) + " "
+
+
+def score_text(text: str, reference: ReferenceData, year: int | None = None) -> Scored:
+    """Score every area by vocabulary hits (prefix match, so Swedish inflections count)."""
+    normalised = _normalise(text)
+    areas = [a for a in reference.nsp_areas if year is None or a.valid_in(year)]
+    raw: dict[str, float] = {}
+    hits: dict[str, list[str]] = {}
+    for area in areas:
+        found = [term for term in area.vocabulary if f" {_normalise(term).strip()}" in normalised]
+        hits[area.code] = found
+        raw[area.code] = sum(1.0 + 0.5 * term.count(" ") for term in found)
+    exps = {code: math.exp(2.0 * value) for code, value in raw.items()}
+    total = sum(exps.values())
+    ranked = sorted(
+        (AreaScore(code=code, score=round(value / total, 4)) for code, value in exps.items()),
+        key=lambda s: (-s.score, s.code),
+    )
+    best = ranked[0].code
+    return Scored(areas=tuple(ranked), reasons=tuple(hits[best]))
+
+
+def classify_insats(
+    insats: Insats, year: int, reference: ReferenceData, threshold: float
+) -> InsatsClassification:
+    """A declared area is kept as decided; otherwise the best-scoring area, flagged when unsure."""
+    scored = score_text(insats.text, reference, year)
+    if insats.nsp_area is not None:
+        return InsatsClassification(
+            ref=insats.ref,
+            nsp_area=insats.nsp_area,
+            source="declared",
+            confidence=1.0,
+            candidates=scored.areas[:3],
+            reasons=("angivet av inrapportören / declared by the submitter",),
+        )
+    return InsatsClassification(
+        ref=insats.ref,
+        nsp_area=scored.best.code,
+        source="classifier",
+        confidence=scored.best.score,
+        candidates=scored.areas[:3],
+        reasons=scored.reasons,
+        needs_review=scored.best.score < threshold,
+    )

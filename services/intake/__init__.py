@@ -1,0 +1,1 @@
+"""Intake: RUC staff submit reports; each accepted report becomes a ReportSubmitted event."""

@@ -1,0 +1,116 @@
+"""Event schemas: frozen, additive, past tense. Consumers ignore fields they do not know.
+
+No huvudman name ever travels in an event: only a keyed pseudonym, the län and the type.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = 1
+_NAMESPACE = uuid.UUID("6f1d0b52-2b7a-4c8e-9a51-4b0f6b1c7e10")
+
+InsatsStatus = Literal["started", "completed"]
+HuvudmanType = Literal["kommunal", "region", "enskild", "statlig"]
+AreaSource = Literal["declared", "classifier", "override"]
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def derived_event_id(parent: uuid.UUID, kind: str) -> uuid.UUID:
+    """A deterministic id for an event caused by another: reprocessing yields the same id."""
+    return uuid.uuid5(_NAMESPACE, f"{parent}:{kind}")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class Event(_Model):
+    event_id: uuid.UUID = Field(default_factory=uuid.uuid4)
+    occurred_at: dt.datetime = Field(default_factory=utcnow)
+    schema_version: Literal[1] = SCHEMA_VERSION
+
+
+class HuvudmanRef(_Model):
+    pseudonym: str = Field(pattern=r"^hm-[0-9a-f]{16}$")
+    lan_kod: str
+    type: HuvudmanType
+
+
+class Insats(_Model):
+    ref: str
+    title: str
+    description: str = ""
+    status: InsatsStatus
+    school_forms: tuple[str, ...]
+    expected_effects: str = ""
+    actual_effects: str = ""
+    nsp_area: str | None = None
+
+    @property
+    def text(self) -> str:
+        """What the classifier reads: activity and effects."""
+        parts = (self.title, self.description, self.expected_effects, self.actual_effects)
+        return "\n".join(p for p in parts if p)
+
+
+class ReportSubmitted(Event):
+    report_id: uuid.UUID
+    version: int = Field(ge=1, description="monotonic acceptance sequence: later wins")
+    ruc_id: str
+    year: int
+    huvudman: HuvudmanRef
+    insatser: tuple[Insats, ...]
+
+
+class AreaScore(_Model):
+    code: str
+    score: float
+
+
+class InsatsClassification(_Model):
+    ref: str
+    nsp_area: str
+    source: AreaSource
+    confidence: float
+    candidates: tuple[AreaScore, ...] = ()
+    reasons: tuple[str, ...] = ()
+    needs_review: bool = False
+
+
+class ReportClassified(Event):
+    submission_event_id: uuid.UUID
+    report_id: uuid.UUID
+    version: int
+    ruc_id: str
+    year: int
+    huvudman: HuvudmanRef
+    insatser: tuple[Insats, ...]
+    classifications: tuple[InsatsClassification, ...]
+    model_version: str
+
+
+class ClassificationOverridden(Event):
+    ruc_id: str
+    year: int
+    ref: str
+    nsp_area: str
+    previous_area: str | None = None
+    reason: str
+    analyst: str
+
+
+class DeadLetter(Event):
+    topic: str
+    partition: int
+    offset: int
+    key: str | None
+    error: str
+    payload: str

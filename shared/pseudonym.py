@@ -1,0 +1,11 @@
+"""Stable pseudonyms for huvudmän: a keyed hash, so nothing national can be turned back into a name."""
+
+import hashlib
+import hmac
+import unicodedata
+
+
+def pseudonymise(secret: str, name: str) -> str:
+    normalised = unicodedata.normalize("NFC", " ".join(name.split())).casefold()
+    digest = hmac.new(secret.encode(), normalised.encode(), hashlib.sha256)
+    return "hm-" + digest.hexdigest()[:16]

@@ -1,0 +1,48 @@
+"""The settings base every service extends. Read from the environment (RUCNET_*), never at import."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class RucnetSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RUCNET_", extra="ignore")
+
+    data_dir: Path = Path(".rucnet")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy async URL; default: SQLite in the data dir"
+    )
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    kafka_idempotence: bool = Field(
+        default=True, description="idempotent producer; off for brokers without InitProducerId"
+    )
+    kafka_fetch_max_wait_ms: int = Field(default=500, ge=1, le=10_000)
+    kafka_partitions: int = Field(default=3, ge=1, le=64)
+    pseudonym_secret: SecretStr | None = None
+    host: str = "127.0.0.1"
+    log_level: str = "INFO"
+
+    @property
+    def db_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'rucnet.db').resolve()}"
+
+    def pseudonym_key(self) -> str:
+        """The deployment secret behind huvudman pseudonyms.
+
+        Production sets RUCNET_PSEUDONYM_SECRET; an embedded install keeps a generated one in its
+        data dir so pseudonyms stay stable across restarts.
+        """
+        if self.pseudonym_secret is not None:
+            return self.pseudonym_secret.get_secret_value()
+        path = self.data_dir / "pseudonym.secret"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            path.touch(mode=0o600)
+            path.write_text(secrets.token_urlsafe(32), encoding="utf-8")
+        return path.read_text(encoding="utf-8").strip()

@@ -1,0 +1,93 @@
+"""What every service's HTTP side shares: health, metrics, bearer auth, Swedish/English errors."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, HTTPException, Request, Response, status
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from faststream.kafka import KafkaBroker
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from shared.auth import Principal, resolve_token
+from shared.db import ping
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+async def _unauthorised() -> None:
+    raise HTTPException(
+        status.HTTP_401_UNAUTHORIZED,
+        detail="Saknar giltig token / missing or invalid bearer token",
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
+async def current_principal(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    if credentials is None or credentials.scheme.lower() != "bearer" or len(credentials.credentials) > 200:
+        await _unauthorised()
+    assert credentials is not None
+    sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
+    async with sessions() as session:
+        principal = await resolve_token(session, credentials.credentials)
+    if principal is None:
+        await _unauthorised()
+    assert principal is not None
+    return principal
+
+
+async def national_principal(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+    if not principal.is_national:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            detail="Endast Skolverket / national (Skolverket) access only",
+        )
+    return principal
+
+
+def service_app(
+    title: str,
+    engine: AsyncEngine,
+    broker: KafkaBroker,
+    on_start: Callable[[], Awaitable[None]] | None = None,
+    on_stop: Callable[[], Awaitable[None]] | None = None,
+) -> FastAPI:
+    """A FastAPI app whose lifespan owns the broker and the engine, with /healthz, /readyz, /metrics."""
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await broker.start()
+        if on_start is not None:
+            await on_start()
+        try:
+            yield
+        finally:
+            if on_stop is not None:
+                await on_stop()
+            await broker.stop()
+            await engine.dispose()
+
+    app = FastAPI(title=title, lifespan=lifespan)
+
+    async def _ready() -> JSONResponse:
+        broker_ok = await broker.ping(timeout=2.0)
+        db_ok = await ping(engine)
+        body: dict[str, Any] = {"broker": broker_ok, "database": db_ok}
+        code = status.HTTP_200_OK if broker_ok and db_ok else status.HTTP_503_SERVICE_UNAVAILABLE
+        return JSONResponse(body, status_code=code)
+
+    app.add_api_route("/healthz", _ready, methods=["GET"], tags=["ops"])
+    app.add_api_route("/readyz", _ready, methods=["GET"], tags=["ops"])
+
+    @app.get("/metrics", tags=["ops"], include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return app
