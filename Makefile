@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint unit integration e2e bench lock clean
+.PHONY: install system-deps run test lint unit integration e2e bench lock clean
 
 install: $(STAMP)
 
@@ -15,6 +15,12 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
+# What the tests need from the system: Debian's Chromium (browser tests) and docker-compose
+# (static check of the compose file). PostgreSQL is the machine's own (127.0.0.1:5432).
+system-deps:
+	@command -v chromium >/dev/null && command -v docker-compose >/dev/null || { \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium docker-compose; }
+
 run: install
 	$(BIN)/rucnet dev
 
@@ -23,7 +29,7 @@ lint: install
 	$(BIN)/ruff format --check shared services rucnet
 	$(BIN)/mypy shared services rucnet
 
-test: install lint
+test: install system-deps lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 unit: install

@@ -52,11 +52,11 @@ async def national(
     return NationalStats(
         year=year,
         started=StartedStats(
-            insatser=counts["started_total"],  # type: ignore[arg-type]
-            by_school_form=with_zeros(forms, counts["started_by_school_form"]),  # type: ignore[arg-type]
+            insatser=counts.started_total,
+            by_school_form=with_zeros(forms, counts.started_by_school_form),
         ),
         completed=CompletedStats(
-            insatser=counts["completed_total"],  # type: ignore[arg-type]
-            by_nsp=with_zeros(reference.nsp_codes_for(year), counts["completed_by_nsp"]),  # type: ignore[arg-type]
+            insatser=counts.completed_total,
+            by_nsp=with_zeros(reference.nsp_codes_for(year), counts.completed_by_nsp),
         ),
     )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -214,25 +216,35 @@ async def apply_override(session: AsyncSession, event: ClassificationOverridden,
     return True
 
 
-async def national_counts(session: AsyncSession, year: int) -> dict[str, object]:
-    async def grouped(model: type[SQLModel], column: str, status: str) -> dict[str, int]:
-        dim = getattr(model, column)
-        rows = await session.execute(
-            select(dim, func.sum(model.n)).where(model.year == year, model.status == status).group_by(dim)  # type: ignore[attr-defined]
-        )
-        return {str(k): int(v) for k, v in rows.all()}
+@dataclass(frozen=True)
+class NationalCounts:
+    started_total: int
+    started_by_school_form: dict[str, int]
+    completed_total: int
+    completed_by_nsp: dict[str, int]
 
-    async def total(status: str) -> int:
-        value = await session.scalar(
-            select(func.coalesce(func.sum(CountInsats.n), 0)).where(
-                col(CountInsats.year) == year, col(CountInsats.status) == status
-            )
-        )
-        return int(value or 0)
 
-    return {
-        "started_total": await total("started"),
-        "started_by_school_form": await grouped(CountSchoolForm, "school_form", "started"),
-        "completed_total": await total("completed"),
-        "completed_by_nsp": await grouped(CountNsp, "nsp_area", "completed"),
-    }
+async def _grouped(session: AsyncSession, dimension: Any, year: int, status: str) -> dict[str, int]:
+    table = dimension.class_
+    rows = await session.execute(
+        select(dimension, func.sum(table.n)).where(table.year == year, table.status == status).group_by(dimension)
+    )
+    return {str(k): int(v) for k, v in rows.all()}
+
+
+async def _total(session: AsyncSession, year: int, status: str) -> int:
+    value = await session.scalar(
+        select(func.coalesce(func.sum(CountInsats.n), 0)).where(
+            col(CountInsats.year) == year, col(CountInsats.status) == status
+        )
+    )
+    return int(value or 0)
+
+
+async def national_counts(session: AsyncSession, year: int) -> NationalCounts:
+    return NationalCounts(
+        started_total=await _total(session, year, "started"),
+        started_by_school_form=await _grouped(session, col(CountSchoolForm.school_form), year, "started"),
+        completed_total=await _total(session, year, "completed"),
+        completed_by_nsp=await _grouped(session, col(CountNsp.nsp_area), year, "completed"),
+    )

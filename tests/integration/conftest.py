@@ -1,0 +1,54 @@
+"""Running the services in-process against the real broker and the real PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+from typing import TypeVar
+
+import httpx
+from fastapi import FastAPI
+
+from shared.auth import Role, create_token
+from shared.db import create_engine, session_factory
+
+T = TypeVar("T")
+
+
+async def eventually(probe: Callable[[], Awaitable[T]], until: Callable[[T], bool], timeout_s: float = 30) -> T:
+    """Poll ``probe`` until ``until`` holds or the time is up (bounded: never a bare sleep)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = await probe()
+        if until(value) or time.monotonic() > deadline:
+            return value
+        await asyncio.sleep(0.05)
+
+
+@asynccontextmanager
+async def running(*apps: FastAPI) -> AsyncIterator[list[httpx.AsyncClient]]:
+    """Start the apps' lifespans (broker connections, consumers) and give an HTTP client for each."""
+    async with AsyncExitStack() as stack:
+        clients = []
+        for app in apps:
+            await stack.enter_async_context(app.router.lifespan_context(app))
+            transport = httpx.ASGITransport(app=app)
+            clients.append(await stack.enter_async_context(httpx.AsyncClient(transport=transport, base_url="http://t")))
+        yield clients
+
+
+async def token(database_url: str, role: Role, ruc_id: str | None = None) -> dict[str, str]:
+    engine = create_engine(database_url)
+    async with session_factory(engine)() as session:
+        raw = await create_token(session, role, ruc_id)
+    await engine.dispose()
+    return {"Authorization": f"Bearer {raw}"}
+
+
+def data_dir(tmp_path: Path) -> Path:
+    path = tmp_path / "data"
+    path.mkdir(exist_ok=True)
+    return path
