@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import json
-import logging
-import sys
+import os
 from typing import Annotated
 
 import typer
@@ -20,11 +18,13 @@ app.add_typer(token_app, name="token")
 def _serve(create_app: object, settings: object, port: int) -> None:
     import uvicorn
 
+    from shared.logging import configure_logging
     from shared.settings import RucnetSettings
 
     assert isinstance(settings, RucnetSettings)
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    uvicorn.run(create_app(settings), host=settings.host, port=port, log_level="warning")  # type: ignore[operator]
+    configure_logging(settings.log_level)  # RUCNET_LOG_FORMAT: json in containers, text by default
+    asgi = create_app(settings)  # type: ignore[operator]
+    uvicorn.run(asgi, host=settings.host, port=port, log_level="warning", log_config=None)
 
 
 @app.command()
@@ -66,6 +66,10 @@ def migrate() -> None:
     settings = RucnetSettings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     upgrade(settings.db_url)
+    if os.environ.get("RUCNET_GRAFANA_DB_PASSWORD") and settings.db_url.startswith("postgresql"):
+        from rucnet.cli_grafana import enable_login
+
+        enable_login()  # the read-only role Grafana uses gets its password with the schema
 
 
 @app.command()
@@ -111,28 +115,21 @@ def token_create(
 
 
 @app.command()
-def classify(top: Annotated[int, typer.Option("--top", min=1, max=20)] = 3) -> None:
+def classify(
+    top: Annotated[int, typer.Option("--top", min=1, max=20)] = 3,
+    year: Annotated[int | None, typer.Option("--year", help="only areas valid that year")] = None,
+) -> None:
     """Read JSON lines {"text": ...} on stdin; write {"areas": [{"code", "score"}...]} per line."""
-    from services.classifier.rules import score_text
-    from shared.reference import load_reference
+    from rucnet.cli_classifier import run_classify
 
-    reference = load_reference()
-    out = sys.stdout
-    for number, line in enumerate(sys.stdin, start=1):
-        if not line.strip():
-            continue
-        try:
-            text = json.loads(line)["text"]
-            if not isinstance(text, str):
-                raise TypeError("text must be a string")
-        except (ValueError, KeyError, TypeError) as exc:
-            typer.echo(f'line {number}: expected {{"text": "..."}}: {exc}', err=True)
-            out.write(json.dumps({"error": f"line {number}: {exc}"}) + "\n")
-            continue
-        scored = score_text(text, reference)
-        areas = [{"code": a.code, "score": a.score} for a in scored.areas[:top]]
-        out.write(json.dumps({"areas": areas}, ensure_ascii=False) + "\n")
-    out.flush()
+    run_classify(top, year)
+
+
+# The other command groups register themselves once the core commands above exist.
+from rucnet import cli_classifier, cli_grafana, cli_intake, cli_ops  # noqa: E402
+
+for _module in (cli_ops, cli_grafana, cli_intake, cli_classifier):
+    _module.register(app)
 
 
 def main() -> None:

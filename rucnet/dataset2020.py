@@ -99,7 +99,9 @@ def plan_2020(seed: int = 2020) -> list[Submission]:
     def report(ruc_id: str, hm: int, year: int, insatser: list[dict[str, Any]]) -> Submission:
         name, lan, kind = huvudmen[ruc_id][hm]
         huvudman = {"name": name, "lan_kod": lan, "type": kind}
-        return Submission(ruc_id, {"ruc_id": ruc_id, "year": year, "huvudman": huvudman, "insatser": insatser})
+        return Submission(
+            ruc_id, {"ruc_id": ruc_id, "year": year, "huvudman": huvudman, "insatser": insatser}
+        )
 
     groups: dict[tuple[str, int], list[dict[str, Any]]] = {}
     for ruc_id, hm, insats in records:

@@ -8,11 +8,14 @@ from typing import Any, TypeVar
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
-from prometheus_client import Counter
+from faststream.kafka.prometheus import KafkaPrometheusMiddleware
+from prometheus_client import REGISTRY, Counter
 from pydantic import BaseModel, ValidationError
 
 from shared import topics
 from shared.events import DeadLetter
+from shared.logging import LogContextMiddleware
+from shared.metrics import BusinessMetricsMiddleware
 from shared.settings import RucnetSettings
 
 log = logging.getLogger("rucnet.broker")
@@ -21,8 +24,15 @@ DEAD_LETTERS = Counter("rucnet_dead_letters", "Messages parked in the dead-lette
 
 
 def create_broker(settings: RucnetSettings) -> KafkaBroker:
+    service = type(settings).__name__.removesuffix("Settings").lower()
     return KafkaBroker(
         settings.kafka_bootstrap,
+        middlewares=(
+            LogContextMiddleware,
+            KafkaPrometheusMiddleware(registry=REGISTRY, app_name=service, metrics_prefix="faststream"),
+            BusinessMetricsMiddleware,
+        ),
+        logger=logging.getLogger("rucnet.faststream"),
         acks="all",
         enable_idempotence=settings.kafka_idempotence,
         allow_auto_create_topics=False,
@@ -70,6 +80,7 @@ async def dead_letter(broker: KafkaBroker, msg: KafkaMessage, error: str) -> Dea
         payload=msg.body.decode(errors="replace")[:100_000],
     )
     await broker.publish(letter, topics.DEAD_LETTERS, key=record.key)
+    DEAD_LETTERS.labels(letter.topic).inc()
     log.warning(
         "dead-lettered %s[%s]@%s: %s", letter.topic, letter.partition, letter.offset, letter.error[:200]
     )
@@ -82,5 +93,4 @@ async def parse_or_dead_letter(broker: KafkaBroker, msg: KafkaMessage, model: ty
         return model.model_validate_json(msg.body)
     except ValidationError as exc:
         await dead_letter(broker, msg, f"{model.__name__} does not parse: {exc}")
-        DEAD_LETTERS.labels(msg.raw_message.topic).inc()  # type: ignore[union-attr]
         return None

@@ -35,7 +35,7 @@ class _Model(BaseModel):
 class Event(_Model):
     event_id: uuid.UUID = Field(default_factory=uuid.uuid4)
     occurred_at: dt.datetime = Field(default_factory=utcnow)
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[1] = 1
 
 
 class HuvudmanRef(_Model):
@@ -105,6 +105,22 @@ class ClassificationOverridden(Event):
     previous_area: str | None = None
     reason: str
     analyst: str
+
+
+class MeetingHeld(_Model):
+    """One network meeting: who came, as pseudonyms only."""
+
+    date: dt.date
+    attendees: tuple[str, ...] = ()
+
+
+class AttendanceReported(Event):
+    """Part 1 of a RUC's yearly report: its network meetings and attendance (a later one replaces it)."""
+
+    ruc_id: str
+    year: int
+    network_size: int = Field(ge=0, description="huvudmän in the RUC's network that year")
+    meetings: tuple[MeetingHeld, ...]
 
 
 class DeadLetter(Event):

@@ -6,6 +6,8 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
+import rucnet.intake_tables  # noqa: F401 - intake's tables, aggregator attendance/completeness
+import services.classifier.store  # noqa: F401 - the classifier tables (0002)
 import shared.auth  # noqa: F401 - the tables register on SQLModel.metadata
 from shared.db import create_engine
 

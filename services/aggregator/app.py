@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from services.aggregator import attendance, completeness, read_api, receipts, registry
 from services.aggregator.api import router
 from services.aggregator.handlers import register_handlers
 from services.aggregator.settings import AggregatorSettings
@@ -21,5 +22,10 @@ def create_app(settings: AggregatorSettings) -> FastAPI:
     app = service_app("rucnet aggregator", engine, broker)
     app.state.sessions = sessions
     app.include_router(router)
+    app.include_router(read_api.router)
+    app.include_router(receipts.router)
+    app.include_router(attendance.router)
+    app.include_router(completeness.router)
+    app.include_router(registry.router)
     install_error_handlers(app)
     return app

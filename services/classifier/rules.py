@@ -1,12 +1,15 @@
-"""A transparent lexicon classifier over the NSP vocabulary in the reference data.
+"""A transparent lexicon scorer over the NSP vocabulary, and the per-insats decision.
 
 Pure and synchronous: text in, ranked areas with scores and the phrases that decided them out.
+The lexicon is the baseline the trained model (model.py) is measured against; ``classify_insats``
+takes either as its scorer.
 """
 
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from shared.events import AreaScore, Insats, InsatsClassification
@@ -20,6 +23,8 @@ _WORD = re.compile(r"\w+", re.UNICODE)
 class Scored:
     areas: tuple[AreaScore, ...]
     reasons: tuple[str, ...]
+    readable: bool = True
+    foreign: bool = False
 
     @property
     def best(self) -> AreaScore:
@@ -47,14 +52,28 @@ def score_text(text: str, reference: ReferenceData, year: int | None = None) -> 
         key=lambda s: (-s.score, s.code),
     )
     best = ranked[0].code
-    return Scored(areas=tuple(ranked), reasons=tuple(hits[best]))
+    return Scored(areas=tuple(ranked), reasons=tuple(hits[best]), readable=bool(normalised.strip()))
+
+
+Scorer = Callable[[str, int | None], Scored]
+
+
+def lexicon_scorer(reference: ReferenceData) -> Scorer:
+    return lambda text, year: score_text(text, reference, year)
 
 
 def classify_insats(
-    insats: Insats, year: int, reference: ReferenceData, threshold: float
+    insats: Insats,
+    year: int,
+    reference: ReferenceData,
+    threshold: float,
+    scorer: Scorer | None = None,
 ) -> InsatsClassification:
-    """A declared area is kept as decided; otherwise the best-scoring area, flagged when unsure."""
-    scored = score_text(insats.text, reference, year)
+    """A declared area is kept as decided; otherwise the best-scoring area, flagged when unsure.
+
+    Unreadable or foreign text is always flagged: a confident guess about it would be a lie.
+    """
+    scored = (scorer or lexicon_scorer(reference))(insats.text, year)
     if insats.nsp_area is not None:
         return InsatsClassification(
             ref=insats.ref,
@@ -71,5 +90,5 @@ def classify_insats(
         confidence=scored.best.score,
         candidates=scored.areas[:3],
         reasons=scored.reasons,
-        needs_review=scored.best.score < threshold,
+        needs_review=scored.best.score < threshold or not scored.readable or scored.foreign,
     )

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 from pydantic import Field
 
 from shared.settings import RucnetSettings
@@ -6,3 +8,15 @@ from shared.settings import RucnetSettings
 class ClassifierSettings(RucnetSettings):
     classifier_port: int = 8001
     review_threshold: float = Field(default=0.5, ge=0, le=1)
+    republish_on_start: bool = Field(
+        default=False,
+        description="re-send every stored override at start (an embedded broker that lost its memory)",
+    )
+    outbox_interval_s: float = Field(default=5.0, gt=0)
+    retry_backoff_s: float = Field(
+        default=1.0, gt=0, description="pause before a failed event is redelivered"
+    )
+
+    @property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"

@@ -5,11 +5,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import OrderedDict
 
 from fastapi import FastAPI
 from prometheus_client import Counter
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from services.intake.api import publish_submission, router
+from services.intake import login, tokens, user_admin, web, web_parts, web_upload
+from services.intake.api import publish_attendance, publish_submission, router
+from services.intake.limits import BodySizeLimit, RateLimiter
+from services.intake.outbox import unpublished_attendance
+from services.intake.parts import mark_part_published
+from services.intake.receipts import ReceiptClient
 from services.intake.settings import IntakeSettings
 from services.intake.store import mark_published, unpublished
 from shared.broker import create_broker
@@ -19,22 +26,51 @@ from shared.web import service_app
 
 log = logging.getLogger("rucnet.intake")
 REPORTS_ACCEPTED = Counter("rucnet_reports_accepted", "Reports accepted by intake")
+SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"same-origin"),
+    (
+        b"content-security-policy",
+        b"default-src 'self'; script-src 'none'; style-src 'self' 'unsafe-inline'; "
+        b"frame-ancestors 'none'; form-action 'self'",
+    ),
+]
+
+
+class SecurityHeaders:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = list(message.get("headers", [])) + SECURITY_HEADERS
+            await send(message)
+
+        await self.app(scope, receive, with_headers if scope["type"] == "http" else send)
 
 
 def create_app(settings: IntakeSettings) -> FastAPI:
     engine = create_engine(settings.db_url)
     sessions = session_factory(engine)
     broker = create_broker(settings)
+    receipts = ReceiptClient(settings.aggregator_base, sessions)
     relay: list[asyncio.Task[None]] = []
 
     async def send_outbox(include_published: bool) -> int:
         async with sessions() as session:
             events = await unpublished(session, include_published)
+            parts = await unpublished_attendance(session, settings.pseudonym_key(), include_published)
         for event in events:
             await publish_submission(broker, event)
             async with sessions.begin() as session:
                 await mark_published(session, event.event_id)
-        return len(events)
+        for part in parts:
+            await publish_attendance(broker, part)
+            async with sessions.begin() as session:
+                await mark_part_published(session, part.ruc_id, part.year, "attendance")
+        return len(events) + len(parts)
 
     async def relay_loop() -> None:
         while True:
@@ -51,16 +87,34 @@ def create_app(settings: IntakeSettings) -> FastAPI:
         relay.append(asyncio.create_task(relay_loop()))
 
     async def on_stop() -> None:
-        for task in relay:
+        for task in [*relay, *app.state.upload_tasks]:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await receipts.close()
 
     app = service_app("rucnet intake", engine, broker, on_start, on_stop)
     app.state.sessions = sessions
     app.state.broker = broker
     app.state.pseudonym_key = settings.pseudonym_key()
     app.state.metrics_accepted = REPORTS_ACCEPTED
+    app.state.cookie_secure = settings.cookie_secure
+    app.state.session_ttl_s = settings.session_ttl_s
+    app.state.idempotency_ttl_s = settings.idempotency_ttl_s
+    app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
+    app.state.receipts = receipts
+    app.state.upload_jobs = OrderedDict()
+    app.state.upload_tasks = set()
     app.include_router(router)
+    app.include_router(tokens.router)
+    app.include_router(user_admin.router)
+    app.include_router(login.router)
+    app.include_router(web_parts.router)
+    app.include_router(web_upload.router)
+    web.install_web(app)
     install_error_handlers(app)
+    app.add_middleware(
+        BodySizeLimit, max_bytes=settings.max_body_bytes, max_upload_bytes=settings.max_upload_bytes
+    )
+    app.add_middleware(SecurityHeaders)
     return app

@@ -10,3 +10,17 @@ class IntakeSettings(RucnetSettings):
         description="re-send every stored report at start (an embedded broker that lost its memory)",
     )
     outbox_interval_s: float = Field(default=5.0, gt=0)
+    aggregator_url: str | None = Field(
+        default=None, description="where receipts ask how far a report has come (default: local port)"
+    )
+    aggregator_port: int = 8002
+    cookie_secure: bool = Field(default=False, description="mark the session cookie Secure (behind HTTPS)")
+    session_ttl_s: int = Field(default=8 * 3600, ge=60)
+    max_body_bytes: int = Field(default=1_000_000, ge=1_000, description="JSON API and form posts")
+    max_upload_bytes: int = Field(default=5_000_000, ge=1_000, description="spreadsheet uploads")
+    rate_limit_per_minute: int = Field(default=120, ge=1, description="API requests per token and minute")
+    idempotency_ttl_s: int = Field(default=24 * 3600, ge=60)
+
+    @property
+    def aggregator_base(self) -> str:
+        return (self.aggregator_url or f"http://127.0.0.1:{self.aggregator_port}").rstrip("/")

@@ -41,9 +41,12 @@ def to_event(report: ReportIn, pseudonym: str, version: int, report_id: uuid.UUI
     )
 
 
-async def record_submission(session: AsyncSession, report: ReportIn, pseudonym: str) -> ReportSubmitted:
+async def record_submission(
+    session: AsyncSession, report: ReportIn, pseudonym: str, report_id: str | None = None
+) -> ReportSubmitted:
+    """Store a report and its event (the outbox); a correction passes the report_id it replaces."""
     row = ReportSubmission(
-        report_id=str(uuid.uuid4()),
+        report_id=report_id or str(uuid.uuid4()),
         event_id="",
         ruc_id=report.ruc_id,
         year=report.year,
@@ -73,3 +76,29 @@ async def unpublished(session: AsyncSession, include_published: bool) -> list[Re
         query = query.where(col(ReportSubmission.published_at).is_(None))
     rows = (await session.execute(query)).scalars().all()
     return [ReportSubmitted.model_validate_json(r.event_json) for r in rows if r.event_json]
+
+
+async def submission_versions(session: AsyncSession, report_id: str) -> list[ReportSubmission]:
+    """Every accepted version of one report, oldest first."""
+    query = (
+        select(ReportSubmission)
+        .where(col(ReportSubmission.report_id) == report_id)
+        .order_by(col(ReportSubmission.seq))
+    )
+    return list((await session.execute(query)).scalars().all())
+
+
+async def latest_submissions(
+    session: AsyncSession, ruc_id: str | None, limit: int = 500
+) -> list[ReportSubmission]:
+    """The latest version of each report, newest first; ``None`` lists every RUC (admin)."""
+    query = select(ReportSubmission).order_by(col(ReportSubmission.seq).desc()).limit(limit * 4)
+    if ruc_id is not None:
+        query = query.where(col(ReportSubmission.ruc_id) == ruc_id)
+    seen: set[str] = set()
+    latest = []
+    for row in (await session.execute(query)).scalars().all():
+        if row.report_id not in seen:
+            seen.add(row.report_id)
+            latest.append(row)
+    return latest[:limit]

@@ -18,7 +18,9 @@ from shared.db import create_engine, session_factory
 T = TypeVar("T")
 
 
-async def eventually(probe: Callable[[], Awaitable[T]], until: Callable[[T], bool], timeout_s: float = 30) -> T:
+async def eventually(
+    probe: Callable[[], Awaitable[T]], until: Callable[[T], bool], timeout_s: float = 30
+) -> T:
     """Poll ``probe`` until ``until`` holds or the time is up (bounded: never a bare sleep)."""
     deadline = time.monotonic() + timeout_s
     while True:
@@ -36,7 +38,9 @@ async def running(*apps: FastAPI) -> AsyncIterator[list[httpx.AsyncClient]]:
         for app in apps:
             await stack.enter_async_context(app.router.lifespan_context(app))
             transport = httpx.ASGITransport(app=app)
-            clients.append(await stack.enter_async_context(httpx.AsyncClient(transport=transport, base_url="http://t")))
+            clients.append(
+                await stack.enter_async_context(httpx.AsyncClient(transport=transport, base_url="http://t"))
+            )
         yield clients
 
 

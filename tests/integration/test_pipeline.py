@@ -49,19 +49,27 @@ async def test_a_report_is_counted_and_a_resubmitted_ref_replaces_its_counts(
     async with running(*stack(kafka_bootstrap, pg_url, tmp_path)) as (intake, classifier, aggregator):
         for client in (intake, classifier, aggregator):
             assert (await client.get("/healthz")).status_code == 200
-        first = valid_report(insatser=[insats(), insats(ref="gu-2020-002", status="completed", nsp_area="elevhalsa")])
+        first = valid_report(
+            insatser=[insats(), insats(ref="gu-2020-002", status="completed", nsp_area="elevhalsa")]
+        )
         response = await intake.post("/api/v1/reports", json=first, headers=gu)
         assert response.status_code == 202, response.text
         assert response.json()["status"] == "accepted"
 
-        stats = await eventually(lambda: national(aggregator, skolverket), lambda s: s["completed"]["insatser"] == 1)
+        stats = await eventually(
+            lambda: national(aggregator, skolverket), lambda s: s["completed"]["insatser"] == 1
+        )
         assert stats["started"]["insatser"] == 1
         assert stats["started"]["by_school_form"]["grundskola"] == 1
         assert stats["completed"]["by_nsp"]["elevhalsa"] == 1
 
-        corrected = valid_report(insatser=[insats(status="completed", nsp_area="nyanlanda", school_forms=["komvux"])])
+        corrected = valid_report(
+            insatser=[insats(status="completed", nsp_area="nyanlanda", school_forms=["komvux"])]
+        )
         assert (await intake.post("/api/v1/reports", json=corrected, headers=gu)).status_code == 202
-        stats = await eventually(lambda: national(aggregator, skolverket), lambda s: s["completed"]["insatser"] == 2)
+        stats = await eventually(
+            lambda: national(aggregator, skolverket), lambda s: s["completed"]["insatser"] == 2
+        )
     assert stats["started"]["insatser"] == 0
     assert stats["started"]["by_school_form"]["grundskola"] == 0
     assert stats["completed"]["by_nsp"]["nyanlanda"] == 1
@@ -116,7 +124,9 @@ async def test_a_redelivered_event_is_counted_once_and_a_poison_message_is_parke
         await producer.stop()
     (_intake, _classifier, aggregator) = stack(kafka_bootstrap, pg_url, tmp_path)
     async with running(aggregator) as (client,):
-        stats = await eventually(lambda: national(client, skolverket), lambda s: s["started"]["insatser"] == 2)
+        stats = await eventually(
+            lambda: national(client, skolverket), lambda s: s["started"]["insatser"] == 2
+        )
     assert stats["started"]["insatser"] == 2
     engine = create_engine(pg_url)
     async with session_factory(engine)() as session:
@@ -140,7 +150,8 @@ async def test_the_aggregator_transaction_dedupes_and_ignores_stale_versions(pg_
     sessions = session_factory(engine)
     newer = classify_report(ReportSubmitted.model_validate(event_json(version=2)), 0.5)
     older = classify_report(
-        ReportSubmitted.model_validate(event_json(version=1, insatser=[insats(school_forms=["forskola"])])), 0.5
+        ReportSubmitted.model_validate(event_json(version=1, insatser=[insats(school_forms=["forskola"])])),
+        0.5,
     )
     results = []
     for event in (newer, newer, older):
@@ -152,4 +163,5 @@ async def test_the_aggregator_transaction_dedupes_and_ignores_stale_versions(pg_
     await engine.dispose()
     assert results == [True, False, True]
     assert counts.started_by_school_form == {"grundskola": 1, "gymnasieskola": 1}
-    assert record is not None and record.version == 2
+    assert record is not None
+    assert record.version == 2

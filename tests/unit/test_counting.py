@@ -50,7 +50,12 @@ def test_count_deltas(old: InsatsFacts | None, new: InsatsFacts, expected: dict[
 
 
 def test_deltas_of_any_chain_of_versions_sum_to_the_last_version() -> None:
-    versions = [facts(), facts(forms=("forskola", "grundskola")), facts(status="completed"), facts(area="elevhalsa")]
+    versions = [
+        facts(),
+        facts(forms=("forskola", "grundskola")),
+        facts(status="completed"),
+        facts(area="elevhalsa"),
+    ]
     total: dict[CountKey, int] = {}
     previous = None
     for version in versions:

@@ -1,0 +1,68 @@
+"""Intake requests/s against a bare FastAPI endpoint doing the same validation (goal ≥ 60 %).
+
+Both in-process over httpx's ASGI transport with 8 concurrent clients, so the figures compare the
+work per request (auth, storing the receipt, publishing with acks=all), not a network stack.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+from bench_pipeline import report
+from common import bearer, broker, database, figure, running, settings_kw
+from fastapi import FastAPI, status
+
+from services.intake.app import create_app as intake_app
+from services.intake.settings import IntakeSettings
+from shared.report import Accepted, ReportIn
+
+
+def bare_app() -> FastAPI:
+    app = FastAPI()
+
+    @app.post("/api/v1/reports", status_code=status.HTTP_202_ACCEPTED)
+    async def submit(report: ReportIn) -> Accepted:
+        return Accepted(report_id="bare")
+
+    return app
+
+
+async def rate(client: httpx.AsyncClient, headers: dict[str, str], n: int, per_report: int) -> float:
+    bodies = [report(per_report, s) for s in range(n)]
+    started = time.monotonic()
+
+    async def worker() -> None:
+        while bodies:
+            response = await client.post("/api/v1/reports", json=bodies.pop(), headers=headers)
+            assert response.status_code == 202, response.text
+
+    await asyncio.gather(*(worker() for _ in range(8)))
+    return n / (time.monotonic() - started)
+
+
+async def main(n: int, per_report: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        async with broker(work) as bootstrap, database("pg", work) as url:
+            gu = await bearer(url, "ruc", "gu")
+            app = intake_app(IntakeSettings(**settings_kw(bootstrap, url, work), rate_limit_per_minute=10**9))
+            async with running(app, bare_app()) as (intake, bare):
+                await rate(bare, {}, 50, per_report)  # warm both up
+                await rate(intake, gu, 50, per_report)
+                baseline = await rate(bare, {}, n, per_report)
+                measured = await rate(intake, gu, n, per_report)
+    print(f"intake, {n} reports of {per_report} insatser (PostgreSQL, Tansu, in-process ASGI)")
+    figure("intake POST /api/v1/reports", measured, "requests/s", baseline, "≥ 60 %")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--reports", type=int, default=1000)
+    parser.add_argument("--per-report", type=int, default=10)
+    args = parser.parse_args()
+    asyncio.run(main(args.reports, args.per_report))

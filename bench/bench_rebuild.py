@@ -1,0 +1,120 @@
+"""Rebuild speed (insatser per minute, goal ≥ 1 000 000) and its peak memory, per store and size.
+
+The events are published straight to the classified topic (reports of 10 insatser, 15 % of them
+corrected later); `rucnet aggregates rebuild` runs as a child process so its peak RSS is its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+
+from aiokafka import AIOKafkaProducer
+from common import broker, database, figure
+
+from shared import topics
+from shared.events import HuvudmanRef, Insats, InsatsClassification, ReportClassified
+
+
+def events(n_insatser: int, per_report: int = 10) -> list[bytes]:
+    out, version = [], 0
+    for seq in range(n_insatser // per_report):
+        version += 1
+        insatser = tuple(
+            Insats(
+                ref=f"r{seq}-{i}",
+                title="Studiehandledning på modersmålet",
+                status="completed" if i % 2 else "started",
+                school_forms=("grundskola", "komvux")[: 1 + i % 2],
+                nsp_area="nyanlanda" if i % 3 else None,
+            )
+            for i in range(per_report)
+        )
+        event = ReportClassified(
+            submission_event_id=uuid.uuid4(),
+            report_id=uuid.uuid4(),
+            version=version,
+            ruc_id="gu",
+            year=2020,
+            huvudman=HuvudmanRef(pseudonym="hm-0123456789abcdef", lan_kod="14", type="kommunal"),
+            insatser=insatser,
+            classifications=tuple(
+                InsatsClassification(ref=i.ref, nsp_area="elevhalsa", source="classifier", confidence=0.7)
+                for i in insatser
+            ),
+            model_version="bench",
+        )
+        out.append(event.model_dump_json().encode())
+    return out
+
+
+async def publish(bootstrap: str, payloads: list[bytes]) -> None:
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, enable_idempotence=False, linger_ms=20, max_batch_size=1 << 20
+    )
+    await producer.start()
+    for start in range(0, len(payloads), 2000):
+        futures = [
+            await producer.send(topics.REPORTS_CLASSIFIED, p, key=b"gu")
+            for p in payloads[start : start + 2000]
+        ]
+        await asyncio.gather(*futures)
+    await producer.stop()
+
+
+MEASURED = """
+import resource, sys
+from rucnet.cli import main
+sys.argv = ["rucnet", "aggregates", "rebuild"]
+try:
+    main()
+finally:
+    print("MAXRSS", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, flush=True)
+"""
+
+
+def rebuild(bootstrap: str, url: str, work: Path) -> tuple[float, float]:
+    env = dict(os.environ) | {
+        "RUCNET_KAFKA_BOOTSTRAP": bootstrap,
+        "RUCNET_DATABASE_URL": url,
+        "RUCNET_DATA_DIR": str(work),
+        "RUCNET_KAFKA_IDEMPOTENCE": "false",
+        "COLUMNS": "300",
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", MEASURED], env=env, capture_output=True, text=True, timeout=3600
+    )
+    match = re.search(r"([\d,]+) insatser/min", done.stdout)
+    peak = re.search(r"MAXRSS (\d+)", done.stdout)
+    if not match or not peak:
+        raise RuntimeError(done.stdout + done.stderr)
+    return float(match.group(1).replace(",", "")), int(peak.group(1)) / 1024
+
+
+async def main(sizes: list[int], stores: list[str]) -> None:
+    print("rebuild (`rucnet aggregates rebuild`, child process; rate excludes its start-up)")
+    for size in sizes:
+        payloads = events(size)
+        for store in stores:
+            with tempfile.TemporaryDirectory() as tmp:
+                work = Path(tmp)
+                async with broker(work) as bootstrap, database(store, work) as url:
+                    await publish(bootstrap, payloads)
+                    rate, peak = await asyncio.to_thread(rebuild, bootstrap, url, work)
+            figure(f"{store:<6} {size:>9,} insatser: rate", rate, "insatser/min", goal="≥ 1,000,000")
+            figure(f"{store:<6} {size:>9,} insatser: peak RSS", peak, "MB")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sizes", default="10000,100000")
+    parser.add_argument("--stores", default="pg,sqlite")
+    args = parser.parse_args()
+    asyncio.run(main([int(s) for s in args.sizes.split(",")], args.stores.split(",")))

@@ -1,0 +1,102 @@
+"""Dead letters: read them back, and re-publish their original payloads once the cause is fixed."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaProducer
+from pydantic import ValidationError
+from sqlalchemy import BigInteger, Column, DateTime, Integer, MetaData, String, Table, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.aggregator.rebuild import TopicReader
+from shared import topics
+from shared.events import DeadLetter, utcnow
+
+replays = Table(
+    "dead_letter_replay",
+    MetaData(),
+    Column("dead_letter_id", String(36), primary_key=True),
+    Column("topic", String(200), nullable=False),
+    Column("partition", Integer, nullable=False),
+    Column("offset", BigInteger, nullable=False),
+    Column("replayed_at", DateTime(timezone=True), nullable=False),
+)
+
+
+@dataclass(frozen=True)
+class Letter:
+    letter: DeadLetter
+    replayed_at: dt.datetime | None
+
+    @property
+    def origin(self) -> tuple[str, int, int]:
+        return self.letter.topic, self.letter.partition, self.letter.offset
+
+
+async def read_letters(bootstrap: str) -> list[DeadLetter]:
+    """The whole dead-letter topic, oldest first per partition (a throwaway, group-less consumer)."""
+    letters = []
+    async with TopicReader(bootstrap, (topics.DEAD_LETTERS,), idle_ms=300) as reader:
+        async for batch in reader.batches():
+            for message in batch:
+                try:
+                    letters.append(DeadLetter.model_validate_json(message.value or b""))
+                except ValidationError:
+                    continue  # not ours: nothing to replay from it
+    return letters
+
+
+async def list_letters(engine: AsyncEngine, bootstrap: str) -> list[Letter]:
+    letters = await read_letters(bootstrap)
+    async with engine.connect() as conn:
+        done = {r.dead_letter_id: r.replayed_at for r in await conn.execute(select(replays))}
+    return [Letter(letter, done.get(str(letter.event_id))) for letter in letters]
+
+
+def choose(letters: Sequence[Letter], ids: Sequence[str], replay_all: bool) -> list[Letter]:
+    """The letters to replay: not replayed before, and one per original message (its first letter)."""
+    wanted = [x for x in letters if replay_all or str(x.letter.event_id) in ids]
+    chosen, origins = [], {x.origin for x in letters if x.replayed_at is not None}
+    for letter in wanted:
+        if letter.replayed_at is None and letter.origin not in origins:
+            origins.add(letter.origin)
+            chosen.append(letter)
+    return chosen
+
+
+async def replay(
+    engine: AsyncEngine,
+    bootstrap: str,
+    chosen: Sequence[Letter],
+    idempotence: bool,
+    advance: Callable[[], None] | None = None,
+) -> int:
+    """Publish each original payload to its original topic and key, then record the letter as replayed.
+
+    Recorded after the broker's ack: a crash in between replays it again, which the consumers dedupe.
+    """
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=idempotence)
+    await producer.start()
+    try:
+        for item in chosen:
+            letter = item.letter
+            key = letter.key.encode() if letter.key is not None else None
+            await producer.send_and_wait(letter.topic, letter.payload.encode(), key=key)
+            async with engine.begin() as conn:
+                await conn.execute(
+                    replays.insert().values(
+                        dead_letter_id=str(letter.event_id),
+                        topic=letter.topic,
+                        partition=letter.partition,
+                        offset=letter.offset,
+                        replayed_at=utcnow(),
+                    )
+                )
+            if advance:
+                advance()
+    finally:
+        await producer.stop()
+    return len(chosen)

@@ -1,0 +1,1 @@
+"""Dashboards as code, provisioning, push and the read model behind them."""

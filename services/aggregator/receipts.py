@@ -1,0 +1,71 @@
+"""How far one submitted report has come: classified and counted (for intake's receipt page)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlmodel import col, select
+
+from services.aggregator.store import InsatsRecord, ProcessedEvent
+from shared.auth import Principal
+from shared.events import derived_event_id
+from shared.web import current_principal
+
+router = APIRouter(prefix="/api/v1/reports", tags=["receipts"])
+
+
+class CountedInsats(BaseModel):
+    ref: str
+    status: str
+    nsp_area: str
+    area_source: str
+    needs_review: bool
+
+
+class ReportStatus(BaseModel):
+    report_id: str
+    event_id: str
+    classified: bool
+    counted: bool
+    processed_at: dt.datetime | None
+    insatser: list[CountedInsats]
+
+
+@router.get("/{report_id}/status", response_model=ReportStatus, responses={401: {}, 422: {}})
+async def report_status(
+    request: Request,
+    principal: Annotated[Principal, Depends(current_principal)],
+    report_id: Annotated[uuid.UUID, Path()],
+    event_id: Annotated[uuid.UUID, Query(description="the submission's event id (from intake)")],
+) -> ReportStatus:
+    """A RUC token sees only its own RUC's insatser; the processed flag carries no content."""
+    classified_id = str(derived_event_id(event_id, "classified"))
+    sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
+    async with sessions() as session:
+        processed = await session.get(ProcessedEvent, classified_id)
+        query = select(InsatsRecord).where(col(InsatsRecord.last_event_id) == classified_id)
+        if not principal.is_national:
+            query = query.where(col(InsatsRecord.ruc_id) == (principal.ruc_id or ""))
+        records = (await session.execute(query.order_by(col(InsatsRecord.ref)))).scalars().all()
+    return ReportStatus(
+        report_id=str(report_id),
+        event_id=str(event_id),
+        classified=processed is not None,
+        counted=processed is not None,
+        processed_at=processed.processed_at if processed else None,
+        insatser=[
+            CountedInsats(
+                ref=r.ref,
+                status=r.status,
+                nsp_area=r.nsp_area,
+                area_source=r.area_source,
+                needs_review=r.needs_review,
+            )  # fmt: skip
+            for r in records
+        ],
+    )

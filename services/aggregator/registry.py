@@ -1,0 +1,93 @@
+"""Which RUC are active in a year: the registry file's default, changed by an admin per year."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlmodel import Field, SQLModel, col, select
+
+from shared.auth import Principal
+from shared.db import UtcDateTime
+from shared.events import utcnow
+from shared.reference import Ruc, load_reference
+from shared.report import MAX_YEAR, MIN_YEAR
+from shared.web import current_principal, national_principal
+
+router = APIRouter(prefix="/api/v1/registry", tags=["registry"])
+
+
+class RucActivation(SQLModel, table=True):
+    """An admin's decision that a RUC is (or is not) part of the network in a year."""
+
+    __tablename__ = "ruc_activation"
+
+    ruc_id: str = Field(primary_key=True, max_length=16)
+    year: int = Field(primary_key=True)
+    active: bool
+    changed_by: str = Field(max_length=64)
+    changed_at: dt.datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+
+
+def merge_active(registry: tuple[Ruc, ...], year: int, decisions: dict[str, bool]) -> list[Ruc]:
+    """The registry's RUC active in ``year``: an admin's decision wins over the file's default."""
+    return [r for r in registry if decisions.get(r.id, year in r.active_years)]
+
+
+async def active_rucs(session: AsyncSession, year: int) -> list[Ruc]:
+    rows = await session.execute(select(RucActivation).where(col(RucActivation.year) == year))
+    decisions = {row.ruc_id: row.active for row in rows.scalars()}
+    return merge_active(load_reference().ruc, year, decisions)
+
+
+class RegistryEntry(BaseModel):
+    ruc_id: str
+    host: str
+    lan: list[str]
+    active: bool
+
+
+class ActivationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    active: bool
+
+
+@router.get("", response_model=list[RegistryEntry], responses={401: {}, 403: {}, 422: {}})
+async def get_registry(
+    request: Request,
+    _principal: Annotated[Principal, Depends(national_principal)],
+    year: Annotated[int, Query(ge=MIN_YEAR, le=MAX_YEAR)],
+) -> list[RegistryEntry]:
+    sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
+    async with sessions() as session:
+        active = {r.id for r in await active_rucs(session, year)}
+    return [
+        RegistryEntry(ruc_id=r.id, host=r.host, lan=list(r.lan), active=r.id in active)
+        for r in load_reference().ruc
+    ]
+
+
+@router.put("/{year}/{ruc_id}", response_model=RegistryEntry, responses={401: {}, 403: {}, 404: {}, 422: {}})
+async def put_activation(
+    request: Request,
+    principal: Annotated[Principal, Depends(current_principal)],
+    year: Annotated[int, Path(ge=MIN_YEAR, le=MAX_YEAR)],
+    ruc_id: Annotated[str, Path(max_length=16)],
+    body: ActivationIn,
+) -> RegistryEntry:
+    if principal.role != "admin":
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="Endast administratörer / admins only")
+    if ruc_id not in load_reference().ruc_ids:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"Okänt RUC / unknown RUC {ruc_id!r}")
+    sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
+    async with sessions.begin() as session:
+        await session.merge(
+            RucActivation(
+                ruc_id=ruc_id, year=year, active=body.active, changed_by=f"token:{principal.token_id}"
+            )
+        )
+    ruc = load_reference().ruc_by_id(ruc_id)
+    return RegistryEntry(ruc_id=ruc.id, host=ruc.host, lan=list(ruc.lan), active=body.active)

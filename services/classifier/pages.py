@@ -1,0 +1,152 @@
+"""The analyst's review page: server-rendered Swedish HTML over the same decisions as the API.
+
+The page signs in with the same bearer token as the API, kept in an HttpOnly, SameSite=Strict
+cookie (so another site cannot post a decision with it).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from faststream.kafka import KafkaBroker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.classifier.review import ReviewDecision, ReviewError, analyst_name, apply_decision
+from services.classifier.store import audit_log, review_queue
+from shared.auth import Principal, resolve_token
+from shared.reference import load_reference
+from shared.report import MAX_YEAR, MIN_YEAR
+
+COOKIE = "rucnet_review_token"
+router = APIRouter(prefix="/review", tags=["review page"], include_in_schema=False)
+templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+
+
+def _sessions(request: Request) -> async_sessionmaker[AsyncSession]:
+    sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
+    return sessions
+
+
+async def _principal(request: Request) -> Principal | None:
+    raw = request.cookies.get(COOKIE, "")
+    if not raw or len(raw) > 200:
+        return None
+    async with _sessions(request)() as session:
+        principal = await resolve_token(session, raw)
+    return principal if principal is not None and principal.is_national else None
+
+
+def _names() -> dict[str, str]:
+    return {a.code: a.name_sv for a in load_reference().nsp_areas}
+
+
+async def _render(
+    request: Request, name: str, principal: Principal | None, status: int = 200, **ctx: object
+) -> Response:
+    analyst = None
+    if principal is not None:
+        async with _sessions(request)() as session:
+            analyst = await analyst_name(session, principal)
+    context = {"analyst": analyst, "model_version": request.app.state.model.version, "names": _names(), **ctx}
+    return templates.TemplateResponse(request, name, context, status_code=status)
+
+
+def _back(**params: str) -> RedirectResponse:
+    query = urlencode({k: v for k, v in params.items() if v})
+    return RedirectResponse("/review" + (f"?{query}" if query else ""), status_code=303)
+
+
+@router.get("", response_class=HTMLResponse)
+async def queue_page(
+    request: Request,
+    year: Annotated[int | None, Query(ge=MIN_YEAR, le=MAX_YEAR)] = None,
+    flagged_only: bool = False,
+    msg: Annotated[str, Query(max_length=300)] = "",
+    error: Annotated[str, Query(max_length=300)] = "",
+) -> Response:
+    principal = await _principal(request)
+    if principal is None:
+        return await _render(request, "login.html", None, error=error)
+    async with _sessions(request)() as session:
+        rows, total = await review_queue(session, year, None, flagged_only, 100, 0)
+    items = [r.as_dict() for r in rows]
+    reference = load_reference()
+    areas = {
+        y: [(a.code, a.name_sv) for a in reference.nsp_areas if a.valid_in(y)] for y in {r.year for r in rows}
+    }
+    return await _render(
+        request,
+        "queue.html",
+        principal,
+        items=items,
+        total=total,
+        areas=areas,
+        year=year,
+        flagged_only=flagged_only,
+        message=msg,
+        error=error,
+    )
+
+
+@router.post("/login")
+async def login(request: Request, token: Annotated[str, Form(max_length=200)]) -> Response:
+    async with _sessions(request)() as session:
+        principal = await resolve_token(session, token.strip())
+    if principal is None or not principal.is_national:
+        error = "Ogiltig token eller saknar behörighet för granskning."
+        return await _render(request, "login.html", None, status=401, error=error)
+    response = _back()
+    response.set_cookie(
+        COOKIE, token.strip(), httponly=True, samesite="strict", path="/review", max_age=8 * 3600
+    )
+    return response
+
+
+@router.post("/logout")
+async def logout() -> Response:
+    response = _back()
+    response.delete_cookie(COOKIE, path="/review", httponly=True, samesite="strict")
+    return response
+
+
+@router.post("/decide")
+async def decide(
+    request: Request,
+    ruc_id: Annotated[str, Form(max_length=16)],
+    year: Annotated[int, Form(ge=MIN_YEAR, le=MAX_YEAR)],
+    ref: Annotated[str, Form(max_length=64)],
+    action: Annotated[str, Form(max_length=16)],
+    nsp_area: Annotated[str, Form(max_length=64)] = "",
+    reason: Annotated[str, Form(max_length=2000)] = "",
+) -> Response:
+    principal = await _principal(request)
+    if principal is None:
+        return _back(error="Logga in först.")
+    try:
+        decision = ReviewDecision.model_validate(
+            {"action": action, "nsp_area": nsp_area or None, "reason": reason}
+        )
+    except ValueError as exc:
+        return _back(error=str(exc).splitlines()[-1][:300])
+    broker: KafkaBroker = request.app.state.broker
+    try:
+        await apply_decision(_sessions(request), broker, (ruc_id, year, ref), decision, principal)
+    except ReviewError as exc:
+        return _back(error=exc.detail)
+    done = "ändrad" if decision.action == "override" else "godkänd"
+    return _back(msg=f"{ruc_id}/{year}/{ref} {done}.")
+
+
+@router.get("/audit", response_class=HTMLResponse)
+async def audit_page(request: Request) -> Response:
+    principal = await _principal(request)
+    if principal is None:
+        return _back()
+    async with _sessions(request)() as session:
+        rows = await audit_log(session, None, None, 200, 0)
+    return await _render(request, "audit.html", principal, items=[r.as_dict() for r in rows])

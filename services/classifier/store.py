@@ -1,0 +1,280 @@
+"""The classifier's tables: each insats's latest classification, the analysts' overrides (an outbox
+of ClassificationOverridden events) and the review audit. Helpers never commit; callers do.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from sqlalchemy import Text, func
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import Field, SQLModel, col, select
+
+from services.classifier.examples import Example
+from shared.db import UtcDateTime
+from shared.events import ClassificationOverridden, ReportClassified, utcnow
+
+MAX_STORED_TEXT = 20_000
+Key = tuple[str, int, str]
+
+
+class Classification(SQLModel, table=True):
+    """The latest version of one insats for one year, as the classifier saw it, and its review."""
+
+    __tablename__ = "classification"
+
+    ruc_id: str = Field(primary_key=True, max_length=16)
+    year: int = Field(primary_key=True)
+    ref: str = Field(primary_key=True, max_length=64)
+    version: int
+    report_id: str = Field(max_length=36)
+    status: str = Field(max_length=16)
+    title: str = Field(max_length=300)
+    text: str = Field(sa_type=Text, description="what the model read, kept to learn from reviews")
+    declared_area: str | None = Field(default=None, max_length=64)
+    classified_area: str = Field(max_length=64)
+    source: str = Field(max_length=16)
+    confidence: float = Field(index=True)
+    candidates: str = Field(sa_type=Text, description="JSON list of {code, score}")
+    reasons: str = Field(sa_type=Text, description="JSON list of words or phrases")
+    needs_review: bool = False
+    model_version: str = Field(max_length=64)
+    review_state: str = Field(default="unreviewed", max_length=16, index=True)
+    reviewed_area: str | None = Field(default=None, max_length=64)
+    updated_at: dt.datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+
+    @property
+    def effective_area(self) -> str:
+        return self.reviewed_area or self.declared_area or self.classified_area
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "ruc_id": self.ruc_id,
+            "year": self.year,
+            "ref": self.ref,
+            "version": self.version,
+            "status": self.status,
+            "title": self.title,
+            "text": self.text[:2000],
+            "declared_area": self.declared_area,
+            "classified_area": self.classified_area,
+            "nsp_area": self.effective_area,
+            "source": self.source,
+            "confidence": self.confidence,
+            "candidates": json.loads(self.candidates),
+            "reasons": json.loads(self.reasons),
+            "needs_review": self.needs_review,
+            "model_version": self.model_version,
+            "review_state": self.review_state,
+            "updated_at": self.updated_at.isoformat(),
+        }
+
+
+class ClassificationOverride(SQLModel, table=True):
+    """An analyst's override, kept as the event it was published as, to re-send it unchanged."""
+
+    __tablename__ = "classification_override"
+
+    event_id: str = Field(primary_key=True, max_length=36)
+    ruc_id: str = Field(max_length=16)
+    year: int
+    ref: str = Field(max_length=64)
+    nsp_area: str = Field(max_length=64)
+    occurred_at: dt.datetime = Field(sa_type=UtcDateTime, index=True)
+    event_json: str = Field(sa_type=Text)
+    published_at: dt.datetime | None = Field(default=None, sa_type=UtcDateTime)
+
+
+class ReviewAudit(SQLModel, table=True):
+    """Who decided what about which insats, and when: append-only."""
+
+    __tablename__ = "review_audit"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: dt.datetime = Field(default_factory=utcnow, sa_type=UtcDateTime, index=True)
+    analyst: str = Field(max_length=200)
+    action: str = Field(max_length=16)
+    ruc_id: str = Field(max_length=16)
+    year: int
+    ref: str = Field(max_length=64)
+    from_area: str | None = Field(default=None, max_length=64)
+    to_area: str = Field(max_length=64)
+    reason: str = Field(default="", sa_type=Text)
+    model_version: str = Field(max_length=64)
+    event_id: str | None = Field(default=None, max_length=36)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "at": self.at.isoformat(),
+            "analyst": self.analyst,
+            "action": self.action,
+            "ruc_id": self.ruc_id,
+            "year": self.year,
+            "ref": self.ref,
+            "from_area": self.from_area,
+            "to_area": self.to_area,
+            "reason": self.reason,
+            "model_version": self.model_version,
+            "event_id": self.event_id,
+        }
+
+
+async def record_classified(session: AsyncSession, event: ReportClassified) -> int:
+    """Keep each insats's newest version; a review already made survives a resubmission."""
+    by_ref = {c.ref: c for c in event.classifications}
+    stored = 0
+    for insats in event.insatser:
+        old = await session.get(Classification, (event.ruc_id, event.year, insats.ref))
+        if old is not None and old.version > event.version:
+            continue
+        c = by_ref[insats.ref]
+        row = Classification(
+            ruc_id=event.ruc_id,
+            year=event.year,
+            ref=insats.ref,
+            version=event.version,
+            report_id=str(event.report_id),
+            status=insats.status,
+            title=insats.title[:300],
+            text=insats.text[:MAX_STORED_TEXT],
+            declared_area=insats.nsp_area,
+            classified_area=c.nsp_area if c.source == "classifier" else c.candidates[0].code,
+            source=c.source,
+            confidence=c.confidence if c.source == "classifier" else c.candidates[0].score,
+            candidates=json.dumps([a.model_dump() for a in c.candidates]),
+            reasons=json.dumps(list(c.reasons), ensure_ascii=False),
+            needs_review=c.needs_review,
+            model_version=event.model_version,
+            review_state=old.review_state if old else "unreviewed",
+            reviewed_area=old.reviewed_area if old else None,
+            updated_at=utcnow(),
+        )
+        await session.merge(row)
+        stored += 1
+    return stored
+
+
+async def get_classification(session: AsyncSession, key: Key) -> Classification | None:
+    return await session.get(Classification, key)
+
+
+async def review_queue(
+    session: AsyncSession,
+    year: int | None,
+    ruc_id: str | None,
+    flagged_only: bool,
+    limit: int,
+    offset: int,
+) -> tuple[list[Classification], int]:
+    """Unreviewed, classifier-decided insatser, the least confident first."""
+    query = select(Classification).where(
+        Classification.review_state == "unreviewed", Classification.source == "classifier"
+    )
+    if year is not None:
+        query = query.where(Classification.year == year)
+    if ruc_id is not None:
+        query = query.where(Classification.ruc_id == ruc_id)
+    if flagged_only:
+        query = query.where(col(Classification.needs_review).is_(True))
+    total = (await session.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
+    ordered = query.order_by(
+        col(Classification.confidence),
+        col(Classification.ruc_id),
+        col(Classification.year),
+        col(Classification.ref),
+    )
+    rows = (await session.execute(ordered.limit(limit).offset(offset))).scalars().all()
+    return list(rows), int(total)
+
+
+async def record_override(
+    session: AsyncSession, row: Classification, event: ClassificationOverridden
+) -> ReviewAudit:
+    session.add(
+        ClassificationOverride(
+            event_id=str(event.event_id),
+            ruc_id=event.ruc_id,
+            year=event.year,
+            ref=event.ref,
+            nsp_area=event.nsp_area,
+            occurred_at=event.occurred_at,
+            event_json=event.model_dump_json(),
+        )
+    )
+    audit = ReviewAudit(
+        at=event.occurred_at,
+        analyst=event.analyst,
+        action="override",
+        ruc_id=row.ruc_id,
+        year=row.year,
+        ref=row.ref,
+        from_area=row.effective_area,
+        to_area=event.nsp_area,
+        reason=event.reason,
+        model_version=row.model_version,
+        event_id=str(event.event_id),
+    )
+    session.add(audit)
+    row.review_state, row.reviewed_area, row.updated_at = "overridden", event.nsp_area, utcnow()
+    session.add(row)
+    return audit
+
+
+async def record_accept(session: AsyncSession, row: Classification, analyst: str, reason: str) -> ReviewAudit:
+    audit = ReviewAudit(
+        analyst=analyst,
+        action="accept",
+        ruc_id=row.ruc_id,
+        year=row.year,
+        ref=row.ref,
+        from_area=row.effective_area,
+        to_area=row.effective_area,
+        reason=reason,
+        model_version=row.model_version,
+    )
+    session.add(audit)
+    if row.review_state == "unreviewed":
+        row.review_state, row.updated_at = "accepted", utcnow()
+        session.add(row)
+    return audit
+
+
+async def audit_log(
+    session: AsyncSession, ruc_id: str | None, year: int | None, limit: int, offset: int
+) -> list[ReviewAudit]:
+    query = select(ReviewAudit)
+    if ruc_id is not None:
+        query = query.where(ReviewAudit.ruc_id == ruc_id)
+    if year is not None:
+        query = query.where(ReviewAudit.year == year)
+    query = query.order_by(col(ReviewAudit.at).desc(), col(ReviewAudit.id).desc()).limit(limit).offset(offset)
+    return list((await session.execute(query)).scalars().all())
+
+
+async def overrides_to_send(session: AsyncSession, include_published: bool) -> list[ClassificationOverridden]:
+    query = select(ClassificationOverride)
+    if not include_published:
+        query = query.where(col(ClassificationOverride.published_at).is_(None))
+    rows = (await session.execute(query.order_by(col(ClassificationOverride.occurred_at)))).scalars()
+    return [ClassificationOverridden.model_validate_json(r.event_json) for r in rows]
+
+
+async def mark_override_published(session: AsyncSession, event_id: str) -> None:
+    row = await session.get(ClassificationOverride, event_id)
+    if row is not None and row.published_at is None:
+        row.published_at = utcnow()
+        session.add(row)
+
+
+async def reviewed_examples(session: AsyncSession) -> list[Example]:
+    """Every reviewed insats as a labelled example: an override's area, or the accepted one."""
+    query = select(Classification).where(col(Classification.review_state).in_(("accepted", "overridden")))
+    order = (col(Classification.ruc_id), col(Classification.year), col(Classification.ref))
+    rows = (await session.execute(query.order_by(*order))).scalars()
+    return [
+        Example(r.text, r.effective_area, f"granskning {r.ruc_id}/{r.year}/{r.ref} ({r.review_state})")
+        for r in rows
+        if r.text.strip()
+    ]

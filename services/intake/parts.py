@@ -1,0 +1,124 @@
+"""Parts 1 and 2 of a RUC's yearly report: attendance at network meetings and the SKA narrative.
+
+The inbound models are the one validation for the form and the API; the stored rows keep names
+(a RUC sees its own huvudmän), the AttendanceReported event carries pseudonyms only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import Field as SqlField
+from sqlmodel import SQLModel, col, select
+
+from shared.db import UtcDateTime
+from shared.events import AttendanceReported, MeetingHeld, utcnow
+from shared.pseudonym import pseudonymise
+from shared.reference import load_reference
+from shared.report import MAX_YEAR, MIN_YEAR, LongText, ShortText
+
+PartKind = Literal["attendance", "ska"]
+MAX_MEMBERS, MAX_MEETINGS = 500, 100
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _ForRuc(_In):
+    ruc_id: str
+    year: int = Field(ge=MIN_YEAR, le=MAX_YEAR)
+
+    @field_validator("ruc_id")
+    @classmethod
+    def _known_ruc(cls, value: str) -> str:
+        if value not in load_reference().ruc_ids:
+            raise ValueError(f"okänt RUC / unknown RUC {value!r}")
+        return value
+
+
+class MeetingIn(_In):
+    date: dt.date
+    attendees: list[ShortText] = Field(default_factory=list, max_length=MAX_MEMBERS)
+
+
+class AttendanceIn(_ForRuc):
+    """The network's huvudmän (or samordnare) and, per meeting, who of them came."""
+
+    members: list[ShortText] = Field(min_length=1, max_length=MAX_MEMBERS)
+    meetings: list[MeetingIn] = Field(default_factory=list, max_length=MAX_MEETINGS)
+
+    @model_validator(mode="after")
+    def _attendees_are_members(self) -> AttendanceIn:
+        known = {m.casefold() for m in self.members}
+        for meeting in self.meetings:
+            strangers = sorted({a for a in meeting.attendees if a.casefold() not in known})
+            if strangers:
+                raise ValueError(
+                    f"deltagare som inte finns bland nätverkets medlemmar / attendees not among "
+                    f"the members: {strangers}"
+                )
+        return self
+
+
+class SkaIn(_ForRuc):
+    narrative: LongText = Field(min_length=1)
+
+
+class ReportPart(SQLModel, table=True):
+    __tablename__ = "report_part"
+
+    ruc_id: str = SqlField(primary_key=True, max_length=16)
+    year: int = SqlField(primary_key=True)
+    kind: str = SqlField(primary_key=True, max_length=16)
+    body_json: str
+    updated_at: dt.datetime = SqlField(default_factory=utcnow, sa_type=UtcDateTime)
+    published_at: dt.datetime | None = SqlField(default=None, sa_type=UtcDateTime)
+
+
+def attendance_event(part: AttendanceIn, secret: str) -> AttendanceReported:
+    members = {m.casefold(): pseudonymise(secret, m) for m in part.members}
+    meetings = tuple(
+        MeetingHeld(date=m.date, attendees=tuple(sorted({members[a.casefold()] for a in m.attendees})))
+        for m in sorted(part.meetings, key=lambda m: m.date)
+    )
+    return AttendanceReported(
+        ruc_id=part.ruc_id, year=part.year, network_size=len(members), meetings=meetings
+    )
+
+
+async def save_part(session: AsyncSession, kind: PartKind, part: AttendanceIn | SkaIn) -> None:
+    await session.merge(
+        ReportPart(
+            ruc_id=part.ruc_id,
+            year=part.year,
+            kind=kind,
+            body_json=part.model_dump_json(),
+            updated_at=utcnow(),
+        )
+    )
+
+
+async def mark_part_published(session: AsyncSession, ruc_id: str, year: int, kind: PartKind) -> None:
+    row = await session.get(ReportPart, (ruc_id, year, kind))
+    if row is not None:
+        row.published_at = utcnow()
+
+
+async def load_part(
+    session: AsyncSession, ruc_id: str, year: int, kind: PartKind
+) -> dict[str, object] | None:
+    row = await session.get(ReportPart, (ruc_id, year, kind))
+    if row is None:
+        return None
+    data: dict[str, object] = json.loads(row.body_json)
+    return data
+
+
+async def parts_of(session: AsyncSession, ruc_id: str) -> list[ReportPart]:
+    query = select(ReportPart).where(col(ReportPart.ruc_id) == ruc_id).order_by(col(ReportPart.year).desc())
+    return list((await session.execute(query)).scalars().all())

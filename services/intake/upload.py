@@ -1,0 +1,224 @@
+"""Spreadsheet upload: the template, and rows → reports per huvudman, validated by ReportIn.
+
+One row is one insats; rows with the same year and huvudman form one report. Errors are named by
+spreadsheet row (the header is row 1) and column, in Swedish.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from openpyxl import Workbook, load_workbook
+from openpyxl.styles import Font
+from openpyxl.worksheet.datavalidation import DataValidation
+from pydantic import ValidationError
+
+from services.intake.forms import message_sv
+from shared.reference import load_reference
+from shared.report import MAX_INSATSER, ReportIn
+
+COLUMNS: tuple[tuple[str, str], ...] = (
+    ("year", "År"),
+    ("huvudman.name", "Huvudman"),
+    ("huvudman.lan_kod", "Länskod"),
+    ("huvudman.type", "Huvudmannatyp"),
+    ("ref", "Ref"),
+    ("title", "Titel"),
+    ("description", "Beskrivning"),
+    ("status", "Status"),
+    ("school_forms", "Skolformer"),
+    ("expected_effects", "Förväntade effekter"),
+    ("actual_effects", "Faktiska effekter"),
+    ("nsp_area", "NSP-område"),
+)
+HEADERS = tuple(h for _k, h in COLUMNS)
+HEADER_OF = dict(COLUMNS)
+STATUS_WORDS = {
+    "påbörjad": "started",
+    "started": "started",
+    "genomförd": "completed",
+    "completed": "completed",
+}
+MAX_ROWS = 5_000
+
+
+@dataclass(frozen=True)
+class RowError:
+    row: int
+    column: str
+    message: str
+
+
+@dataclass
+class DryRun:
+    reports: list[ReportIn] = field(default_factory=list)
+    errors: list[RowError] = field(default_factory=list)
+    rows: int = 0
+
+    @property
+    def insatser(self) -> int:
+        return sum(len(r.insatser) for r in self.reports)
+
+
+class UnreadableFile(ValueError):
+    """The file is not a spreadsheet this template describes."""
+
+
+def xlsx_template() -> bytes:
+    reference = load_reference()
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = "Insatser"
+    sheet.append(list(HEADERS))
+    for cell in sheet[1]:
+        cell.font = Font(bold=True)
+    status = DataValidation(type="list", formula1='"påbörjad,genomförd"', allow_blank=False)
+    kinds = DataValidation(type="list", formula1='"kommunal,region,enskild,statlig"', allow_blank=False)
+    sheet.add_data_validation(status)
+    sheet.add_data_validation(kinds)
+    status.add(f"H2:H{MAX_ROWS}")
+    kinds.add(f"D2:D{MAX_ROWS}")
+    codes = book.create_sheet("Koder")
+    codes.append(["Lista", "Kod", "Namn"])
+    for form in reference.school_forms:
+        codes.append(["Skolform", form.code, form.names[-1].name_sv])
+    for area in reference.nsp_areas:
+        codes.append(["NSP-område", area.code, area.name_sv])
+    for lan in reference.lan:
+        codes.append(["Län", lan.kod, lan.name_sv])
+    help_sheet = book.create_sheet("Instruktioner")
+    for line in (
+        "En rad per insats. Rader med samma år och huvudman blir en rapport.",
+        "Status: påbörjad eller genomförd.",
+        "Skolformer: koder med komma emellan, t.ex. grundskola, fritidshem.",
+        "NSP-område är frivilligt (kod från fliken Koder). Ref är er egen beteckning på insatsen.",
+    ):
+        help_sheet.append([line])
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def csv_template() -> bytes:
+    out = io.StringIO()
+    csv.writer(out, delimiter=";").writerow(HEADERS)
+    return ("\ufeff" + out.getvalue()).encode("utf-8")
+
+
+def read_rows(filename: str, content: bytes) -> list[tuple[int, dict[str, str]]]:
+    """(spreadsheet row number, cells by field key), empty rows left out."""
+    if filename.lower().endswith(".xlsx"):
+        raw = _xlsx_rows(content)
+    elif filename.lower().endswith(".csv"):
+        raw = _csv_rows(content)
+    else:
+        raise UnreadableFile("Filen måste vara .xlsx eller .csv.")
+    if not raw:
+        raise UnreadableFile("Filen är tom.")
+    header = [h.strip() for h in raw[0]]
+    missing = [h for h in HEADERS if h not in header]
+    if missing:
+        raise UnreadableFile(f"Kolumner saknas: {', '.join(missing)}. Använd mallen.")
+    index = {key: header.index(title) for key, title in COLUMNS}
+    rows = []
+    for number, cells in enumerate(raw[1:], start=2):
+        values = {key: (cells[i].strip() if i < len(cells) else "") for key, i in index.items()}
+        if any(values.values()):
+            rows.append((number, values))
+    if len(rows) > MAX_ROWS:
+        raise UnreadableFile(f"Högst {MAX_ROWS} rader per fil.")
+    return rows
+
+
+def _xlsx_rows(content: bytes) -> list[list[str]]:
+    try:
+        book = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many kinds for a file that is not a workbook
+        raise UnreadableFile("Filen kunde inte läsas som Excel (.xlsx).") from exc
+    sheet = book["Insatser"] if "Insatser" in book.sheetnames else book.worksheets[0]
+    rows = [["" if v is None else _cell(v) for v in row] for row in sheet.iter_rows(values_only=True)]
+    book.close()
+    return rows
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _csv_rows(content: bytes) -> list[list[str]]:
+    try:
+        text = content.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = content.decode("cp1252")
+    first = text.split("\n", 1)[0]
+    delimiter = ";" if first.count(";") >= first.count(",") else ","
+    return list(csv.reader(io.StringIO(text), delimiter=delimiter))
+
+
+def _insats(values: dict[str, str]) -> dict[str, Any]:
+    status = values["status"].casefold()
+    return {
+        "ref": values["ref"],
+        "title": values["title"],
+        "description": values["description"],
+        "status": STATUS_WORDS.get(status, status),
+        "school_forms": [f.strip() for f in values["school_forms"].replace(";", ",").split(",") if f.strip()],
+        "expected_effects": values["expected_effects"],
+        "actual_effects": values["actual_effects"],
+        "nsp_area": values["nsp_area"] or None,
+    }
+
+
+def dry_run(rows: list[tuple[int, dict[str, str]]], ruc_id: str) -> DryRun:
+    """Group rows into reports and validate each with ReportIn; nothing is sent from here."""
+    groups: dict[tuple[str, ...], list[tuple[int, dict[str, str]]]] = defaultdict(list)
+    for number, values in rows:
+        key = (values["year"], " ".join(values["huvudman.name"].split()).casefold(),
+               values["huvudman.lan_kod"], values["huvudman.type"])  # fmt: skip
+        groups[key].append((number, values))
+    result = DryRun(rows=len(rows))
+    for members in groups.values():
+        first = members[0][1]
+        data = {
+            "ruc_id": ruc_id,
+            "year": first["year"],
+            "huvudman": {
+                "name": first["huvudman.name"],
+                "lan_kod": first["huvudman.lan_kod"],
+                "type": first["huvudman.type"].casefold(),
+            },
+            "insatser": [_insats(v) for _n, v in members],
+        }
+        try:
+            result.reports.append(ReportIn.model_validate(data))
+        except ValidationError as exc:
+            result.errors.extend(_row_errors(exc, members))
+    result.errors.sort(key=lambda e: (e.row, e.column))
+    return result
+
+
+def _row_errors(exc: ValidationError, members: list[tuple[int, dict[str, str]]]) -> list[RowError]:
+    errors = []
+    numbers = [n for n, _v in members]
+    for err in exc.errors():
+        loc = [str(p) for p in err["loc"]]
+        message = message_sv(err)
+        if loc[:1] == ["insatser"] and len(loc) >= 3:
+            errors.append(RowError(numbers[int(loc[1])], HEADER_OF.get(loc[2], loc[2]), message))
+        elif loc[:1] == ["insatser"] and len(loc) == 1:
+            too_many = f"Högst {MAX_INSATSER} insatser per huvudman och år."
+            errors.extend(RowError(n, "Ref", too_many) for n in numbers)
+        elif loc and loc[0] in ("year", "huvudman"):
+            column = HEADER_OF.get(".".join(loc), loc[0])
+            errors.extend(RowError(n, column, message) for n in numbers)
+        else:  # a report-level rule: duplicate refs within one huvudman's report
+            refs = [v["ref"] for _n, v in members]
+            errors.extend(RowError(n, "Ref", message) for n, v in members if refs.count(v["ref"]) > 1)
+    return errors

@@ -1,0 +1,142 @@
+"""People who log in: argon2-hashed passwords, server-side sessions with a CSRF token each."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import delete
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import Field, SQLModel, col, select
+
+from shared.auth import Principal, Role
+from shared.db import UtcDateTime
+from shared.events import utcnow
+
+_hasher = PasswordHasher()
+# Verifying against a dummy hash when the e-mail is unknown keeps the timing of both failures alike.
+_DUMMY_HASH = _hasher.hash("not-a-real-password")
+MIN_PASSWORD = 10
+
+
+class IntakeUser(SQLModel, table=True):
+    __tablename__ = "intake_user"
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(unique=True, index=True, max_length=254)
+    password_hash: str = Field(max_length=200)
+    role: str = Field(max_length=16)
+    ruc_id: str | None = Field(default=None, max_length=16)
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+    disabled_at: dt.datetime | None = Field(default=None, sa_type=UtcDateTime)
+
+
+class WebSession(SQLModel, table=True):
+    """A login; the cookie holds a random id, the table only its hash."""
+
+    __tablename__ = "web_session"
+
+    id_hash: str = Field(primary_key=True, max_length=64)
+    user_id: int = Field(index=True)
+    csrf_token: str = Field(max_length=64)
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+    expires_at: dt.datetime = Field(sa_type=UtcDateTime)
+
+
+@dataclass(frozen=True)
+class SessionUser:
+    user_id: int
+    email: str
+    role: Role
+    ruc_id: str | None
+    csrf_token: str
+
+    @property
+    def principal(self) -> Principal:
+        # Web users act through the same Principal as API tokens; negative ids keep the two apart.
+        return Principal(role=self.role, ruc_id=self.ruc_id, token_id=-self.user_id)
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().casefold()
+
+
+def _hash_id(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+async def create_user(
+    session: AsyncSession, email: str, password: str, role: Role, ruc_id: str | None
+) -> IntakeUser:
+    if len(password) < MIN_PASSWORD:
+        raise ValueError(f"lösenordet måste ha minst {MIN_PASSWORD} tecken / password too short")
+    if role == "ruc" and not ruc_id:
+        raise ValueError("en RUC-användare behöver ett RUC / a RUC user needs --ruc")
+    user = IntakeUser(
+        email=normalise_email(email),
+        password_hash=_hasher.hash(password),
+        role=role,
+        ruc_id=ruc_id if role == "ruc" else None,
+    )
+    session.add(user)
+    await session.flush()
+    return user
+
+
+async def authenticate(session: AsyncSession, email: str, password: str) -> IntakeUser | None:
+    user = (
+        await session.execute(select(IntakeUser).where(col(IntakeUser.email) == normalise_email(email)))
+    ).scalar_one_or_none()
+    try:
+        _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
+    except (VerificationError, InvalidHashError):
+        return None
+    if user is None or user.disabled_at is not None:
+        return None
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = _hasher.hash(password)
+    return user
+
+
+async def open_session(session: AsyncSession, user: IntakeUser, ttl_s: int) -> str:
+    """Start a login; returns the cookie value (shown to the browser only)."""
+    assert user.id is not None
+    raw = secrets.token_urlsafe(32)
+    now = utcnow()
+    await session.execute(delete(WebSession).where(col(WebSession.expires_at) < now))
+    session.add(
+        WebSession(
+            id_hash=_hash_id(raw),
+            user_id=user.id,
+            csrf_token=secrets.token_urlsafe(32),
+            expires_at=now + dt.timedelta(seconds=ttl_s),
+        )
+    )
+    return raw
+
+
+async def resolve_session(session: AsyncSession, raw: str | None) -> SessionUser | None:
+    if not raw or len(raw) > 100:
+        return None
+    row = await session.get(WebSession, _hash_id(raw))
+    if row is None or row.expires_at < utcnow():
+        return None
+    user = await session.get(IntakeUser, row.user_id)
+    if user is None or user.disabled_at is not None or user.id is None:
+        return None
+    role: Role = user.role  # type: ignore[assignment]
+    return SessionUser(user.id, user.email, role, user.ruc_id, row.csrf_token)
+
+
+async def close_session(session: AsyncSession, raw: str | None) -> None:
+    if raw:
+        await session.execute(delete(WebSession).where(col(WebSession.id_hash) == _hash_id(raw)))
+
+
+def same_token(expected: str, given: str | None) -> bool:
+    return given is not None and hmac.compare_digest(expected.encode(), given.encode())

@@ -1,0 +1,295 @@
+"""The Swedish web pages: login, the report form, receipts and the region's list.
+
+Server-rendered (Jinja2, autoescaped), usable without JavaScript. Every POST carries a CSRF token;
+the report goes in through ``accept_report``, the same path as the JSON API.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.datastructures import FormData
+
+from services.intake.api import accept_report
+from services.intake.forms import (
+    FieldError,
+    blank_insats,
+    by_field,
+    field_errors,
+    field_id,
+    report_values,
+)
+from services.intake.receipts import ReceiptClient
+from services.intake.store import latest_submissions, submission_versions
+from services.intake.users import SessionUser, resolve_session, same_token
+from shared.reference import load_reference
+from shared.report import MAX_INSATSER, ReportIn
+
+SESSION_COOKIE = "rucnet_session"
+LOGIN_CSRF_COOKIE = "rucnet_login_csrf"
+HUVUDMAN_TYPES = (
+    ("kommunal", "Kommunal"),
+    ("region", "Region"),
+    ("enskild", "Enskild"),
+    ("statlig", "Statlig"),
+)
+STATUSES = (("started", "Påbörjad"), ("completed", "Genomförd och avslutad/uppföljd"))
+
+templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+templates.env.globals["field_id"] = field_id
+router = APIRouter(include_in_schema=False)
+
+
+class LoginRequired(Exception):
+    pass
+
+
+class PageForbidden(Exception):
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+
+async def web_user(request: Request) -> SessionUser | None:
+    sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
+    async with sessions() as session:
+        return await resolve_session(session, request.cookies.get(SESSION_COOKIE))
+
+
+async def require_user(request: Request) -> SessionUser:
+    user = await web_user(request)
+    if user is None:
+        raise LoginRequired
+    return user
+
+
+async def reporter(user: Annotated[SessionUser, Depends(require_user)]) -> SessionUser:
+    """RUC staff and admins report; Skolverket never sees a huvudman's name, so not these pages."""
+    if user.role not in ("ruc", "admin"):
+        raise PageForbidden("Din roll kan inte se eller lämna RUC-rapporter.")
+    return user
+
+
+async def checked_form(request: Request, user: SessionUser) -> FormData:
+    form = await request.form()
+    token = form.get("csrf_token")
+    if not same_token(user.csrf_token, token if isinstance(token, str) else None):
+        raise PageForbidden(
+            "Formuläret saknar en giltig säkerhetstoken (CSRF). Ladda om sidan och försök igen."
+        )
+    return form
+
+
+def scope_ruc(user: SessionUser, form: FormData | None = None, fallback: str = "") -> str:
+    """RUC staff act for their own RUC whatever the form says; an admin picks one."""
+    if user.role == "ruc":
+        return user.ruc_id or ""
+    chosen = form.get("ruc_id") if form is not None else None
+    return chosen if isinstance(chosen, str) and chosen else fallback
+
+
+def render(
+    request: Request, name: str, user: SessionUser | None, status_code: int = 200, **context: Any
+) -> Response:
+    reference = load_reference()
+    base = {
+        "user": user,
+        "ruc_names": {r.id: r.host for r in reference.ruc},
+        "ruc_list": reference.ruc,
+    }
+    return templates.TemplateResponse(request, name, base | context, status_code=status_code)
+
+
+def form_context(values: dict[str, Any], errors: list[FieldError]) -> dict[str, Any]:
+    reference = load_reference()
+    raw = str(values.get("year", ""))
+    year = int(raw) if raw.isdigit() and 2000 < int(raw) < 3000 else None
+    on = dt.date(year, 12, 31) if year else dt.date.today()
+    return {
+        "values": values,
+        "errors": errors,
+        "messages": by_field(errors),
+        "school_forms": [(s.code, s.name_on(on)) for s in reference.school_forms],
+        "nsp_areas": [(a.code, a.name_sv) for a in reference.nsp_areas if year is None or a.valid_in(year)],
+        "lan": [(lan.kod, f"{lan.kod} {lan.name_sv}") for lan in reference.lan],
+        "huvudman_types": HUVUDMAN_TYPES,
+        "statuses": STATUSES,
+        "max_insatser": MAX_INSATSER,
+    }
+
+
+def install_web(app: FastAPI) -> None:
+    async def login_required(request: Request, _exc: Exception) -> Response:
+        target = request.url.path if request.method == "GET" else "/rapporter"
+        return RedirectResponse(f"/logga-in?next={target}", status_code=303)
+
+    async def forbidden(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, PageForbidden)
+        user = await web_user(request)
+        return render(request, "error.html", user, 403, title="Åtkomst nekad", message=exc.message)
+
+    app.add_exception_handler(LoginRequired, login_required)
+    app.add_exception_handler(PageForbidden, forbidden)
+    app.include_router(router)
+
+
+@router.get("/", response_class=HTMLResponse)
+async def home(request: Request) -> Response:
+    user = await web_user(request)
+    return RedirectResponse("/rapporter" if user else "/logga-in", status_code=303)
+
+
+@router.get("/rapporter", response_class=HTMLResponse)
+async def report_list(request: Request, user: Annotated[SessionUser, Depends(reporter)]) -> Response:
+    sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
+    async with sessions() as session:
+        rows = await latest_submissions(session, user.ruc_id if user.role == "ruc" else None)
+    return render(request, "reports.html", user, reports=rows)
+
+
+def _new_form(values: dict[str, Any] | None = None) -> dict[str, Any]:
+    return values or {
+        "year": str(dt.date.today().year - 1),
+        "huvudman": {"name": "", "lan_kod": "", "type": ""},
+        "insatser": [blank_insats()],
+    }
+
+
+@router.get("/rapporter/ny", response_class=HTMLResponse)
+async def new_report(request: Request, user: Annotated[SessionUser, Depends(reporter)]) -> Response:
+    values = _new_form() | {"ruc_id": scope_ruc(user)}
+    return render(request, "report_form.html", user, action="/rapporter/ny", **form_context(values, []))
+
+
+@router.post("/rapporter/ny", response_class=HTMLResponse)
+async def post_new_report(request: Request, user: Annotated[SessionUser, Depends(reporter)]) -> Response:
+    return await _handle_report_form(request, user, "/rapporter/ny", report_id=None)
+
+
+async def _handle_report_form(
+    request: Request, user: SessionUser, action: str, report_id: str | None
+) -> Response:
+    form = await checked_form(request, user)
+    values = report_values(form, scope_ruc(user, form))
+    command = form.get("action", "submit")
+    if command == "add" and len(values["insatser"]) < MAX_INSATSER:
+        values["insatser"].append(blank_insats())
+    elif isinstance(command, str) and command.startswith("remove-") and len(values["insatser"]) > 1:
+        index = command.removeprefix("remove-")
+        if index.isdigit() and int(index) < len(values["insatser"]):
+            values["insatser"].pop(int(index))
+    if command != "submit":
+        return render(request, "report_form.html", user, action=action, **form_context(values, []))
+    try:
+        report = ReportIn.model_validate(values)
+    except ValidationError as exc:
+        context = form_context(values, field_errors(exc))
+        return render(request, "report_form.html", user, 422, action=action, **context)
+    try:
+        accepted = await accept_report(request.app, report, user.principal, report_id=report_id)
+    except HTTPException as exc:
+        message = str(exc.detail).split(" / ")[0]
+        return render(
+            request,
+            "error.html",
+            user,
+            exc.status_code,
+            title="Rapporten kunde inte tas emot",
+            message=message,
+        )
+    return RedirectResponse(f"/rapporter/{accepted.report_id}?skickad=1", status_code=303)
+
+
+async def _own_versions(request: Request, user: SessionUser, report_id: str) -> list[Any]:
+    sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
+    async with sessions() as session:
+        versions = await submission_versions(session, report_id[:36])
+    # Another RUC's report is answered like a missing one: its existence is not disclosed.
+    if not versions or (user.role == "ruc" and versions[0].ruc_id != user.ruc_id):
+        raise HTTPException(404, detail="not found")
+    return versions
+
+
+@router.get("/rapporter/{report_id}", response_class=HTMLResponse)
+async def receipt(
+    request: Request, report_id: str, user: Annotated[SessionUser, Depends(reporter)]
+) -> Response:
+    try:
+        versions = await _own_versions(request, user, report_id)
+    except HTTPException:
+        return render(
+            request, "error.html", user, 404, title="Rapporten finns inte", message="Ingen sådan rapport."
+        )
+    latest = versions[-1]
+    event = json.loads(latest.event_json)
+    client: ReceiptClient = request.app.state.receipts
+    status = await client.status(
+        user.ruc_id if user.role == "ruc" else None, latest.report_id, latest.event_id
+    )
+    areas = {a.code: a.name_sv for a in load_reference().nsp_areas}
+    counted = {i["ref"]: i for i in (status or {}).get("insatser", [])}
+    return render(
+        request,
+        "receipt.html",
+        user,
+        report=latest,
+        versions=versions,
+        event=event,
+        status=status,
+        counted=counted,
+        areas=areas,
+        statuses=dict(STATUSES),
+        just_sent=request.query_params.get("skickad") == "1",
+    )
+
+
+@router.get("/rapporter/{report_id}/andra", response_class=HTMLResponse)
+async def edit_report(
+    request: Request, report_id: str, user: Annotated[SessionUser, Depends(reporter)]
+) -> Response:
+    try:
+        versions = await _own_versions(request, user, report_id)
+    except HTTPException:
+        return render(
+            request, "error.html", user, 404, title="Rapporten finns inte", message="Ingen sådan rapport."
+        )
+    latest = versions[-1]
+    event = json.loads(latest.event_json)
+    values = {
+        "ruc_id": latest.ruc_id,
+        "year": str(latest.year),
+        "huvudman": {
+            "name": latest.huvudman_name,
+            "lan_kod": event["huvudman"]["lan_kod"],
+            "type": event["huvudman"]["type"],
+        },
+        "insatser": [
+            blank_insats() | i | {"school_forms": list(i["school_forms"])} for i in event["insatser"]
+        ],
+    }
+    action = f"/rapporter/{latest.report_id}/andra"
+    return render(
+        request, "report_form.html", user, action=action, correcting=True, **form_context(values, [])
+    )
+
+
+@router.post("/rapporter/{report_id}/andra", response_class=HTMLResponse)
+async def post_edit_report(
+    request: Request, report_id: str, user: Annotated[SessionUser, Depends(reporter)]
+) -> Response:
+    try:
+        versions = await _own_versions(request, user, report_id)
+    except HTTPException:
+        return render(
+            request, "error.html", user, 404, title="Rapporten finns inte", message="Ingen sådan rapport."
+        )
+    return await _handle_report_form(
+        request, user, f"/rapporter/{versions[0].report_id}/andra", versions[0].report_id
+    )

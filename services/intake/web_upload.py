@@ -1,0 +1,150 @@
+"""Spreadsheet upload pages: templates, a dry run with row errors, then sending with progress."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.datastructures import UploadFile
+
+from services.intake.api import accept_report
+from services.intake.upload import DryRun, UnreadableFile, csv_template, dry_run, read_rows, xlsx_template
+from services.intake.users import SessionUser
+from services.intake.web import checked_form, render, reporter, scope_ruc
+
+router = APIRouter(include_in_schema=False)
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+KEEP_JOBS = 50
+
+
+@dataclass
+class UploadJob:
+    user_id: int
+    ruc_id: str
+    filename: str
+    result: DryRun
+    sent: int = 0
+    report_ids: list[str] = field(default_factory=list)
+    started: bool = False
+    failure: str | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.failure is not None or self.sent == len(self.result.reports)
+
+
+def _jobs(app: FastAPI) -> OrderedDict[str, UploadJob]:
+    jobs: OrderedDict[str, UploadJob] = app.state.upload_jobs
+    while len(jobs) > KEEP_JOBS:
+        jobs.popitem(last=False)
+    return jobs
+
+
+@router.get("/uppladdning", response_class=HTMLResponse)
+async def upload_page(request: Request, user: Annotated[SessionUser, Depends(reporter)]) -> Response:
+    return render(request, "upload.html", user, job=None, job_id=None, error=None)
+
+
+@router.get("/uppladdning/mall.xlsx")
+async def template_xlsx(_user: Annotated[SessionUser, Depends(reporter)]) -> Response:
+    headers = {"Content-Disposition": 'attachment; filename="rucnet-insatser-mall.xlsx"'}
+    return Response(xlsx_template(), media_type=XLSX_TYPE, headers=headers)
+
+
+@router.get("/uppladdning/mall.csv")
+async def template_csv(_user: Annotated[SessionUser, Depends(reporter)]) -> Response:
+    headers = {"Content-Disposition": 'attachment; filename="rucnet-insatser-mall.csv"'}
+    return Response(csv_template(), media_type="text/csv; charset=utf-8", headers=headers)
+
+
+@router.post("/uppladdning", response_class=HTMLResponse)
+async def upload_dry_run(request: Request, user: Annotated[SessionUser, Depends(reporter)]) -> Response:
+    form = await checked_form(request, user)
+    upload = form.get("fil")
+    ruc_id = scope_ruc(user, form)
+    if not isinstance(upload, UploadFile) or not upload.filename:
+        return render(
+            request, "upload.html", user, 422, job=None, job_id=None, error="Välj en fil att ladda upp."
+        )
+    if not ruc_id:
+        return render(request, "upload.html", user, 422, job=None, job_id=None, error="Välj ett RUC.")
+    try:
+        result = dry_run(read_rows(upload.filename, await upload.read()), ruc_id)
+    except UnreadableFile as exc:
+        return render(request, "upload.html", user, 422, job=None, job_id=None, error=str(exc))
+    job_id = secrets.token_urlsafe(16)
+    _jobs(request.app)[job_id] = UploadJob(user.user_id, ruc_id, upload.filename, result)
+    code = 422 if result.errors else 200
+    return render(
+        request, "upload.html", user, code, job=_jobs(request.app)[job_id], job_id=job_id, error=None
+    )
+
+
+def _own_job(request: Request, user: SessionUser, job_id: str) -> UploadJob:
+    job = _jobs(request.app).get(job_id)
+    if job is None or job.user_id != user.user_id:
+        raise HTTPException(404)
+    return job
+
+
+async def _send(app: FastAPI, job: UploadJob, user: SessionUser) -> None:
+    for report in job.result.reports:
+        try:
+            accepted = await accept_report(app, report, user.principal)
+        except HTTPException as exc:
+            job.failure = str(exc.detail).split(" / ")[0]
+            return
+        job.report_ids.append(accepted.report_id)
+        job.sent += 1
+
+
+@router.post("/uppladdning/{job_id}/skicka", response_class=HTMLResponse)
+async def upload_send(
+    request: Request, job_id: str, user: Annotated[SessionUser, Depends(reporter)]
+) -> Response:
+    await checked_form(request, user)
+    try:
+        job = _own_job(request, user, job_id)
+    except HTTPException:
+        return render(
+            request,
+            "error.html",
+            user,
+            404,
+            title="Uppladdningen finns inte",
+            message="Ladda upp filen igen.",
+        )
+    if job.result.errors:  # nothing is sent until the whole file is clean
+        return render(
+            request, "upload.html", user, 422, job=job, job_id=job_id, error="Rätta felen och ladda upp igen."
+        )
+    if not job.started:
+        job.started = True
+        tasks: set[asyncio.Task[None]] = request.app.state.upload_tasks
+        task = asyncio.create_task(_send(request.app, job, user))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+    return RedirectResponse(f"/uppladdning/{job_id}", status_code=303)
+
+
+@router.get("/uppladdning/{job_id}", response_class=HTMLResponse)
+async def upload_progress(
+    request: Request, job_id: str, user: Annotated[SessionUser, Depends(reporter)]
+) -> Response:
+    try:
+        job = _own_job(request, user, job_id)
+    except HTTPException:
+        return render(
+            request,
+            "error.html",
+            user,
+            404,
+            title="Uppladdningen finns inte",
+            message="Ladda upp filen igen.",
+        )
+    return render(request, "upload_progress.html", user, job=job, job_id=job_id)

@@ -1,0 +1,109 @@
+"""Model versions on disk and learning from reviews: kept, reloaded, used only when not worse."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from services.classifier import registry
+from services.classifier.evaluation import RecipeScore
+from services.classifier.examples import Example
+from services.classifier.registry import (
+    learned_examples,
+    load,
+    load_or_train,
+    models_dir,
+    newest_accepted,
+    read_meta,
+    save,
+    shipped_default,
+)
+from shared.reference import load_reference
+
+REFERENCE = load_reference()
+
+
+def test_a_saved_model_loads_with_the_same_version_and_scores(tmp_path: Path) -> None:
+    model = shipped_default()
+    learned = [Example("Rutiner för studiehandledning", "styrning-och-ledning", "granskning gu/2020/1")]
+    path = save(model, tmp_path, learned, {"accepted": True})
+    again = load(path)
+    text = "Studiehandledning på modersmålet i klassrummet"
+    assert again.version == model.version
+    assert again.score(text).areas == model.score(text).areas
+    assert learned_examples(path) == learned
+
+
+def test_the_service_takes_the_newest_accepted_version(tmp_path: Path) -> None:
+    model = shipped_default()
+    directory = models_dir(tmp_path)
+    save(model, directory, [], {"accepted": True})
+    assert newest_accepted(directory) == directory / model.version
+    assert load_or_train(tmp_path, REFERENCE).version == model.version
+    meta = read_meta(directory / model.version)
+    rejected = type(model)(
+        "charlr-1-rejected", model.vectorizer, model.clf, model.temperature, model.known_words, {}
+    )
+    save(rejected, directory, [], {"accepted": False})
+    assert newest_accepted(directory) == directory / model.version
+    assert meta["accepted"] is True
+
+
+def test_without_a_stored_version_the_default_is_trained_and_kept(tmp_path: Path) -> None:
+    model = load_or_train(tmp_path, REFERENCE)
+    assert model.version == shipped_default().version
+    assert newest_accepted(models_dir(tmp_path)) == models_dir(tmp_path) / model.version
+
+
+@pytest.mark.parametrize(
+    ("candidate", "previous", "accepted"),
+    [
+        (RecipeScore(0.90, 0.95, 300), RecipeScore(0.88, 0.97, 300), True),
+        (RecipeScore(0.90, 0.95, 300), RecipeScore(0.90, 0.95, 300), True),
+        (RecipeScore(0.85, 0.99, 300), RecipeScore(0.90, 0.95, 300), False),
+    ],
+)
+def test_a_version_is_used_only_when_it_is_not_worse(
+    candidate: RecipeScore, previous: RecipeScore, accepted: bool
+) -> None:
+    assert candidate.not_worse_than(previous) is accepted
+
+
+def test_retraining_on_reviews_gives_a_new_version_in_use_that_learned_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(registry, "compare_recipes", _two_fold_compare)
+    previous = load_or_train(tmp_path, REFERENCE)
+    reviewed = [
+        Example("Mottagningsenheten har flyttat till förvaltningen och beslut om placering fattas där.",
+                "styrning-och-ledning", "granskning gu/2020/a"),
+        Example("Beslut om skolplacering av nyanlända fattas numera av förvaltningen enligt ny delegation.",
+                "styrning-och-ledning", "granskning gu/2020/b"),
+    ]  # fmt: skip
+    result = registry.retrain(tmp_path, REFERENCE, reviewed)
+    assert result.accepted
+    assert result.previous_version == previous.version != result.version
+    assert result.candidate.top1 >= result.previous.top1
+    in_use = load_or_train(tmp_path, REFERENCE)
+    assert in_use.version == result.version
+    assert learned_examples(models_dir(tmp_path) / result.version) == reviewed
+
+
+def test_a_worse_version_is_kept_on_disk_but_not_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    worse, better = RecipeScore(0.70, 0.80, 300), RecipeScore(0.90, 0.95, 300)
+    monkeypatch.setattr(registry, "compare_recipes", lambda *_args, **_kw: (worse, better))
+    previous = load_or_train(tmp_path, REFERENCE)
+    reviewed = [Example("Elevhälsan använder digitala verktyg", "digitalisering", "granskning")]
+    result = registry.retrain(tmp_path, REFERENCE, reviewed)
+    assert not result.accepted
+    assert read_meta(models_dir(tmp_path) / result.version)["accepted"] is False
+    assert load_or_train(tmp_path, REFERENCE).version == previous.version
+
+
+def _two_fold_compare(*args: object, **kwargs: object) -> tuple[RecipeScore, RecipeScore]:
+    from services.classifier.evaluation import compare_recipes
+
+    return compare_recipes(*args, folds=2)  # type: ignore[arg-type]
