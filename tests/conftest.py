@@ -13,6 +13,7 @@ import asyncio
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import asyncpg
@@ -67,8 +68,9 @@ def embedded_broker(tmp_path: Path) -> Iterator[EmbeddedBroker]:
         broker.stop()
 
 
-@pytest.fixture
-def pg_url() -> Iterator[str]:
+@contextmanager
+def new_pg_database() -> Iterator[str]:
+    """A new PostgreSQL database migrated to the newest schema, dropped on exit."""
     name = f"rucnet_test_{uuid.uuid4().hex[:12]}"
     asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
     url = _pg_async_url(name)
@@ -77,6 +79,12 @@ def pg_url() -> Iterator[str]:
         yield url
     finally:
         asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    with new_pg_database() as url:
+        yield url
 
 
 @pytest.fixture

@@ -207,26 +207,29 @@ async def _handle_report_form(
     return RedirectResponse(f"/rapporter/{accepted.report_id}?skickad=1", status_code=303)
 
 
-async def _own_versions(request: Request, user: SessionUser, report_id: str) -> list[Any]:
+async def _own_versions(request: Request, user: SessionUser, report_id: str) -> list[Any] | None:
     sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
     async with sessions() as session:
         versions = await submission_versions(session, report_id[:36])
     # Another RUC's report is answered like a missing one: its existence is not disclosed.
     if not versions or (user.role == "ruc" and versions[0].ruc_id != user.ruc_id):
-        raise HTTPException(404, detail="not found")
+        return None
     return versions
+
+
+def _missing_report(request: Request, user: SessionUser) -> Response:
+    return render(
+        request, "error.html", user, 404, title="Rapporten finns inte", message="Ingen sådan rapport."
+    )
 
 
 @router.get("/rapporter/{report_id}", response_class=HTMLResponse)
 async def receipt(
     request: Request, report_id: str, user: Annotated[SessionUser, Depends(reporter)]
 ) -> Response:
-    try:
-        versions = await _own_versions(request, user, report_id)
-    except HTTPException:
-        return render(
-            request, "error.html", user, 404, title="Rapporten finns inte", message="Ingen sådan rapport."
-        )
+    versions = await _own_versions(request, user, report_id)
+    if versions is None:
+        return _missing_report(request, user)
     latest = versions[-1]
     event = json.loads(latest.event_json)
     client: ReceiptClient = request.app.state.receipts
@@ -254,12 +257,9 @@ async def receipt(
 async def edit_report(
     request: Request, report_id: str, user: Annotated[SessionUser, Depends(reporter)]
 ) -> Response:
-    try:
-        versions = await _own_versions(request, user, report_id)
-    except HTTPException:
-        return render(
-            request, "error.html", user, 404, title="Rapporten finns inte", message="Ingen sådan rapport."
-        )
+    versions = await _own_versions(request, user, report_id)
+    if versions is None:
+        return _missing_report(request, user)
     latest = versions[-1]
     event = json.loads(latest.event_json)
     values = {
@@ -284,12 +284,9 @@ async def edit_report(
 async def post_edit_report(
     request: Request, report_id: str, user: Annotated[SessionUser, Depends(reporter)]
 ) -> Response:
-    try:
-        versions = await _own_versions(request, user, report_id)
-    except HTTPException:
-        return render(
-            request, "error.html", user, 404, title="Rapporten finns inte", message="Ingen sådan rapport."
-        )
+    versions = await _own_versions(request, user, report_id)
+    if versions is None:
+        return _missing_report(request, user)
     return await _handle_report_form(
         request, user, f"/rapporter/{versions[0].report_id}/andra", versions[0].report_id
     )

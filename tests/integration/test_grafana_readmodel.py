@@ -18,7 +18,6 @@ from rucnet.grafana import sql_panels as q
 from rucnet.grafana.dashboards import all_dashboards
 from rucnet.grafana.panels import UPDATED
 from rucnet.grafana.readmodel import ROLE, VIEWS, refresh_reference
-from rucnet.migrate import upgrade
 from services.aggregator.attendance import apply_attendance
 from services.aggregator.completeness import record_arrival, set_deadline, timeliness
 from services.aggregator.store import apply_classified, apply_override, national_counts
@@ -33,7 +32,7 @@ from shared.events import (
     ReportSubmitted,
 )
 from shared.reference import load_reference
-from tests.conftest import PG_ADMIN_DSN, _admin, _pg_async_url
+from tests.conftest import PG_ADMIN_DSN, _admin, new_pg_database
 
 PANELS = [
     (name, panel, target)
@@ -63,15 +62,9 @@ async def load_2020(url: str) -> None:
 @pytest.fixture(scope="module")
 def pg_2020() -> Iterator[str]:
     """One migrated database with the 2020 data set for the module's read-only checks."""
-    name = f"rucnet_test_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
-    url = _pg_async_url(name)
-    try:
-        upgrade(url)
+    with new_pg_database() as url:
         asyncio.run(load_2020(url))
         yield url
-    finally:
-        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def dsn(url: str) -> str:

@@ -6,7 +6,6 @@ import asyncio
 import csv
 import re
 import struct
-import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,12 +24,11 @@ from rucnet.dataset2020 import (
     classified_events_2020,
 )
 from rucnet.grafana import sql_panels as q
-from rucnet.migrate import upgrade
 from rucnet.report import NationalTables, charts, national_tables
 from services.aggregator.store import apply_classified
 from shared import topics
 from shared.db import create_engine, session_factory
-from tests.conftest import _admin, _pg_async_url
+from tests.conftest import new_pg_database
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -49,15 +47,9 @@ async def load_2020(url: str) -> None:
 @pytest.fixture(scope="module")
 def pg_2020() -> Iterator[str]:
     """One migrated PostgreSQL database with the 2020 round, shared by the module's tests."""
-    name = f"rucnet_test_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
-    url = _pg_async_url(name)
-    try:
-        upgrade(url)
+    with new_pg_database() as url:
         asyncio.run(load_2020(url))
         yield url
-    finally:
-        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 async def tables_of(url: str) -> NationalTables:
