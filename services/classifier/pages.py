@@ -6,6 +6,8 @@ cookie (so another site cannot post a decision with it).
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlencode
@@ -41,6 +43,16 @@ async def _principal(request: Request) -> Principal | None:
     return principal if principal is not None and principal.is_national else None
 
 
+def csrf_for(request: Request) -> str:
+    """A form token bound to the signed-in cookie: a page on another site cannot know it."""
+    raw = request.cookies.get(COOKIE, "")
+    return hashlib.sha256(f"rucnet-review-csrf\x1f{raw}".encode()).hexdigest()[:32]
+
+
+def _same_origin_form(request: Request, csrf_token: str) -> bool:
+    return bool(csrf_token) and hmac.compare_digest(csrf_token, csrf_for(request))
+
+
 def _names() -> dict[str, str]:
     return {a.code: a.name_sv for a in load_reference().nsp_areas}
 
@@ -52,7 +64,13 @@ async def _render(
     if principal is not None:
         async with _sessions(request)() as session:
             analyst = await analyst_name(session, principal)
-    context = {"analyst": analyst, "model_version": request.app.state.model.version, "names": _names(), **ctx}
+    context = {
+        "analyst": analyst,
+        "model_version": request.app.state.model.version,
+        "names": _names(),
+        "csrf": csrf_for(request) if principal is not None else "",
+        **ctx,
+    }
     return templates.TemplateResponse(request, name, context, status_code=status)
 
 
@@ -108,7 +126,9 @@ async def login(request: Request, token: Annotated[str, Form(max_length=200)]) -
 
 
 @router.post("/logout")
-async def logout() -> Response:
+async def logout(request: Request, csrf_token: Annotated[str, Form(max_length=64)] = "") -> Response:
+    if not _same_origin_form(request, csrf_token):
+        return _back(error="Ogiltig förfrågan: ladda om sidan / invalid form token")
     response = _back()
     response.delete_cookie(COOKIE, path="/review", httponly=True, samesite="strict")
     return response
@@ -123,10 +143,13 @@ async def decide(
     action: Annotated[str, Form(max_length=16)],
     nsp_area: Annotated[str, Form(max_length=64)] = "",
     reason: Annotated[str, Form(max_length=2000)] = "",
+    csrf_token: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
     principal = await _principal(request)
     if principal is None:
         return _back(error="Logga in först.")
+    if not _same_origin_form(request, csrf_token):
+        return _back(error="Ogiltig förfrågan: ladda om sidan / invalid form token")
     try:
         decision = ReviewDecision.model_validate(
             {"action": action, "nsp_area": nsp_area or None, "reason": reason}

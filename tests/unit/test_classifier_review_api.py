@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -173,7 +174,12 @@ async def test_the_page_signs_in_with_an_httponly_cookie_and_overrides(review: R
     assert "gu/2020/unsure" in queue.text
     form = {"ruc_id": "gu", "year": "2020", "ref": "mid", "action": "override", "nsp_area": "styrning-och-ledning",
             "reason": "organisation"}  # fmt: skip
-    done = await review.client.post("/review/decide", data=form)
+    forged = await review.client.post("/review/decide", data=form)  # a cross-site post has no form token
+    assert "error=" in forged.headers["location"]
+    assert review.overridden == []
+    token = re.search(r'name="csrf_token" value="([0-9a-f]{32})"', queue.text)
+    assert token is not None
+    done = await review.client.post("/review/decide", data=form | {"csrf_token": token.group(1)})
     assert done.status_code == 303
     assert "msg=" in done.headers["location"]
     assert [e["nsp_area"] for e in review.overridden] == ["styrning-och-ledning"]
