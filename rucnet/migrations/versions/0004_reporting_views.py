@@ -24,6 +24,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from rucnet.grafana.readmodel import ROLE, reference_rows
 from shared.reference import load_reference
 
 revision: str = "0004"
@@ -33,7 +34,6 @@ branch_labels: str | Sequence[str] | None = None
 # (0003) must exist before views can read them; 0004 stays a branch on 0001 otherwise.
 depends_on: str | Sequence[str] | None = ("0002", "0003")
 
-ROLE = "rucnet_grafana"
 
 REFERENCE_TABLES = """
 CREATE TABLE reporting.ref_ruc (
@@ -302,35 +302,6 @@ GROUP BY i.year, i.model_version, i.area_source, least(floor(i.confidence * 10),
 ]
 
 
-def _reference_rows() -> dict[str, list[dict[str, object]]]:
-    reference = load_reference()
-    return {
-        "ref_ruc": [{"ruc_id": r.id, "host": r.host, "sort_order": i} for i, r in enumerate(reference.ruc)],
-        "ref_ruc_lan": [{"ruc_id": r.id, "lan_kod": kod} for r in reference.ruc for kod in r.lan],
-        "ref_ruc_year": [{"ruc_id": r.id, "year": y} for r in reference.ruc for y in r.active_years],
-        "ref_lan": [{"lan_kod": x.kod, "name_sv": x.name_sv, "letter": x.letter} for x in reference.lan],
-        "ref_school_form_name": [
-            {"school_form": s.code, "valid_from": n.valid_from, "name_sv": n.name_sv, "sort_order": i}
-            for i, s in enumerate(reference.school_forms)
-            for n in s.names
-        ],
-        "ref_nsp_area": [
-            {"nsp_area": a.code, "name_sv": a.name_sv, "official": a.official, "valid_from": a.valid_from,
-             "valid_to": a.valid_to, "sort_order": i}
-            for i, a in enumerate(reference.nsp_areas)
-        ],
-        "ref_status": [
-            {"status": "started", "name_sv": "Påbörjad", "sort_order": 0},
-            {"status": "completed", "name_sv": "Genomförd och uppföljd", "sort_order": 1},
-        ],
-        "ref_area_source": [
-            {"area_source": "declared", "name_sv": "Angivet av inrapportören"},
-            {"area_source": "classifier", "name_sv": "Klassificerat automatiskt"},
-            {"area_source": "override", "name_sv": "Ändrat av analytiker"},
-        ],
-    }
-
-
 def _grant_sql() -> str:
     grants = "\n".join(
         f"        EXECUTE 'GRANT SELECT ON reporting.{name} TO {ROLE}';" for name, _ in VIEWS
@@ -366,7 +337,8 @@ def upgrade() -> None:
     for statement in REFERENCE_TABLES.split(";"):
         if statement.strip():
             op.execute(statement)
-    for table, rows in _reference_rows().items():
+    # The label tables are filled from shared/data, as `rucnet grafana refresh-reference` does later.
+    for table, rows in reference_rows(load_reference()).items():
         if rows:
             columns = list(rows[0])
             stmt = sa.text(
