@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
+from aiokafka import ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
@@ -14,7 +17,7 @@ from pydantic import BaseModel, ValidationError
 
 from shared import topics
 from shared.events import DeadLetter
-from shared.logging import LogContextMiddleware
+from shared.logging import LogContextMiddleware, ids_in, log_context
 from shared.metrics import BusinessMetricsMiddleware
 from shared.settings import RucnetSettings
 
@@ -53,6 +56,14 @@ def consumer_options(settings: RucnetSettings, group_id: str) -> dict[str, Any]:
     }
 
 
+def batch_options(settings: RucnetSettings) -> dict[str, Any]:
+    """A batch subscriber takes what one poll returns, up to ``kafka_batch_max_records``."""
+    return {
+        "max_records": settings.kafka_batch_max_records,
+        "batch_timeout_ms": settings.kafka_fetch_max_wait_ms,
+    }
+
+
 async def ensure_topics(settings: RucnetSettings, names: tuple[str, ...] = topics.ALL_TOPICS) -> None:
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=15_000)
     await admin.start()
@@ -69,28 +80,54 @@ async def ensure_topics(settings: RucnetSettings, names: tuple[str, ...] = topic
 
 async def dead_letter(broker: KafkaBroker, msg: KafkaMessage, error: str) -> DeadLetter:
     """Park a message that cannot be handled, with its origin, so the consumer can go on."""
-    raw = msg.raw_message
-    record: Any = raw[0] if isinstance(raw, tuple) else raw
+    return await dead_letter_record(broker, batch_records(msg)[0], error)
+
+
+async def dead_letter_record(broker: KafkaBroker, record: ConsumerRecord[Any, Any], error: str) -> DeadLetter:
+    """``dead_letter`` for one record of a batch."""
+    value: bytes = record.value or b""
     letter = DeadLetter(
         topic=record.topic,
         partition=record.partition,
         offset=record.offset,
         key=record.key.decode(errors="replace") if record.key else None,
         error=error[:2000],
-        payload=msg.body.decode(errors="replace")[:100_000],
+        payload=value.decode(errors="replace")[:100_000],
     )
     await broker.publish(letter, topics.DEAD_LETTERS, key=record.key)
     DEAD_LETTERS.labels(letter.topic).inc()
-    log.warning(
-        "dead-lettered %s[%s]@%s: %s", letter.topic, letter.partition, letter.offset, letter.error[:200]
-    )
+    with log_context(**ids_in(value)):  # a batch binds no ids of its own
+        log.warning(
+            "dead-lettered %s[%s]@%s: %s", letter.topic, letter.partition, letter.offset, letter.error[:200]
+        )
     return letter
 
 
 async def parse_or_dead_letter(broker: KafkaBroker, msg: KafkaMessage, model: type[E]) -> E | None:
     """Validate a raw message; a poison one is parked in the dead letters and None returned."""
+    return await parse_record_or_dead_letter(broker, batch_records(msg)[0], model)
+
+
+async def parse_record_or_dead_letter(
+    broker: KafkaBroker, record: ConsumerRecord[Any, Any], model: type[E]
+) -> E | None:
+    """``parse_or_dead_letter`` for one record of a batch."""
     try:
-        return model.model_validate_json(msg.body)
+        return model.model_validate_json(record.value or b"")
     except ValidationError as exc:
-        await dead_letter(broker, msg, f"{model.__name__} does not parse: {exc}")
+        await dead_letter_record(broker, record, f"{model.__name__} does not parse: {exc}")
         return None
+
+
+async def publish_all(
+    broker: KafkaBroker, events: Sequence[Any], topic: str, key: Callable[[Any], bytes]
+) -> None:
+    """Publish in order without a round trip each; returns once the broker has acknowledged them all."""
+    pending = [await broker.publish(e, topic, key=key(e), no_confirm=True) for e in events]
+    await asyncio.gather(*(p for p in pending if p is not None))  # the in-memory test broker returns None
+
+
+def batch_records(msg: KafkaMessage) -> tuple[ConsumerRecord[Any, Any], ...]:
+    """The records of a batch subscriber's message (a single one for a plain subscriber)."""
+    raw: Any = msg.raw_message
+    return tuple(raw) if isinstance(raw, tuple | list) else (raw,)

@@ -97,6 +97,24 @@ class ReportClassified(Event):
     model_version: str
 
 
+def classified_report(
+    submitted: ReportSubmitted, classifications: tuple[InsatsClassification, ...], model_version: str
+) -> ReportClassified:
+    """The classified event of a submission; its id is derived, so reprocessing yields the same one."""
+    return ReportClassified(
+        event_id=derived_event_id(submitted.event_id, "classified"),
+        submission_event_id=submitted.event_id,
+        report_id=submitted.report_id,
+        version=submitted.version,
+        ruc_id=submitted.ruc_id,
+        year=submitted.year,
+        huvudman=submitted.huvudman,
+        insatser=submitted.insatser,
+        classifications=classifications,
+        model_version=model_version,
+    )
+
+
 class ClassificationOverridden(Event):
     ruc_id: str
     year: int

@@ -21,6 +21,9 @@ class RucnetSettings(BaseSettings):
         default=True, description="idempotent producer; off for brokers without InitProducerId"
     )
     kafka_fetch_max_wait_ms: int = Field(default=500, ge=1, le=10_000)
+    kafka_batch_max_records: int = Field(
+        default=200, ge=1, le=10_000, description="most messages a consumer handles in one transaction"
+    )
     kafka_partitions: int = Field(default=3, ge=1, le=64)
     pseudonym_secret: SecretStr | None = None
     host: str = "127.0.0.1"

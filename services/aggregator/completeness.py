@@ -7,6 +7,7 @@ deadline is admin-set per year; without one it is 31 January of the following ye
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -67,12 +68,18 @@ def timeliness(first_at: dt.datetime | None, deadline: dt.date) -> Timeliness:
 
 
 async def record_arrival(session: AsyncSession, event: ReportSubmitted, _topic: str) -> bool:
-    """Idempotent (earliest and latest stamp), so redelivery needs no dedupe record."""
-    stamp = event.occurred_at
-    stmt = insert_for(session, ReportArrival).values(
-        ruc_id=event.ruc_id, year=event.year, first_at=stamp, last_at=stamp
-    )
+    return (await record_arrivals(session, [event]))[0]
+
+
+async def record_arrivals(session: AsyncSession, events: Sequence[ReportSubmitted]) -> list[bool]:
+    """The earliest and latest stamp per RUC and year: idempotent, so redelivery needs no dedupe."""
+    spans: dict[tuple[str, int], tuple[dt.datetime, dt.datetime]] = {}
+    for event in events:
+        key, stamp = (event.ruc_id, event.year), event.occurred_at
+        first, last = spans.get(key, (stamp, stamp))
+        spans[key] = (min(first, stamp), max(last, stamp))
     table = ReportArrival.__table__  # type: ignore[attr-defined]
+    stmt = insert_for(session, ReportArrival)
     stmt = stmt.on_conflict_do_update(  # type: ignore[attr-defined]
         index_elements=["ruc_id", "year"],
         set_={
@@ -80,8 +87,13 @@ async def record_arrival(session: AsyncSession, event: ReportSubmitted, _topic: 
             "last_at": _greatest(table.c.last_at, stmt.excluded.last_at),  # type: ignore[attr-defined]
         },
     )
-    await session.execute(stmt)
-    return True
+    rows = [
+        {"ruc_id": ruc_id, "year": year, "first_at": first, "last_at": last}
+        for (ruc_id, year), (first, last) in sorted(spans.items())
+    ]
+    if rows:
+        await session.execute(stmt, rows)
+    return [True] * len(events)
 
 
 def _least(a: Any, b: Any) -> Any:

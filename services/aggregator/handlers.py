@@ -1,4 +1,4 @@
-"""Kafka handlers: one database transaction per message, the offset committed only after it.
+"""Kafka handler: one database transaction per polled batch, the offsets committed only after it.
 
 - A message that does not parse, or names codes outside the reference data, is dead-lettered at
   once: no retry can fix it.
@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from collections.abc import Callable, Sequence
+from typing import Any
 
+from aiokafka import ConsumerRecord
 from faststream.kafka import KafkaBroker, KafkaMessage
 from prometheus_client import Counter
 from pydantic import BaseModel
@@ -23,18 +24,23 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.aggregator.attendance import apply_attendance
-from services.aggregator.completeness import record_arrival, ruc_problems
+from services.aggregator.completeness import record_arrivals, ruc_problems
 from services.aggregator.counting import KnownCodes, unknown_codes
 from services.aggregator.settings import AggregatorSettings
-from services.aggregator.store import apply_classified, apply_override
+from services.aggregator.store import apply_events
 from shared import topics
-from shared.broker import consumer_options, dead_letter, parse_or_dead_letter
+from shared.broker import (
+    batch_options,
+    batch_records,
+    consumer_options,
+    dead_letter_record,
+    parse_record_or_dead_letter,
+)
 from shared.events import AttendanceReported, ClassificationOverridden, ReportClassified, ReportSubmitted
 from shared.reference import load_reference
 
 log = logging.getLogger("rucnet.aggregator")
 EVENTS_APPLIED = Counter("rucnet_aggregator_events", "Events seen by the aggregator", ["topic", "outcome"])
-E = TypeVar("E", bound=BaseModel)
 APPLY_ATTEMPTS = 3
 # SQLSTATE classes worth waiting for: connection (08), rollback (40: deadlock, serialisation),
 # resources (53), operator intervention (57: shutdown, starting up), lock not available.
@@ -84,61 +90,102 @@ def override_problems(event: ClassificationOverridden, known: KnownCodes) -> lis
     return unknown_codes(known, ruc_ids=[event.ruc_id], nsp_areas=[event.nsp_area])
 
 
+Parsed = tuple[ConsumerRecord[Any, Any], BaseModel]
+# topic → (event model, its reference-code check)
+EVENT_TYPES: dict[str, tuple[type[Any], Callable[[Any, KnownCodes], list[str]]]] = {
+    topics.REPORTS_CLASSIFIED: (ReportClassified, classified_problems),
+    topics.CLASSIFICATIONS_OVERRIDDEN: (ClassificationOverridden, override_problems),
+    topics.ATTENDANCE_REPORTED: (AttendanceReported, ruc_problems),
+    topics.REPORTS_SUBMITTED: (ReportSubmitted, ruc_problems),  # only its server stamp, for completeness
+}
+
+
+async def apply_parsed(session: AsyncSession, parsed: Sequence[Parsed]) -> list[bool]:
+    """Apply a batch of valid events in one transaction; callers commit. Per event: False when it
+    was a duplicate. Counts and completeness are batched; attendance (rare) goes one by one."""
+    outcomes: dict[int, bool] = {}
+    countable = [
+        (i, e)
+        for i, (_, e) in enumerate(parsed)
+        if isinstance(e, ReportClassified | ClassificationOverridden)
+    ]
+    applied = await apply_events(session, [(e, parsed[i][0].topic) for i, e in countable])
+    outcomes |= dict(zip((i for i, _ in countable), applied, strict=True))
+    arrivals = [(i, e) for i, (_, e) in enumerate(parsed) if isinstance(e, ReportSubmitted)]
+    recorded = await record_arrivals(session, [e for _, e in arrivals])
+    outcomes |= dict(zip((i for i, _ in arrivals), recorded, strict=True))
+    for i, (record, event) in enumerate(parsed):
+        if isinstance(event, AttendanceReported):
+            outcomes[i] = await apply_attendance(session, event, record.topic)
+    return [outcomes[i] for i in range(len(parsed))]
+
+
 def register_handlers(
     broker: KafkaBroker, settings: AggregatorSettings, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
-    options = consumer_options(settings, topics.AGGREGATOR_GROUP)
     known = known_codes()
 
-    async def consume(
-        msg: KafkaMessage,
-        model: type[E],
-        topic: str,
-        check: Callable[[E, KnownCodes], list[str]],
-        apply: Callable[[AsyncSession, E, str], Awaitable[bool]],
-    ) -> None:
-        event = await parse_or_dead_letter(broker, msg, model)
+    async def valid(record: ConsumerRecord[Any, Any]) -> BaseModel | None:
+        model, check = EVENT_TYPES[record.topic]
+        event: BaseModel | None = await parse_record_or_dead_letter(broker, record, model)
         if event is None:
-            return
+            return None
         problems = check(event, known)
         if problems:
-            await dead_letter(broker, msg, f"{model.__name__} has {'; '.join(problems)}")
-            EVENTS_APPLIED.labels(topic, "dead_letter").inc()
-            return
+            await dead_letter_record(broker, record, f"{model.__name__} has {'; '.join(problems)}")
+            EVENTS_APPLIED.labels(record.topic, "dead_letter").inc()
+            return None
+        return event
+
+    async def apply_alone(record: ConsumerRecord[Any, Any], event: BaseModel) -> None:
+        """One event in its own transaction: a few tries, then the dead letters."""
         for attempt in range(1, APPLY_ATTEMPTS + 1):
             try:
                 async with sessions.begin() as session:
-                    applied = await apply(session, event, topic)
+                    (applied,) = await apply_parsed(session, [(record, event)])
             except Exception as exc:
                 if is_transient(exc):
-                    log.warning("database unavailable, %s will be redelivered: %s", topic, exc)
-                    await asyncio.sleep(settings.retry_backoff_s)
                     raise
                 if attempt == APPLY_ATTEMPTS:
-                    await dead_letter(broker, msg, f"{model.__name__} cannot be applied: {exc!r}")
-                    EVENTS_APPLIED.labels(topic, "dead_letter").inc()
+                    await dead_letter_record(
+                        broker, record, f"{type(event).__name__} cannot be applied: {exc!r}"
+                    )
+                    EVENTS_APPLIED.labels(record.topic, "dead_letter").inc()
                     return
-                log.warning("applying %s failed (attempt %d), retrying: %r", topic, attempt, exc)
+                log.warning("applying %s failed (attempt %d), retrying: %r", record.topic, attempt, exc)
                 await asyncio.sleep(settings.retry_backoff_s * attempt)
             else:
-                EVENTS_APPLIED.labels(topic, "applied" if applied else "duplicate").inc()
+                EVENTS_APPLIED.labels(record.topic, "applied" if applied else "duplicate").inc()
                 return
 
-    # One consumer for several topics: a single group membership, so no rebalance between them.
+    # One consumer for every topic: a single group membership, so no rebalance between them. A
+    # batch (what one poll returned) is applied in one transaction; the offsets are committed after
+    # it. A transient database fault redelivers the batch; any other failure is retried event by
+    # event, so one bad message is isolated and dead-lettered while the rest are counted.
     @broker.subscriber(
-        topics.REPORTS_CLASSIFIED,
-        topics.CLASSIFICATIONS_OVERRIDDEN,
-        topics.ATTENDANCE_REPORTED,
-        topics.REPORTS_SUBMITTED,
-        **options,
+        *EVENT_TYPES,
+        batch=True,
+        **batch_options(settings),
+        **consumer_options(settings, topics.AGGREGATOR_GROUP),
     )
-    async def handle_aggregator_event(msg: KafkaMessage) -> None:
-        topic = msg.raw_message.topic  # type: ignore[union-attr]
-        if topic == topics.CLASSIFICATIONS_OVERRIDDEN:
-            await consume(msg, ClassificationOverridden, topic, override_problems, apply_override)
-        elif topic == topics.ATTENDANCE_REPORTED:
-            await consume(msg, AttendanceReported, topic, ruc_problems, apply_attendance)
-        elif topic == topics.REPORTS_SUBMITTED:  # only its server stamp, for completeness
-            await consume(msg, ReportSubmitted, topic, ruc_problems, record_arrival)
-        else:
-            await consume(msg, ReportClassified, topic, classified_problems, apply_classified)
+    async def handle_aggregator_events(msg: KafkaMessage) -> None:
+        parsed = [(r, e) for r in batch_records(msg) if (e := await valid(r)) is not None]
+        if not parsed:
+            return
+        try:
+            try:
+                async with sessions.begin() as session:
+                    outcomes = await apply_parsed(session, parsed)
+            except Exception as exc:
+                if is_transient(exc):
+                    raise
+                log.warning("a batch of %d events failed, applying them one by one: %r", len(parsed), exc)
+                for record, event in parsed:
+                    await apply_alone(record, event)
+                return
+        except Exception as exc:  # transient: the whole batch comes again
+            log.warning("database unavailable, %d events will be redelivered: %s", len(parsed), exc)
+            await asyncio.sleep(settings.retry_backoff_s)
+            raise
+        for (record, _), applied in zip(parsed, outcomes, strict=True):
+            EVENTS_APPLIED.labels(record.topic, "applied" if applied else "duplicate").inc()

@@ -1,10 +1,11 @@
-"""The aggregator's tables and the one transaction that applies an event to them.
+"""The aggregator's tables and the one transaction that applies a batch of events to them.
 
-Each event costs a fixed handful of statements whatever its number of insatser: the records it
-touches are read in one query, the count deltas are summed and upserted per table in one statement,
-and the new records are upserted in one. Concurrent transactions on the same insats (a classified
-report and an override on two consumers, or a rebalance) are serialised by a per-insats lock on
-PostgreSQL; SQLite has a single writer, taken by the first statement (the dedupe insert).
+A batch costs a fixed handful of statements whatever its number of events and insatser: the event
+ids are claimed in one insert, the records and overrides it touches are read in one query each, the
+events are folded in memory, and the count deltas and the final rows are upserted per table in one
+statement each. Concurrent transactions on the same RUC and year (a classified report and an
+override on two consumers, or a rebalance) are serialised by an advisory lock on PostgreSQL; SQLite
+has a single writer, taken by the first statement (the dedupe insert).
 """
 
 from __future__ import annotations
@@ -179,16 +180,20 @@ def count_rows(key: CountKey, n: int) -> tuple[str, dict[str, object]]:
     return key.table, values
 
 
-def lock_id(key: InsatsKey) -> int:
+def lock_id(key: tuple[str, int]) -> int:
     digest = hashlib.blake2b("\x1f".join(map(str, key)).encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big", signed=True)
 
 
 async def lock_insatser(session: AsyncSession, keys: Iterable[InsatsKey]) -> None:
-    """Serialise transactions on the same insats (PostgreSQL); sorted, so two never deadlock."""
+    """Serialise transactions on the same RUC and year (PostgreSQL); sorted, so two never deadlock.
+
+    One lock per RUC and year, not per insats: a batch touches thousands of insatser but a handful
+    of RUC, and PostgreSQL's lock table is small. Events are keyed by RUC, so replicas rarely meet.
+    """
     if session.get_bind().dialect.name != "postgresql":
         return
-    ids = sorted({lock_id(k) for k in keys})
+    ids = sorted({lock_id((ruc_id, year)) for ruc_id, year, _ in keys})
     await session.execute(
         text("SELECT count(pg_advisory_xact_lock(k)) FROM unnest(CAST(:ids AS bigint[])) AS k"),
         {"ids": ids},
@@ -200,13 +205,21 @@ _STATEMENTS: dict[tuple[str, str, str], Any] = {}
 
 async def claim_event(session: AsyncSession, event_id: str, topic: str) -> bool:
     """Record the event as processed; False when it already was (a redelivery or a replay)."""
+    return event_id in await claim_events(session, [(event_id, topic)])
+
+
+async def claim_events(session: AsyncSession, events: Sequence[tuple[str, str]]) -> set[str]:
+    """Record events (id, topic) as processed in one statement; the ids that were not already."""
     cache_key = (session.get_bind().dialect.name, PROCESSED.name, "claim")
     if cache_key not in _STATEMENTS:
-        stmt = insert_for(session, PROCESSED)
-        _STATEMENTS[cache_key] = stmt.on_conflict_do_nothing(index_elements=["event_id"])  # type: ignore[attr-defined]
-    row = {"event_id": event_id, "topic": topic, "processed_at": utcnow()}
-    result = await session.execute(_STATEMENTS[cache_key], row)
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+        stmt = insert_for(session, PROCESSED).on_conflict_do_nothing(index_elements=["event_id"])  # type: ignore[attr-defined]
+        _STATEMENTS[cache_key] = stmt.returning(PROCESSED.c.event_id)
+    now = utcnow()
+    rows = [{"event_id": e, "topic": t, "processed_at": now} for e, t in sorted(dict(events).items())]
+    if not rows:
+        return set()
+    result = await session.execute(_STATEMENTS[cache_key], rows)
+    return set(result.scalars().all())
 
 
 def _upsert(session: AsyncSession, table: Table, mode: str) -> Any:
@@ -243,8 +256,12 @@ async def apply_deltas(session: AsyncSession, deltas: Mapping[CountKey, int]) ->
 
 async def _current(session: AsyncSession, table: Table, keys: Sequence[InsatsKey]) -> dict[InsatsKey, Any]:
     pk = tuple_(table.c.ruc_id, table.c.year, table.c.ref)
-    rows = (await session.execute(table.select().where(pk.in_(keys)))).mappings().all()
-    return {(r["ruc_id"], r["year"], r["ref"]): r for r in rows}
+    found: dict[InsatsKey, Any] = {}
+    for start in range(0, len(keys), 500):
+        query = table.select().where(pk.in_(keys[start : start + 500]))
+        rows = (await session.execute(query)).mappings().all()
+        found |= {(r["ruc_id"], r["year"], r["ref"]): dict(r) for r in rows}
+    return found
 
 
 def record_row(
@@ -274,29 +291,93 @@ def record_row(
     }
 
 
+Countable = ReportClassified | ClassificationOverridden
+
+
 async def apply_classified(session: AsyncSession, event: ReportClassified, topic: str) -> bool:
     """Apply one classified report; callers commit. Stale versions of an insats change nothing."""
-    if not await claim_event(session, str(event.event_id), topic):
-        return False
-    insatser = {i.ref: i for i in event.insatser}  # a ref twice in one event: the last one holds
-    by_ref = {c.ref: c for c in event.classifications}
-    keys = [(event.ruc_id, event.year, ref) for ref in sorted(insatser)]
+    return (await apply_events(session, [(event, topic)]))[0]
+
+
+async def apply_override(session: AsyncSession, event: ClassificationOverridden, topic: str) -> bool:
+    return (await apply_events(session, [(event, topic)]))[0]
+
+
+def _keys_of(event: Countable) -> list[InsatsKey]:
+    if isinstance(event, ClassificationOverridden):
+        return [(event.ruc_id, event.year, event.ref)]
+    return [(event.ruc_id, event.year, i.ref) for i in event.insatser]
+
+
+async def apply_events(session: AsyncSession, events: Sequence[tuple[Countable, str]]) -> list[bool]:
+    """Apply classified reports and overrides (event, topic) in order; callers commit. For each,
+    False when it was already applied (a redelivery or a replay).
+
+    The batch costs a fixed handful of statements whatever its size: one dedupe insert, one lock,
+    one read of the records and overrides it touches, the events folded in memory as if applied
+    one by one, then one upsert per table of the final rows and of the count deltas between the
+    stored and the final records.
+    """
+    claimed = await claim_events(session, [(str(e.event_id), topic) for e, topic in events])
+    fresh: list[Countable] = []
+    outcomes = []
+    for event, _topic in events:
+        event_id = str(event.event_id)
+        outcomes.append(event_id in claimed)
+        if event_id in claimed:
+            claimed.discard(event_id)  # the same event twice in one batch applies once
+            fresh.append(event)
+    keys = sorted({key for event in fresh for key in _keys_of(event)})
+    if not keys:
+        return outcomes
     await lock_insatser(session, keys)
-    olds = await _current(session, RECORDS, keys)
+    records = await _current(session, RECORDS, keys)
     overrides = await _current(session, OVERRIDES, keys)
-    deltas: Counter[CountKey] = Counter()
-    rows = []
-    for key in keys:
-        old = olds.get(key)
-        if old is not None and old["version"] > event.version:
+    stored = {key: facts_of(row) for key, row in records.items()}
+    changed_records: set[InsatsKey] = set()
+    changed_overrides: set[InsatsKey] = set()
+    for event in fresh:
+        if isinstance(event, ClassificationOverridden):
+            key = (event.ruc_id, event.year, event.ref)
+            if not override_wins(overrides.get(key), event):
+                continue
+            overrides[key] = {
+                "ruc_id": event.ruc_id,
+                "year": event.year,
+                "ref": event.ref,
+                "nsp_area": event.nsp_area,
+                "event_id": str(event.event_id),
+                "occurred_at": event.occurred_at,
+            }
+            changed_overrides.add(key)
+            if key in records:
+                records[key] = records[key] | {
+                    "nsp_area": event.nsp_area,
+                    "area_source": "override",
+                    "needs_review": False,
+                    "updated_at": utcnow(),
+                }
+                changed_records.add(key)
             continue
-        override = overrides.get(key)
-        row = record_row(event, insatser[key[2]], override["nsp_area"] if override else None, by_ref)
-        deltas.update(count_deltas(facts_of(old) if old else None, facts_of(row), all_contributions))
-        rows.append(row)
+        insatser = {i.ref: i for i in event.insatser}  # a ref twice in one event: the last one holds
+        by_ref = {c.ref: c for c in event.classifications}
+        for ref in sorted(insatser):
+            key = (event.ruc_id, event.year, ref)
+            old = records.get(key)
+            if old is not None and old["version"] > event.version:
+                continue
+            override = overrides.get(key)
+            records[key] = record_row(
+                event, insatser[ref], override["nsp_area"] if override else None, by_ref
+            )
+            changed_records.add(key)
+    deltas: Counter[CountKey] = Counter()
+    for key in changed_records:
+        deltas.update(count_deltas(stored.get(key), facts_of(records[key]), all_contributions))
     await apply_deltas(session, deltas)
-    await upsert_rows(session, RECORDS, rows)
-    return True
+    await upsert_rows(session, RECORDS, [records[key] for key in sorted(changed_records)])
+    await upsert_rows(session, OVERRIDES, [overrides[key] for key in sorted(changed_overrides)])
+    return outcomes
 
 
 def override_wins(current: Mapping[str, Any] | None, event: ClassificationOverridden) -> bool:
@@ -306,36 +387,6 @@ def override_wins(current: Mapping[str, Any] | None, event: ClassificationOverri
     occurred = current["occurred_at"]
     occurred = occurred if occurred.tzinfo else occurred.replace(tzinfo=dt.UTC)
     return (event.occurred_at, str(event.event_id)) >= (occurred, current["event_id"])
-
-
-async def apply_override(session: AsyncSession, event: ClassificationOverridden, topic: str) -> bool:
-    if not await claim_event(session, str(event.event_id), topic):
-        return False
-    key = (event.ruc_id, event.year, event.ref)
-    await lock_insatser(session, [key])
-    current = (await _current(session, OVERRIDES, [key])).get(key)
-    if not override_wins(current, event):
-        return True
-    override = {
-        "ruc_id": event.ruc_id,
-        "year": event.year,
-        "ref": event.ref,
-        "nsp_area": event.nsp_area,
-        "event_id": str(event.event_id),
-        "occurred_at": event.occurred_at,
-    }
-    await upsert_rows(session, OVERRIDES, [override])
-    old = (await _current(session, RECORDS, [key])).get(key)
-    if old is not None:
-        new = dict(old) | {
-            "nsp_area": event.nsp_area,
-            "area_source": "override",
-            "needs_review": False,
-            "updated_at": utcnow(),
-        }
-        await apply_deltas(session, count_deltas(facts_of(old), facts_of(new), all_contributions))
-        await upsert_rows(session, RECORDS, [new])
-    return True
 
 
 @dataclass(frozen=True)

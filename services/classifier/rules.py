@@ -69,11 +69,15 @@ def classify_insats(
     threshold: float,
     scorer: Scorer | None = None,
 ) -> InsatsClassification:
-    """A declared area is kept as decided; otherwise the best-scoring area, flagged when unsure.
+    """A declared area is kept as decided; otherwise the best-scoring area, flagged when unsure."""
+    return decide(insats, (scorer or lexicon_scorer(reference))(insats.text, year), threshold)
+
+
+def decide(insats: Insats, scored: Scored, threshold: float) -> InsatsClassification:
+    """The classification of an insats from its scored text.
 
     Unreadable or foreign text is always flagged: a confident guess about it would be a lie.
     """
-    scored = (scorer or lexicon_scorer(reference))(insats.text, year)
     if insats.nsp_area is not None:
         return InsatsClassification(
             ref=insats.ref,

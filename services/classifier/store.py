@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import Text, func
+from sqlalchemy import Text, func, tuple_
+from sqlalchemy import select as sa_select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel, col, select
 
 from services.classifier.examples import Example
-from shared.db import UtcDateTime
-from shared.events import ClassificationOverridden, ReportClassified, utcnow
+from shared.db import UtcDateTime, insert_for
+from shared.events import ClassificationOverridden, Insats, InsatsClassification, ReportClassified, utcnow
 
 MAX_STORED_TEXT = 20_000
 Key = tuple[str, int, str]
@@ -121,39 +124,71 @@ class ReviewAudit(SQLModel, table=True):
         }
 
 
-async def record_classified(session: AsyncSession, event: ReportClassified) -> int:
-    """Keep each insats's newest version; a review already made survives a resubmission."""
-    by_ref = {c.ref: c for c in event.classifications}
-    stored = 0
-    for insats in event.insatser:
-        old = await session.get(Classification, (event.ruc_id, event.year, insats.ref))
-        if old is not None and old.version > event.version:
-            continue
-        c = by_ref[insats.ref]
-        row = Classification(
-            ruc_id=event.ruc_id,
-            year=event.year,
-            ref=insats.ref,
-            version=event.version,
-            report_id=str(event.report_id),
-            status=insats.status,
-            title=insats.title[:300],
-            text=insats.text[:MAX_STORED_TEXT],
-            declared_area=insats.nsp_area,
-            classified_area=c.nsp_area if c.source == "classifier" else c.candidates[0].code,
-            source=c.source,
-            confidence=c.confidence if c.source == "classifier" else c.candidates[0].score,
-            candidates=json.dumps([a.model_dump() for a in c.candidates]),
-            reasons=json.dumps(list(c.reasons), ensure_ascii=False),
-            needs_review=c.needs_review,
-            model_version=event.model_version,
-            review_state=old.review_state if old else "unreviewed",
-            reviewed_area=old.reviewed_area if old else None,
-            updated_at=utcnow(),
-        )
-        await session.merge(row)
-        stored += 1
-    return stored
+def _classification_row(event: ReportClassified, insats: Insats, c: InsatsClassification) -> dict[str, Any]:
+    return {
+        "ruc_id": event.ruc_id,
+        "year": event.year,
+        "ref": insats.ref,
+        "version": event.version,
+        "report_id": str(event.report_id),
+        "status": insats.status,
+        "title": insats.title[:300],
+        "text": insats.text[:MAX_STORED_TEXT],
+        "declared_area": insats.nsp_area,
+        "classified_area": c.nsp_area if c.source == "classifier" else c.candidates[0].code,
+        "source": c.source,
+        "confidence": c.confidence if c.source == "classifier" else c.candidates[0].score,
+        "candidates": json.dumps([a.model_dump() for a in c.candidates]),
+        "reasons": json.dumps(list(c.reasons), ensure_ascii=False),
+        "needs_review": c.needs_review,
+        "model_version": event.model_version,
+        "review_state": "unreviewed",
+        "reviewed_area": None,
+        "updated_at": utcnow(),
+    }
+
+
+async def record_classified(session: AsyncSession, events: Sequence[ReportClassified]) -> int:
+    """Keep each insats's newest version; a review already made survives a resubmission.
+
+    A whole batch costs one read of the stored versions and one upsert, whatever its size.
+    """
+    rows: dict[Key, dict[str, Any]] = {}
+    for event in events:
+        by_ref = {c.ref: c for c in event.classifications}
+        for insats in event.insatser:
+            key = (event.ruc_id, event.year, insats.ref)
+            if key not in rows or rows[key]["version"] <= event.version:
+                rows[key] = _classification_row(event, insats, by_ref[insats.ref])
+    if not rows:
+        return 0
+    table = Classification.__table__  # type: ignore[attr-defined]
+    reviews: dict[Key, Any] = {}
+    keys = sorted(rows)
+    for start in range(0, len(keys), 500):
+        query = sa_select(
+            table.c.ruc_id,
+            table.c.year,
+            table.c.ref,
+            table.c.version,
+            table.c.review_state,
+            table.c.reviewed_area,
+        ).where(tuple_(table.c.ruc_id, table.c.year, table.c.ref).in_(keys[start : start + 500]))
+        reviews |= {(r.ruc_id, r.year, r.ref): r for r in await session.execute(query)}
+    fresh = []
+    for key in keys:
+        row, old = rows[key], reviews.get(key)
+        if old is not None:
+            if old.version > row["version"]:
+                continue
+            row["review_state"], row["reviewed_area"] = old.review_state, old.reviewed_area
+        fresh.append(row)
+    if fresh:
+        stmt = insert_for(session, table)
+        replace = {c.name: stmt.excluded[c.name] for c in table.columns if not c.primary_key}  # type: ignore[attr-defined]
+        upsert = stmt.on_conflict_do_update(index_elements=["ruc_id", "year", "ref"], set_=replace)  # type: ignore[attr-defined]
+        await session.execute(upsert, fresh)
+    return len(fresh)
 
 
 async def get_classification(session: AsyncSession, key: Key) -> Classification | None:

@@ -33,6 +33,7 @@ from shared.events import (
     InsatsClassification,
     ReportClassified,
     ReportSubmitted,
+    classified_report,
 )
 from shared.reference import load_reference
 
@@ -341,16 +342,9 @@ def classified_events(stream: Stream) -> list[tuple[str, bytes, bytes]]:
             out.append((topic, key, value))
             continue
         s = ReportSubmitted.model_validate_json(value)
-        event = ReportClassified(
-            event_id=uuid.uuid5(s.event_id, "classified"),
-            submission_event_id=s.event_id,
-            report_id=s.report_id,
-            version=s.version,
-            ruc_id=s.ruc_id,
-            year=s.year,
-            huvudman=s.huvudman,
-            insatser=s.insatser,
-            classifications=tuple(
+        event = classified_report(
+            s,
+            tuple(
                 InsatsClassification(
                     ref=i.ref,
                     nsp_area=i.nsp_area or "nyanlanda",
@@ -359,7 +353,7 @@ def classified_events(stream: Stream) -> list[tuple[str, bytes, bytes]]:
                 )
                 for i in s.insatser
             ),
-            model_version="stand-in",
+            "stand-in",
         )
         out.append((topics.REPORTS_CLASSIFIED, key, event.model_dump_json().encode()))
     return out

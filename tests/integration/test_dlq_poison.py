@@ -113,3 +113,22 @@ async def test_a_replayed_dead_letter_is_counted_once_and_never_replayed_again(
     async with running(create_app(settings)):
         counted = await eventually(lambda: completed_by_nsp(sqlite_url), lambda c: bool(c), 30)
     assert counted == {"elevhalsa": 1}
+
+
+async def test_an_event_the_database_refuses_is_isolated_and_the_rest_of_its_batch_counted(
+    kafka_bootstrap: str, pg_url: str, tmp_path: Path
+) -> None:
+    """A valid event PostgreSQL cannot store (a ref longer than its column) fails the batch's one
+    transaction; the batch is then applied event by event, so only that one is dead-lettered."""
+    good = [classified(nsp_area=area) for area in ("nyanlanda", "elevhalsa", "digitalisering")]
+    refused = classified(nsp_area="elevhalsa", ref="x" * 100)
+    batch = [good[0], refused, good[1], good[2]]
+    await send(kafka_bootstrap, [(topics.REPORTS_CLASSIFIED, e.model_dump_json().encode()) for e in batch])
+
+    settings = AggregatorSettings(**test_settings(kafka_bootstrap, pg_url, tmp_path, retry_backoff_s=0.05))  # type: ignore[arg-type]
+    async with running(create_app(settings)):
+        letters = await eventually(lambda: read_letters(kafka_bootstrap), lambda ls: len(ls) >= 1, 30)
+        counted = await eventually(lambda: completed_by_nsp(pg_url), lambda c: sum(c.values()) == 3, 30)
+    assert counted == {"nyanlanda": 1, "elevhalsa": 1, "digitalisering": 1}
+    assert [letter.payload for letter in letters] == [refused.model_dump_json()]
+    assert "cannot be applied" in letters[0].error

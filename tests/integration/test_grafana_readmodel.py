@@ -53,7 +53,7 @@ async def load_2020(url: str) -> None:
     try:
         for event in classified_events_2020():
             async with sessions.begin() as session:  # one database, as in the deployment
-                await record_classified(session, event)
+                await record_classified(session, [event])
                 await apply_classified(session, event, topics.REPORTS_CLASSIFIED)
     finally:
         await engine.dispose()

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from services.classifier.examples import load_corpus, vocabulary_examples
-from services.classifier.model import ALGORITHM, NspModel, fingerprint, model_scorer
+from services.classifier.model import ALGORITHM, NspModel, fingerprint, model_scorer, prepare
 from services.classifier.registry import shipped_default
 from services.classifier.rules import classify_insats, score_text
 from shared.events import Insats
@@ -158,6 +159,29 @@ def test_bulk_scoring_agrees_with_single_scoring(model: NspModel) -> None:
     texts = ["Rutiner för mottagande av nyanlända", "", "Digitala verktyg i klassrummet"]
     bulk = model.score_many(texts, None)
     assert [s.areas for s in bulk] == [model.score(t, None).areas for t in texts]
+
+
+def test_the_cached_vectorisation_gives_the_fitted_vectorisers_numbers(model: NspModel) -> None:
+    texts = [e.text for e in load_corpus()[:80]] + [
+        "",
+        "   ",
+        "ÅÄÖ  Läslyftet\n\tSTUDIEHANDLEDNING!!",
+        "🙂 42",
+    ]
+    ours = model.vectorise(texts).toarray()
+    fitted = model.vectorizer.transform([prepare(t) for t in texts]).toarray()
+    assert ours.shape == fitted.shape
+    assert np.abs(ours - fitted).max() < 1e-6
+
+
+def test_a_batch_is_scored_and_explained_as_each_text_alone(model: NspModel) -> None:
+    texts = [e.text for e in load_corpus()[:40]] + ["", "The teachers met twice a month."]
+    batch = model.score_batch([(t, AREAS_2020) for t in texts])
+    alone = [model.score(t, AREAS_2020) for t in texts]
+    assert [s.areas for s in batch] == [s.areas for s in alone]
+    assert [s.reasons for s in batch] == [s.reasons for s in alone]
+    explained = [model.explain(t, s.best.code) for t, s in zip(texts[:40], batch[:40], strict=True)]
+    assert [s.reasons for s in batch[:40]] == explained
 
 
 def test_the_corpus_covers_every_area_with_provenance() -> None:
