@@ -10,6 +10,7 @@ import json
 import tempfile
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from common import bearer, broker, database, figure, percentile, running, settings_kw, wait_for
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.aggregator.app import create_app as aggregator_app
 from services.aggregator.settings import AggregatorSettings
@@ -51,12 +53,15 @@ def report(n_insatser: int, seq: int) -> dict[str, Any]:
     }
 
 
-async def counted(url: str) -> int:
-    engine = create_engine(url)
-    async with engine.connect() as conn:
-        value = await conn.scalar(select(func.coalesce(func.sum(CountInsats.n), 0)))  # type: ignore[arg-type]
-    await engine.dispose()
-    return int(value or 0)
+def counter(engine: AsyncEngine) -> Callable[[], Awaitable[int]]:
+    """Insatser counted so far (the probe polls it: one pooled connection, not one per poll)."""
+
+    async def counted() -> int:
+        async with engine.connect() as conn:
+            value = await conn.scalar(select(func.coalesce(func.sum(CountInsats.n), 0)))  # type: ignore[arg-type]
+        return int(value or 0)
+
+    return counted
 
 
 async def raw_topics(bootstrap: str, *names: str) -> None:
@@ -154,6 +159,8 @@ async def main(insatser: int, per_report: int, latency_s: float) -> None:
                 aggregator_app(AggregatorSettings(**kw)),
             )
             gu = await bearer(url, "ruc", "gu")
+            probe_engine = create_engine(url)
+            counted = counter(probe_engine)
             n_reports = insatser // per_report
             bodies = [report(per_report, s) for s in range(n_reports)]
             async with running(*apps) as (intake, _classifier, _aggregator):
@@ -168,7 +175,7 @@ async def main(insatser: int, per_report: int, latency_s: float) -> None:
 
                 await asyncio.gather(*(submitter() for _ in range(8)))
                 submitted_s = time.monotonic() - started
-                await wait_for(lambda: counted(url), n_reports * per_report, timeout_s=3600)
+                await wait_for(counted, n_reports * per_report, timeout_s=3600)
                 pipeline = n_reports * per_report / (time.monotonic() - started)
                 submitted_s = submitted_s or 1e-9
 
@@ -181,14 +188,13 @@ async def main(insatser: int, per_report: int, latency_s: float) -> None:
                         intake.post("/api/v1/reports", json=body, headers=gu)
                     )
                     await asyncio.sleep(1 / rate)
-                await wait_for(lambda: counted(url), n_reports * per_report + len(sent), timeout_s=300)
-            engine = create_engine(url)
-            async with engine.connect() as conn:
+                await wait_for(counted, n_reports * per_report + len(sent), timeout_s=300)
+            async with probe_engine.connect() as conn:
                 rows = await conn.execute(
                     select(RECORDS.c.ref, RECORDS.c.updated_at).where(RECORDS.c.ref.in_(list(sent)))
                 )
                 latencies = [(at - sent[ref]).total_seconds() for ref, at in rows]
-            await engine.dispose()
+            await probe_engine.dispose()
 
             sample = json.dumps(bodies[0]).encode()
             raw = n_reports * per_report / await raw_chain(bootstrap, [sample] * n_reports)

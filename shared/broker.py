@@ -41,7 +41,7 @@ def create_broker(settings: RucnetSettings) -> KafkaBroker:
         allow_auto_create_topics=False,
         request_timeout_ms=15_000,
         graceful_timeout=15.0,
-        log_level=logging.WARNING,
+        log_level=logging.DEBUG,  # the level of its routine "Received"/"Processed" lines
     )
 
 
