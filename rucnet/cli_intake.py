@@ -99,7 +99,7 @@ def token_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None
 def token_revoke(
     token_id: Annotated[int, typer.Argument(help="the id shown by `rucnet token list`")],
 ) -> None:
-    """Revoke an API token: it stops working at once."""
+    """Revoke an API token: running intake processes refuse it within RUCNET_TOKEN_CACHE_TTL_S (5 s)."""
     from services.intake.tokens import revoke_token
 
     async def _revoke(session: Any) -> bool:

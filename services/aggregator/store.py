@@ -18,9 +18,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Table, func, text, tuple_
+from sqlalchemy import Table, func, literal, text, tuple_, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import Field, SQLModel, col, select
+from sqlmodel import Field, SQLModel, select
 
 from services.aggregator.counting import (
     CountKey,
@@ -397,29 +397,29 @@ class NationalCounts:
     completed_by_nsp: dict[str, int]
 
 
-async def _grouped(session: AsyncSession, dimension: Any, year: int, status: str) -> dict[str, int]:
-    table = dimension.class_
-    rows = await session.execute(
-        select(dimension, func.sum(table.n))
-        .where(table.year == year, table.status == status)
-        .group_by(dimension)
-    )
-    return {str(k): int(v) for k, v in rows.all()}
-
-
-async def _total(session: AsyncSession, year: int, status: str) -> int:
-    value = await session.scalar(
-        select(func.coalesce(func.sum(CountInsats.n), 0)).where(
-            col(CountInsats.year) == year, col(CountInsats.status) == status
-        )
-    )
-    return int(value or 0)
-
-
 async def national_counts(session: AsyncSession, year: int) -> NationalCounts:
+    """The year's national figures, read in one statement: one snapshot, so a batch being applied
+    meanwhile shows in all of them or in none."""
+    insats, forms, nsp = (COUNT_TABLES[name][0] for name in ("insats", "school_form", "nsp"))
+    parts = (
+        select(literal("total"), insats.c.status, literal(""), func.sum(insats.c.n))
+        .where(insats.c.year == year)
+        .group_by(insats.c.status),
+        select(literal("form"), forms.c.status, forms.c.school_form, func.sum(forms.c.n))
+        .where(forms.c.year == year, forms.c.status == "started")
+        .group_by(forms.c.status, forms.c.school_form),
+        select(literal("nsp"), nsp.c.status, nsp.c.nsp_area, func.sum(nsp.c.n))
+        .where(nsp.c.year == year, nsp.c.status == "completed")
+        .group_by(nsp.c.status, nsp.c.nsp_area),
+    )
+    totals: dict[str, int] = {}
+    by_form: dict[str, int] = {}
+    by_nsp: dict[str, int] = {}
+    for kind, status, key, n in await session.execute(union_all(*parts)):
+        {"total": totals, "form": by_form, "nsp": by_nsp}[kind][key or status] = int(n or 0)
     return NationalCounts(
-        started_total=await _total(session, year, "started"),
-        started_by_school_form=await _grouped(session, col(CountSchoolForm.school_form), year, "started"),
-        completed_total=await _total(session, year, "completed"),
-        completed_by_nsp=await _grouped(session, col(CountNsp.nsp_area), year, "completed"),
+        started_total=totals.get("started", 0),
+        started_by_school_form=by_form,
+        completed_total=totals.get("completed", 0),
+        completed_by_nsp=by_nsp,
     )

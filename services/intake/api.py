@@ -11,12 +11,15 @@ from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Request,
 from faststream.kafka import KafkaBroker
 from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from services.intake.batching import GroupCommit
 from services.intake.idempotency import MAX_KEY_LENGTH, body_hash, find_key, remember_key
 from services.intake.limits import limited_principal
+from services.intake.outbox import PublishedMarks
 from services.intake.parts import AttendanceIn, SkaIn, attendance_event, mark_part_published, save_part
-from services.intake.store import mark_published, record_submission, submission_versions
+from services.intake.publishing import ReportPublisher
+from services.intake.store import Receipt, record_submissions, submission_versions
 from shared import topics
 from shared.auth import Principal
 from shared.events import AttendanceReported, ReportSubmitted
@@ -35,11 +38,6 @@ class Saved(BaseModel):
     status: str = "saved"
 
 
-async def publish_submission(broker: KafkaBroker, event: ReportSubmitted) -> None:
-    """Returns once the broker has acknowledged (acks=all); keyed by RUC to keep its order."""
-    await broker.publish(event, topics.REPORTS_SUBMITTED, key=event.ruc_id.encode())
-
-
 async def publish_attendance(broker: KafkaBroker, event: AttendanceReported) -> None:
     await broker.publish(event, topics.ATTENDANCE_REPORTED, key=event.ruc_id.encode())
 
@@ -53,14 +51,18 @@ def ensure_may_act(principal: Principal, ruc_id: str) -> None:
         )
 
 
-async def _publish(app: FastAPI, event: ReportSubmitted) -> None:
-    sessions: async_sessionmaker[AsyncSession] = app.state.sessions
+async def _publish(app: FastAPI, event: ReportSubmitted, body: str) -> None:
+    publisher: ReportPublisher = app.state.publisher
+    marks: PublishedMarks = app.state.published_marks
+    marks.sending(event.event_id)
     try:
-        await publish_submission(app.state.broker, event)
-    except Exception as exc:  # the outbox re-sends it; the client learns it is not yet accepted
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail=BROKER_DOWN) from exc
-    async with sessions.begin() as session:
-        await mark_published(session, event.event_id)
+        await publisher.publish(event, body)
+    except BaseException as exc:
+        marks.abandoned(event.event_id)  # the outbox relay sends it later
+        if isinstance(exc, Exception):  # the client learns it is not accepted yet
+            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail=BROKER_DOWN) from exc
+        raise
+    marks.acknowledged(event.event_id)  # marked published with others a few ms later
     app.state.metrics_accepted.inc()
 
 
@@ -73,36 +75,32 @@ async def accept_report(
 ) -> Accepted:
     """Record, then publish: 202 only after the broker's ack (403 and 503 as HTTPException)."""
     ensure_may_act(principal, report.ruc_id)
-    sessions: async_sessionmaker[AsyncSession] = app.state.sessions
-    pseudonym = pseudonymise(app.state.pseudonym_key, report.huvudman.name)
-    async with sessions.begin() as session:
-        event = await record_submission(session, report, pseudonym, report_id)
-        bind_log_context(event_id=event.event_id, report_id=event.report_id)
-        if idempotency is not None:
+    receipt = Receipt(report, pseudonymise(app.state.pseudonym_key, report.huvudman.name), report_id)
+    if idempotency is None:  # stored with the receipts of concurrent requests (group commit)
+        batches: GroupCommit[Receipt, tuple[ReportSubmitted, str]] = app.state.receipt_batches
+        event, body = await batches.submit(receipt)
+    else:  # alone: the key goes in the same transaction, and a clash must roll back only this one
+        engine: AsyncEngine = app.state.engine
+        async with engine.begin() as conn:
+            [(event, body)] = await record_submissions(conn, [receipt])
             token_id, key, digest = idempotency
-            await remember_key(
-                session, token_id, key, digest, str(event.report_id), app.state.idempotency_ttl_s
-            )
-    await _publish(app, event)
+            await remember_key(conn, token_id, key, digest, str(event.report_id), app.state.idempotency_ttl_s)
+    bind_log_context(event_id=event.event_id, report_id=event.report_id)
+    await _publish(app, event, body)
     return Accepted(report_id=str(event.report_id))
 
 
 async def replay(app: FastAPI, report_id: str) -> Accepted:
     """The first answer again; published now only if the first attempt never got the broker's ack."""
     sessions: async_sessionmaker[AsyncSession] = app.state.sessions
+    marks: PublishedMarks = app.state.published_marks
     async with sessions() as session:
         first = (await submission_versions(session, report_id))[0]
-    if first.published_at is None:
-        await _publish(app, ReportSubmitted.model_validate_json(first.event_json))
+    if first.published_at is None and not marks.is_acknowledged(first.event_id):
+        await _publish(app, ReportSubmitted.model_validate_json(first.event_json), first.event_json)
     return Accepted(report_id=report_id)
 
 
-@router.post(
-    "/reports",
-    status_code=status.HTTP_202_ACCEPTED,
-    response_model=Accepted,
-    responses={401: {}, 403: {}, 409: {}, 413: {}, 422: {}, 429: {}, 503: {}},
-)
 async def submit_report(
     report: ReportIn,
     request: Request,
@@ -136,6 +134,16 @@ async def submit_report(
         except IntegrityError:  # a concurrent first attempt won the key: answer as it did
             continue
     raise HTTPException(status.HTTP_409_CONFLICT, detail="Samma Idempotency-Key pågår / key in use")
+
+
+router.add_api_route(
+    "/reports",
+    submit_report,
+    methods=["POST"],
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=Accepted,
+    responses={401: {}, 403: {}, 409: {}, 413: {}, 422: {}, 429: {}, 503: {}},
+)
 
 
 async def accept_attendance(app: FastAPI, part: AttendanceIn, principal: Principal) -> None:

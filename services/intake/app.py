@@ -6,22 +6,27 @@ import asyncio
 import contextlib
 import logging
 from collections import OrderedDict
+from functools import partial
 
 from fastapi import FastAPI
 from prometheus_client import Counter
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.intake import login, tokens, user_admin, web, web_parts, web_upload
-from services.intake.api import publish_attendance, publish_submission, router
+from services.intake.api import publish_attendance, router
+from services.intake.batching import GroupCommit, ReceiptWriter
 from services.intake.limits import BodySizeLimit, RateLimiter
-from services.intake.outbox import unpublished_attendance
+from services.intake.outbox import PublishedMarks, unpublished_attendance
 from services.intake.parts import mark_part_published
+from services.intake.publishing import ReportPublisher, publish_submission
 from services.intake.receipts import ReceiptClient
 from services.intake.settings import IntakeSettings
-from services.intake.store import mark_published, unpublished
+from services.intake.store import Receipt, unpublished
+from shared.auth import TokenCache
 from shared.broker import create_broker
 from shared.db import create_engine, session_factory
 from shared.errors import install_error_handlers
+from shared.events import ReportSubmitted
 from shared.web import service_app
 
 log = logging.getLogger("rucnet.intake")
@@ -56,16 +61,25 @@ def create_app(settings: IntakeSettings) -> FastAPI:
     sessions = session_factory(engine)
     broker = create_broker(settings)
     receipts = ReceiptClient(settings.aggregator_base, sessions)
-    relay: list[asyncio.Task[None]] = []
+    marks = PublishedMarks(engine, settings.mark_published_interval_s)
+
+    receipt_store = ReceiptWriter(engine)
+
+    async def store_receipts(batch: list[Receipt]) -> list[tuple[ReportSubmitted, str]]:
+        return await marks.along_with(partial(receipt_store.store, batch))
+
+    receipt_batches = GroupCommit(store_receipts)  # group commit of concurrent requests
+    publisher = ReportPublisher(broker, settings.kafka_bootstrap)
+    background: list[asyncio.Task[None]] = []
 
     async def send_outbox(include_published: bool) -> int:
         async with sessions() as session:
             events = await unpublished(session, include_published)
             parts = await unpublished_attendance(session, settings.pseudonym_key(), include_published)
+        events = [e for e in events if include_published or not marks.pending(e.event_id)]
         for event in events:
             await publish_submission(broker, event)
-            async with sessions.begin() as session:
-                await mark_published(session, event.event_id)
+            marks.acknowledged(event.event_id)
         for part in parts:
             await publish_attendance(broker, part)
             async with sessions.begin() as session:
@@ -81,20 +95,32 @@ def create_app(settings: IntakeSettings) -> FastAPI:
                 log.exception("outbox relay failed; will retry")
 
     async def on_start() -> None:
+        await publisher.start()
+        background.append(asyncio.create_task(marks.run()))
         sent = await send_outbox(include_published=settings.republish_on_start)
         if sent:
             log.info("re-sent %d stored reports", sent)
-        relay.append(asyncio.create_task(relay_loop()))
+        background.append(asyncio.create_task(relay_loop()))
 
     async def on_stop() -> None:
-        for task in [*relay, *app.state.upload_tasks]:
+        await receipt_batches.drain()
+        await publisher.drain()
+        for task in [*background, *app.state.upload_tasks]:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await marks.close()
         await receipts.close()
+        await receipt_store.close()
 
     app = service_app("rucnet intake", engine, broker, on_start, on_stop)
+    app.state.engine = engine
     app.state.sessions = sessions
+    app.state.token_cache = TokenCache(settings.token_cache_ttl_s)
+    app.state.published_marks = marks
+    app.state.receipt_store = receipt_store
+    app.state.receipt_batches = receipt_batches
+    app.state.publisher = publisher
     app.state.broker = broker
     app.state.pseudonym_key = settings.pseudonym_key()
     app.state.metrics_accepted = REPORTS_ACCEPTED

@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 
-from sqlalchemy import delete
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import Field, SQLModel, col
+from sqlalchemy import delete, insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlmodel import Field, SQLModel
 
 from shared.db import UtcDateTime
 from shared.events import utcnow
@@ -37,9 +37,11 @@ async def find_key(session: AsyncSession, token_id: int, key: str, ttl_s: int) -
 
 
 async def remember_key(
-    session: AsyncSession, token_id: int, key: str, digest: str, report_id: str, ttl_s: int
+    conn: AsyncConnection, token_id: int, key: str, digest: str, report_id: str, ttl_s: int
 ) -> None:
     """Stored in the same transaction as the report: both exist, or neither."""
-    cutoff = utcnow() - dt.timedelta(seconds=ttl_s)
-    await session.execute(delete(IdempotencyKey).where(col(IdempotencyKey.created_at) < cutoff))
-    session.add(IdempotencyKey(token_id=token_id, key=key, body_hash=digest, report_id=report_id))
+    table = IdempotencyKey.__table__  # type: ignore[attr-defined]
+    now = utcnow()
+    await conn.execute(delete(table).where(table.c.created_at < now - dt.timedelta(seconds=ttl_s)))
+    row = {"token_id": token_id, "key": key, "body_hash": digest, "report_id": report_id, "created_at": now}
+    await conn.execute(insert(table), row)

@@ -6,13 +6,12 @@ import json
 import math
 import time
 from collections import deque
-from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import HTTPException, Request, status
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.auth import Principal
-from shared.web import current_principal
+from shared.web import BearerPrincipal
 
 UPLOAD_PREFIX = "/uppladdning"
 
@@ -97,15 +96,20 @@ class RateLimiter:
         return 0
 
 
-async def limited_principal(
-    request: Request, principal: Annotated[Principal, Depends(current_principal)]
-) -> Principal:
-    limiter: RateLimiter = request.app.state.rate_limiter
-    wait = limiter.retry_after(principal.token_id)
-    if wait:
-        raise HTTPException(
-            status.HTTP_429_TOO_MANY_REQUESTS,
-            detail=f"För många förfrågningar, försök igen om {wait} s / rate limit exceeded",
-            headers={"Retry-After": str(wait)},
-        )
-    return principal
+class LimitedPrincipal(BearerPrincipal):
+    """The bearer token's principal, within its rate limit (429 with Retry-After beyond it)."""
+
+    async def __call__(self, request: Request) -> Principal:  # type: ignore[override]
+        principal = await super().__call__(request)
+        limiter: RateLimiter = request.app.state.rate_limiter
+        wait = limiter.retry_after(principal.token_id)
+        if wait:
+            raise HTTPException(
+                status.HTTP_429_TOO_MANY_REQUESTS,
+                detail=f"För många förfrågningar, försök igen om {wait} s / rate limit exceeded",
+                headers={"Retry-After": str(wait)},
+            )
+        return principal
+
+
+limited_principal = LimitedPrincipal()

@@ -10,6 +10,15 @@ class IntakeSettings(RucnetSettings):
         description="re-send every stored report at start (an embedded broker that lost its memory)",
     )
     outbox_interval_s: float = Field(default=5.0, gt=0)
+    mark_published_interval_s: float = Field(
+        default=0.05, gt=0, description="acknowledged reports are marked published in one UPDATE this often"
+    )
+    token_cache_ttl_s: float = Field(
+        default=5.0,
+        ge=0,
+        description="how long a valid API token is trusted without asking the database (0: always ask); "
+        "a revocation by another process (the CLI) takes effect within this time",
+    )
     aggregator_url: str | None = Field(
         default=None, description="where receipts ask how far a report has come (default: local port)"
     )

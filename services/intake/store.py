@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 
-from sqlalchemy import update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import bindparam, insert, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlmodel import Field, SQLModel, col, select
 
 from shared.db import UtcDateTime
-from shared.events import HuvudmanRef, Insats, ReportSubmitted, utcnow
+from shared.events import ReportSubmitted, utcnow
 from shared.report import ReportIn
 
 
@@ -29,45 +31,88 @@ class ReportSubmission(SQLModel, table=True):
     published_at: dt.datetime | None = Field(default=None, sa_type=UtcDateTime)
 
 
-def to_event(report: ReportIn, pseudonym: str, version: int, report_id: uuid.UUID) -> ReportSubmitted:
-    """The event keeps everything but the huvudman's name."""
-    return ReportSubmitted(
-        report_id=report_id,
-        version=version,
-        ruc_id=report.ruc_id,
-        year=report.year,
-        huvudman=HuvudmanRef(pseudonym=pseudonym, lan_kod=report.huvudman.lan_kod, type=report.huvudman.type),
-        insatser=tuple(Insats.model_validate(i.model_dump()) for i in report.insatser),
-    )
+_TABLE = ReportSubmission.__table__  # type: ignore[attr-defined]
+# Built once: SQLAlchemy caches their compiled form, so a request pays only for the round trips.
+_INSERT = insert(_TABLE).returning(_TABLE.c.seq, sort_by_parameter_order=True)
+_SET_EVENT = update(_TABLE).where(_TABLE.c.seq == bindparam("b_seq")).values(event_json=bindparam("b_json"))
+_MARK_PUBLISHED = (
+    update(_TABLE)
+    .where(_TABLE.c.event_id.in_(bindparam("b_ids", expanding=True)))
+    .values(published_at=bindparam("b_at"))
+)
+MARK_CHUNK = 500  # ids per UPDATE: well under every backend's bound-parameter limit
 
 
-async def record_submission(
-    session: AsyncSession, report: ReportIn, pseudonym: str, report_id: str | None = None
+def to_event(
+    report: ReportIn, pseudonym: str, version: int, report_id: uuid.UUID, event_id: uuid.UUID | None = None
 ) -> ReportSubmitted:
-    """Store a report and its event (the outbox); a correction passes the report_id it replaces."""
-    row = ReportSubmission(
-        report_id=report_id or str(uuid.uuid4()),
-        event_id="",
-        ruc_id=report.ruc_id,
-        year=report.year,
-        huvudman_name=report.huvudman.name,
-        huvudman_pseudonym=pseudonym,
+    """The event keeps everything but the huvudman's name."""
+    return ReportSubmitted.model_validate(
+        {
+            "event_id": event_id or uuid.uuid4(),
+            "report_id": report_id,
+            "version": version,
+            "ruc_id": report.ruc_id,
+            "year": report.year,
+            "huvudman": {
+                "pseudonym": pseudonym,
+                "lan_kod": report.huvudman.lan_kod,
+                "type": report.huvudman.type,
+            },
+            # the inbound insatser already passed stricter checks; their fields are the event's
+            "insatser": [vars(i) for i in report.insatser],
+        }
     )
-    session.add(row)
-    await session.flush()
-    assert row.seq is not None
-    event = to_event(report, pseudonym, row.seq, uuid.UUID(row.report_id))
-    row.event_id = str(event.event_id)
-    row.event_json = event.model_dump_json()
-    return event
 
 
-async def mark_published(session: AsyncSession, event_id: uuid.UUID) -> None:
-    await session.execute(
-        update(ReportSubmission)
-        .where(col(ReportSubmission.event_id) == str(event_id))
-        .values(published_at=utcnow())
-    )
+@dataclass(frozen=True)
+class Receipt:
+    """A report to store; a correction names the report_id it replaces."""
+
+    report: ReportIn
+    pseudonym: str
+    report_id: str | None = None
+
+
+async def record_submissions(
+    conn: AsyncConnection, receipts: Sequence[Receipt]
+) -> list[tuple[ReportSubmitted, str]]:
+    """Store reports and their events (the outbox) in the caller's transaction, in order.
+
+    Two statements however many reports: the insert hands back each row's ``seq`` (the event's
+    version, so it must come from the database), the update stores the events that carry them.
+    Returns each event with its JSON, which is what gets published.
+    """
+    now = utcnow()
+    ids = [(uuid.UUID(r.report_id) if r.report_id else uuid.uuid4(), uuid.uuid4()) for r in receipts]
+    rows = [
+        {
+            "report_id": str(report_id),
+            "event_id": str(event_id),
+            "ruc_id": r.report.ruc_id,
+            "year": r.report.year,
+            "huvudman_name": r.report.huvudman.name,
+            "huvudman_pseudonym": r.pseudonym,
+            "event_json": "",
+            "received_at": now,
+        }
+        for r, (report_id, event_id) in zip(receipts, ids, strict=True)
+    ]
+    seqs = (await conn.execute(_INSERT, rows)).scalars().all()
+    events = [
+        to_event(r.report, r.pseudonym, seq, report_id, event_id)
+        for r, (report_id, event_id), seq in zip(receipts, ids, seqs, strict=True)
+    ]
+    stored = [(e, e.model_dump_json()) for e in events]
+    await conn.execute(_SET_EVENT, [{"b_seq": e.version, "b_json": body} for e, body in stored])
+    return stored
+
+
+async def mark_published(conn: AsyncConnection, event_ids: Collection[str]) -> None:
+    ids = list(event_ids)
+    now = utcnow()
+    for start in range(0, len(ids), MARK_CHUNK):
+        await conn.execute(_MARK_PUBLISHED, {"b_ids": ids[start : start + MARK_CHUNK], "b_at": now})
 
 
 async def unpublished(session: AsyncSession, include_published: bool) -> list[ReportSubmitted]:

@@ -69,6 +69,7 @@ async def delete_token(
     sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
     async with sessions.begin() as session:
         found = await revoke_token(session, token_id)
+    request.app.state.token_cache.forget(token_id)  # after the commit: no lookup re-caches it
     if not found:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="Okänd token / no such token")
     return Response(status_code=status.HTTP_204_NO_CONTENT)

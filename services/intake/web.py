@@ -250,6 +250,8 @@ async def receipt(
         areas=areas,
         statuses=dict(STATUSES),
         just_sent=request.query_params.get("skickad") == "1",
+        # acknowledged by the broker a moment ago; its published_at is written within ~50 ms
+        acknowledged=request.app.state.published_marks.is_acknowledged(latest.event_id),
     )
 
 

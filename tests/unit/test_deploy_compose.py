@@ -22,7 +22,12 @@ from shared import topics
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "deploy" / "docker" / "Dockerfile"
-SECRETS = ("POSTGRES_PASSWORD", "RUCNET_PSEUDONYM_SECRET", "GRAFANA_ADMIN_PASSWORD", "RUCNET_GRAFANA_DB_PASSWORD")
+SECRETS = (
+    "POSTGRES_PASSWORD",
+    "RUCNET_PSEUDONYM_SECRET",
+    "GRAFANA_ADMIN_PASSWORD",
+    "RUCNET_GRAFANA_DB_PASSWORD",
+)
 APP_SERVICES = ("intake", "classifier", "aggregator")
 ONE_SHOTS = ("kafka-topics", "migrate")
 ALL_PROFILES = ("kafka-cluster", "monitoring")

@@ -66,7 +66,9 @@ async def intake_app(sqlite_url: str, tmp_path: Path, **extra: Any) -> AsyncIter
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
             yield Intake(app, client, submitted, attendance)
-        await app.state.receipts.close()
+        await app.state.receipts.close()  # what the lifespan's stop does, which these tests skip
+        await app.state.published_marks.close()
+        await app.state.receipt_store.close()
 
 
 def report_form(token: str, **changes: Any) -> dict[str, Any]:

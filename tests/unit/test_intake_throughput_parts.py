@@ -1,0 +1,268 @@
+"""The parts that make intake fast keep its promises: token cache, group commit, marks, batches."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiokafka.partitioner import DefaultPartitioner
+from sqlalchemy import update
+from sqlmodel import select
+
+from services.intake.batching import GroupCommit
+from services.intake.outbox import PublishedMarks
+from services.intake.publishing import chunks, partition_for
+from services.intake.store import ReportSubmission
+from shared.auth import ApiToken, Principal, TokenCache
+from shared.db import create_engine, session_factory
+from shared.events import utcnow
+from tests.unit.test_intake_web import intake_app
+from tests.unit.test_schemas import insats, valid_report
+
+GU = Principal(role="ruc", ruc_id="gu", token_id=7)
+
+
+def test_a_cached_token_expires_after_its_ttl() -> None:
+    cache = TokenCache(ttl_s=5)
+    cache.put("h", GU, cache.generation, now=100.0)
+    assert cache.get("h", now=104.9) == GU
+    assert cache.get("h", now=105.0) is None
+
+
+def test_forgetting_a_token_drops_it_and_a_lookup_that_raced_the_revocation_is_not_kept() -> None:
+    cache = TokenCache(ttl_s=5)
+    cache.put("h", GU, cache.generation)
+    cache.put("other", Principal(role="ruc", ruc_id="su", token_id=8), cache.generation)
+    started = cache.generation  # a lookup reads the database before the revocation...
+    cache.forget(7)
+    assert cache.get("h") is None
+    assert cache.get("other") is not None
+    cache.put("h", GU, started)  # ...and would cache what it read after it
+    assert cache.get("h") is None
+
+
+def test_a_zero_ttl_caches_nothing() -> None:
+    cache = TokenCache(ttl_s=0)
+    cache.put("h", GU, cache.generation)
+    assert cache.get("h") is None
+
+
+async def test_a_token_revoked_through_the_api_stops_working_at_once(sqlite_url: str, tmp_path: Path) -> None:
+    async with intake_app(sqlite_url, tmp_path) as intake:
+        admin, gu = await intake.token("admin"), await intake.token("ruc", "gu")
+        assert (
+            await intake.client.post("/api/v1/reports", json=valid_report(), headers=gu)
+        ).status_code == 202
+        listed = (await intake.client.get("/api/v1/tokens", headers=admin)).json()
+        gu_id = next(t["id"] for t in listed if t["role"] == "ruc")
+        assert (await intake.client.delete(f"/api/v1/tokens/{gu_id}", headers=admin)).status_code == 204
+        response = await intake.client.post("/api/v1/reports", json=valid_report(), headers=gu)
+        assert response.status_code == 401
+
+
+async def test_a_token_revoked_by_another_process_stops_working_when_the_cache_expires(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    async with intake_app(sqlite_url, tmp_path, token_cache_ttl_s=60) as intake:
+        gu = await intake.token("ruc", "gu")
+        assert (
+            await intake.client.post("/api/v1/reports", json=valid_report(), headers=gu)
+        ).status_code == 202
+        async with intake.app.state.sessions.begin() as session:  # what `rucnet token revoke` does
+            await session.execute(update(ApiToken).values(revoked_at=utcnow()))
+        cached = await intake.client.post("/api/v1/reports", json=valid_report(), headers=gu)
+        assert cached.status_code == 202  # within the TTL: the documented revocation delay
+        intake.app.state.token_cache.forget()  # the TTL passing, without waiting for it
+        assert (
+            await intake.client.post("/api/v1/reports", json=valid_report(), headers=gu)
+        ).status_code == 401
+
+
+async def test_submissions_that_arrive_during_a_batch_share_the_next_one_in_order() -> None:
+    batches: list[list[int]] = []
+    started, release = asyncio.Event(), asyncio.Event()
+
+    async def handle(items: list[int]) -> list[int]:
+        batches.append(items)
+        if items == [0]:
+            started.set()
+            await release.wait()
+        return [i * 10 for i in items]
+
+    group: GroupCommit[int, int] = GroupCommit(handle)
+    first = asyncio.create_task(group.submit(0))
+    await started.wait()
+    rest = [asyncio.create_task(group.submit(i)) for i in range(1, 5)]
+    await asyncio.sleep(0)
+    release.set()
+    assert await asyncio.gather(first, *rest) == [0, 10, 20, 30, 40]
+    assert batches == [[0], [1, 2, 3, 4]]
+
+
+async def test_one_bad_item_fails_alone_and_the_rest_of_its_batch_is_stored() -> None:
+    async def handle(items: list[int]) -> list[int]:
+        if 3 in items:
+            raise ValueError("no threes")
+        return items
+
+    group: GroupCommit[int, int] = GroupCommit(handle)
+    results = await asyncio.gather(*(group.submit(i) for i in range(5)), return_exceptions=True)
+    assert [r for r in results if not isinstance(r, Exception)] == [0, 1, 2, 4]
+    assert isinstance(results[3], ValueError)
+
+
+async def test_without_retrying_alone_a_failed_batch_fails_every_item() -> None:
+    async def handle(items: list[int]) -> list[int]:
+        await asyncio.sleep(0)
+        raise ConnectionError("broker down")
+
+    group: GroupCommit[int, int] = GroupCommit(handle, retry_alone=False)
+    results = await asyncio.gather(*(group.submit(i) for i in range(3)), return_exceptions=True)
+    assert all(isinstance(r, ConnectionError) for r in results)
+
+
+async def _submission_rows(url: str) -> dict[str, tuple[str, Any]]:
+    """event_id → (report_id, published_at)."""
+    engine = create_engine(url)
+    async with session_factory(engine)() as session:
+        rows = (await session.execute(select(ReportSubmission))).scalars().all()
+    await engine.dispose()
+    return {r.event_id: (r.report_id, r.published_at) for r in rows}
+
+
+async def test_acknowledged_reports_are_marked_with_the_next_receipts_or_by_the_flush(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    async with intake_app(sqlite_url, tmp_path) as intake:
+        gu = await intake.token("ruc", "gu")
+        accepted = []
+        for year in (2019, 2020, 2021):
+            response = await intake.client.post("/api/v1/reports", json=valid_report(year=year), headers=gu)
+            accepted.append(response.json()["report_id"])
+        marks: PublishedMarks = intake.app.state.published_marks
+        rows = await _submission_rows(sqlite_url)
+        by_report = {r: [e for e, (rid, _) in rows.items() if rid == r][0] for r in accepted}
+        # the first two were marked in the transactions that stored the next reports...
+        assert [rows[by_report[r]][1] is not None for r in accepted] == [True, True, False]
+        # ...and the last waits for the flush, meanwhile not for the relay to send again
+        assert marks.pending(by_report[accepted[2]])
+        assert marks.is_acknowledged(by_report[accepted[2]])
+        assert await marks.flush() == 1
+        rows = await _submission_rows(sqlite_url)
+        assert all(published is not None for _, published in rows.values())
+        assert not any(marks.pending(event_id) for event_id in rows)
+
+
+async def test_marks_that_cannot_be_written_wait_for_the_next_flush(sqlite_url: str, tmp_path: Path) -> None:
+    marks = PublishedMarks(create_engine(sqlite_url))
+    marks.acknowledged("e-1")
+
+    async def broken(_ids: Any) -> None:
+        raise ConnectionError("database down")
+
+    marks.writer.mark_published = broken  # type: ignore[method-assign]
+    with pytest.raises(ConnectionError):
+        await marks.flush()
+    assert marks.is_acknowledged("e-1")  # kept for the next flush; a crash now means a re-send
+
+
+def test_an_event_being_sent_is_left_to_its_request_and_a_failed_one_to_the_relay() -> None:
+    marks = PublishedMarks(create_engine("sqlite+aiosqlite://"))
+    event_id = uuid.uuid4()
+    marks.sending(event_id)
+    assert marks.pending(event_id)
+    assert not marks.is_acknowledged(event_id)
+    marks.abandoned(event_id)
+    assert not marks.pending(event_id)
+
+
+async def test_a_report_stays_in_the_outbox_when_the_broker_does_not_acknowledge(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    async with intake_app(sqlite_url, tmp_path) as intake:
+        gu = await intake.token("ruc", "gu")
+
+        async def down(*_args: Any, **_kwargs: Any) -> None:
+            raise ConnectionError("broker down")
+
+        intake.app.state.publisher.publish = down
+        response = await intake.client.post("/api/v1/reports", json=valid_report(), headers=gu)
+        assert response.status_code == 503
+        [event_id] = await _submission_rows(sqlite_url)
+        assert not intake.app.state.published_marks.pending(event_id)  # the relay will send it
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "authorised"),
+    [
+        (valid_report(year=2101), None, True),
+        (valid_report(insatser=[insats(school_forms=["universitet"])]), None, True),
+        (valid_report(), "text/plain", True),
+        ("{broken", "application/json", False),  # FastAPI answers malformed JSON before authorising
+    ],
+)
+async def test_an_invalid_report_gets_fastapis_own_answer_and_is_rate_counted_once(
+    sqlite_url: str, tmp_path: Path, body: Any, content_type: str | None, authorised: bool
+) -> None:
+    async with intake_app(sqlite_url, tmp_path, rate_limit_per_minute=1) as intake:
+        gu = await intake.token("ruc", "gu")
+        if content_type is None:
+            response = await intake.client.post("/api/v1/reports", json=body, headers=gu)
+        else:
+            content = body if isinstance(body, str) else json.dumps(body)
+            headers = gu | {"content-type": content_type}
+            response = await intake.client.post("/api/v1/reports", content=content, headers=headers)
+        assert response.status_code == 422, response.text
+        assert isinstance(response.json()["detail"], list)
+        again = await intake.client.post("/api/v1/reports", json=valid_report(), headers=gu)
+        assert again.status_code == (429 if authorised else 202)
+    assert len(intake.submitted) == (0 if authorised else 1)
+
+
+async def test_without_a_token_an_invalid_report_is_401_as_before(sqlite_url: str, tmp_path: Path) -> None:
+    async with intake_app(sqlite_url, tmp_path) as intake:
+        valid = await intake.client.post("/api/v1/reports", json=valid_report())
+        invalid = await intake.client.post("/api/v1/reports", json=valid_report(year=2101))
+        assert valid.status_code == invalid.status_code == 401
+        assert valid.headers["www-authenticate"] == "Bearer"
+
+
+def test_the_partition_is_the_one_kafkas_default_partitioner_picks_for_the_key() -> None:
+    partitioner = DefaultPartitioner()
+    for count in (1, 3, 8):
+        every = list(range(count))
+        for ruc_id in ("gu", "su", "lnu", "kau", "umu", "mau", "kth", "liu"):
+            assert partition_for(ruc_id, count) == partitioner(ruc_id.encode(), every, every)
+
+
+def test_batches_are_cut_to_fit_the_producers_batch_size() -> None:
+    assert chunks([b"x" * 4_000] * 5, limit=15_000) == [[0, 1, 2], [3, 4]]
+    assert chunks([b"x" * 20_000, b"y"], limit=15_000) == [[0], [1]]  # an oversized one goes alone
+    assert chunks([]) == []
+
+
+async def test_a_receipt_page_shows_a_report_as_sent_once_acknowledged(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    async with intake_app(sqlite_url, tmp_path) as intake:
+        browser = await intake.user("anna@gu.se")
+        gu = await intake.token("ruc", "gu")
+        response = await intake.client.post("/api/v1/reports", json=valid_report(), headers=gu)
+        page = await browser.get(f"/rapporter/{response.json()['report_id']}")
+        assert 'class="done" id="steg-skickad"' in page.text  # before the mark is written
+        await browser.aclose()
+
+
+async def test_published_at_is_written_at_stop(sqlite_url: str, tmp_path: Path) -> None:
+    async with intake_app(sqlite_url, tmp_path) as intake:
+        gu = await intake.token("ruc", "gu")
+        assert (
+            await intake.client.post("/api/v1/reports", json=valid_report(), headers=gu)
+        ).status_code == 202
+    rows = await _submission_rows(sqlite_url)  # the fixture stops the app like the lifespan does
+    assert rows
+    assert all(published is not None for _, published in rows.values())
