@@ -78,13 +78,8 @@ async def ensure_topics(settings: RucnetSettings, names: tuple[str, ...] = topic
         await admin.close()
 
 
-async def dead_letter(broker: KafkaBroker, msg: KafkaMessage, error: str) -> DeadLetter:
-    """Park a message that cannot be handled, with its origin, so the consumer can go on."""
-    return await dead_letter_record(broker, batch_records(msg)[0], error)
-
-
 async def dead_letter_record(broker: KafkaBroker, record: ConsumerRecord[Any, Any], error: str) -> DeadLetter:
-    """``dead_letter`` for one record of a batch."""
+    """Park a record that cannot be handled, with its origin, so the consumer can go on."""
     value: bytes = record.value or b""
     letter = DeadLetter(
         topic=record.topic,
@@ -103,15 +98,10 @@ async def dead_letter_record(broker: KafkaBroker, record: ConsumerRecord[Any, An
     return letter
 
 
-async def parse_or_dead_letter(broker: KafkaBroker, msg: KafkaMessage, model: type[E]) -> E | None:
-    """Validate a raw message; a poison one is parked in the dead letters and None returned."""
-    return await parse_record_or_dead_letter(broker, batch_records(msg)[0], model)
-
-
 async def parse_record_or_dead_letter(
     broker: KafkaBroker, record: ConsumerRecord[Any, Any], model: type[E]
 ) -> E | None:
-    """``parse_or_dead_letter`` for one record of a batch."""
+    """Validate a record; a poison one is parked in the dead letters and None returned."""
     try:
         return model.model_validate_json(record.value or b"")
     except ValidationError as exc:

@@ -23,9 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import functools
 import itertools
-import json
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -55,17 +53,19 @@ from sqlalchemy import (
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from services.aggregator.counting import KnownCodes, effective_area
+from services.aggregator.counting import KnownCodes
 from services.aggregator.handlers import classified_problems, known_codes, override_problems
 from services.aggregator.store import (
     COUNT_TABLES,
     OVERRIDES,
     PROCESSED,
+    RECORD_COLUMNS,
     RECORDS,
     STATE_TABLES,
     InsatsKey,
     override_wins,
 )
+from services.aggregator.store import record_values as store_record_values
 from shared import topics
 from shared.events import ClassificationOverridden, ReportClassified, utcnow
 
@@ -78,11 +78,7 @@ Row = tuple[Any, ...]
 
 # The order of the tuples the replay builds; each ends with the batch's sequence number ("seq").
 COLUMNS = {
-    RECORDS.name: tuple(
-        "ruc_id year ref version lan_kod huvudman_pseudonym huvudman_type status school_forms title"
-        " declared_area classified_area nsp_area area_source confidence needs_review model_version"
-        " last_event_id updated_at seq".split()
-    ),
+    RECORDS.name: (*RECORD_COLUMNS, "seq"),
     OVERRIDES.name: ("ruc_id", "year", "ref", "nsp_area", "event_id", "occurred_at", "seq"),
     PROCESSED.name: ("event_id", "topic", "processed_at", "seq"),
 }
@@ -188,42 +184,12 @@ class Folded:
     processed: dict[str, Row] = field(default_factory=dict)
 
 
-@functools.lru_cache(maxsize=1024)
-def _forms_json(school_forms: tuple[str, ...]) -> str:
-    """The stored school forms: a handful of combinations, encoded once each."""
-    return json.dumps(sorted(set(school_forms)))
-
-
 def record_values(event: ReportClassified, stamp: Any, seq: int) -> Iterator[Row]:
-    """``store.record_row`` for each insats (no override: the swap lays them on), as tuples in
-    COLUMNS order without a dict: the rebuild builds millions. ``stamp`` is the batch's time,
-    already bound for the driver."""
+    """``store.record_values`` of each insats (no override: the swap lays them on) and the batch's
+    ``seq``. ``stamp`` is the batch's time, already bound for the driver."""
     by_ref = {c.ref: c for c in event.classifications}
-    huvudman, event_id = event.huvudman, str(event.event_id)
     for insats in event.insatser:
-        classification = by_ref[insats.ref]
-        yield (
-            event.ruc_id,
-            event.year,
-            insats.ref,
-            event.version,
-            huvudman.lan_kod,
-            huvudman.pseudonym,
-            huvudman.type,
-            insats.status,
-            _forms_json(insats.school_forms),
-            insats.title[:300],
-            insats.nsp_area,
-            classification.nsp_area,
-            effective_area(None, insats.nsp_area, classification.nsp_area),
-            classification.source,
-            classification.confidence,
-            classification.needs_review,
-            event.model_version,
-            event_id,
-            stamp,
-            seq,
-        )
+        yield (*store_record_values(event, insats, by_ref[insats.ref], None, stamp), seq)
 
 
 def _fold_classified(folded: Folded, payload: bytes, known: KnownCodes, stamp: Any) -> tuple[str, int]:

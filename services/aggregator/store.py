@@ -11,6 +11,7 @@ has a single writer, taken by the first statement (the dedupe insert).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 from collections import Counter
@@ -30,7 +31,7 @@ from services.aggregator.counting import (
     effective_area,
 )
 from shared.db import UtcDateTime, insert_for
-from shared.events import ClassificationOverridden, Insats, ReportClassified, utcnow
+from shared.events import ClassificationOverridden, Insats, InsatsClassification, ReportClassified, utcnow
 
 InsatsKey = tuple[str, int, str]
 
@@ -264,31 +265,51 @@ async def _current(session: AsyncSession, table: Table, keys: Sequence[InsatsKey
     return found
 
 
+RECORD_COLUMNS = tuple(c.name for c in RECORDS.columns)
+
+
+@functools.lru_cache(maxsize=1024)
+def forms_json(school_forms: tuple[str, ...]) -> str:
+    """The stored school forms: a handful of combinations, encoded once each."""
+    return json.dumps(sorted(set(school_forms)))
+
+
+def record_values(
+    event: ReportClassified,
+    insats: Insats,
+    classification: InsatsClassification,
+    override: str | None,
+    stamp: Any,
+) -> tuple[Any, ...]:
+    """One insats's record as a tuple in ``RECORD_COLUMNS`` order (the rebuild builds millions)."""
+    return (
+        event.ruc_id,
+        event.year,
+        insats.ref,
+        event.version,
+        event.huvudman.lan_kod,
+        event.huvudman.pseudonym,
+        event.huvudman.type,
+        insats.status,
+        forms_json(insats.school_forms),
+        insats.title[:300],
+        insats.nsp_area,
+        classification.nsp_area,
+        effective_area(override, insats.nsp_area, classification.nsp_area),
+        "override" if override else classification.source,
+        classification.confidence,
+        classification.needs_review and not override,
+        event.model_version,
+        str(event.event_id),
+        stamp,
+    )
+
+
 def record_row(
     event: ReportClassified, insats: Insats, override: str | None, by_ref: Mapping[str, Any]
 ) -> dict[str, object]:
-    classification = by_ref[insats.ref]
-    return {
-        "ruc_id": event.ruc_id,
-        "year": event.year,
-        "ref": insats.ref,
-        "version": event.version,
-        "lan_kod": event.huvudman.lan_kod,
-        "huvudman_pseudonym": event.huvudman.pseudonym,
-        "huvudman_type": event.huvudman.type,
-        "status": insats.status,
-        "school_forms": json.dumps(sorted(set(insats.school_forms))),
-        "title": insats.title[:300],
-        "declared_area": insats.nsp_area,
-        "classified_area": classification.nsp_area,
-        "nsp_area": effective_area(override, insats.nsp_area, classification.nsp_area),
-        "area_source": "override" if override else classification.source,
-        "confidence": classification.confidence,
-        "needs_review": classification.needs_review and not override,
-        "model_version": event.model_version,
-        "last_event_id": str(event.event_id),
-        "updated_at": utcnow(),
-    }
+    values = record_values(event, insats, by_ref[insats.ref], override, utcnow())
+    return dict(zip(RECORD_COLUMNS, values, strict=True))
 
 
 Countable = ReportClassified | ClassificationOverridden

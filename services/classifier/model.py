@@ -25,9 +25,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 
 from services.classifier.examples import Example
-from services.classifier.rules import Scored, Scorer
+from services.classifier.rules import Scored
 from shared.events import AreaScore
-from shared.reference import ReferenceData
 
 ALGORITHM = "charlr-1"
 MAX_CHARS = 4_000  # an insats is a few sentences; a 100 kB paste is read by its beginning
@@ -272,13 +271,3 @@ def train(examples: Sequence[Example], extra: Sequence[Example] = ()) -> NspMode
     version = f"{ALGORITHM}-{fingerprint([*examples, *extra])}"
     meta: dict[str, Any] = {"examples": len(examples), "extra": len(extra), "temperature": temperature}
     return NspModel(version, vectorizer, clf, temperature, known, meta)
-
-
-def model_scorer(model: NspModel, reference: ReferenceData) -> Scorer:
-    """The model as a scorer for ``classify_insats``: only areas valid in the report's year compete."""
-
-    def scorer(text: str, year: int | None) -> Scored:
-        allowed = frozenset(reference.nsp_codes_for(year)) if year is not None else None
-        return model.score(text, allowed)
-
-    return scorer

@@ -1,15 +1,14 @@
 """A transparent lexicon scorer over the NSP vocabulary, and the per-insats decision.
 
 Pure and synchronous: text in, ranked areas with scores and the phrases that decided them out.
-The lexicon is the baseline the trained model (model.py) is measured against; ``classify_insats``
-takes either as its scorer.
+The lexicon is the baseline the trained model (model.py) is measured against; ``decide``
+turns either's scores into a classification.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from shared.events import AreaScore, Insats, InsatsClassification
@@ -53,24 +52,6 @@ def score_text(text: str, reference: ReferenceData, year: int | None = None) -> 
     )
     best = ranked[0].code
     return Scored(areas=tuple(ranked), reasons=tuple(hits[best]), readable=bool(normalised.strip()))
-
-
-Scorer = Callable[[str, int | None], Scored]
-
-
-def lexicon_scorer(reference: ReferenceData) -> Scorer:
-    return lambda text, year: score_text(text, reference, year)
-
-
-def classify_insats(
-    insats: Insats,
-    year: int,
-    reference: ReferenceData,
-    threshold: float,
-    scorer: Scorer | None = None,
-) -> InsatsClassification:
-    """A declared area is kept as decided; otherwise the best-scoring area, flagged when unsure."""
-    return decide(insats, (scorer or lexicon_scorer(reference))(insats.text, year), threshold)
 
 
 def decide(insats: Insats, scored: Scored, threshold: float) -> InsatsClassification:

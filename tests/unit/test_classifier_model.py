@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from services.classifier.examples import load_corpus, vocabulary_examples
-from services.classifier.model import ALGORITHM, NspModel, fingerprint, model_scorer, prepare
+from services.classifier.model import ALGORITHM, NspModel, fingerprint, prepare
 from services.classifier.registry import shipped_default
-from services.classifier.rules import classify_insats, score_text
-from shared.events import Insats
+from services.classifier.rules import decide, score_text
+from shared.events import Insats, InsatsClassification
 from shared.reference import load_reference
 
 REFERENCE = load_reference()
@@ -21,6 +21,11 @@ AREAS_2020 = frozenset(REFERENCE.nsp_codes_for(2020))
 @pytest.fixture(scope="module")
 def model() -> NspModel:
     return shipped_default()
+
+
+def classified(model: NspModel, insats: Insats) -> InsatsClassification:
+    """What the handler decides for an insats of a 2020 report."""
+    return decide(insats, model.score(insats.text, AREAS_2020), 0.5)
 
 
 def _insats(text: str, nsp_area: str | None = None) -> Insats:
@@ -118,7 +123,7 @@ BAD_TEXTS = {
 
 @pytest.mark.parametrize("text", BAD_TEXTS.values(), ids=BAD_TEXTS.keys())
 def test_bad_input_gets_a_valid_answer_and_never_a_crash(model: NspModel, text: str) -> None:
-    result = classify_insats(_insats(text or "-"), 2020, REFERENCE, 0.5, model_scorer(model, REFERENCE))
+    result = classified(model, _insats(text or "-"))
     assert result.nsp_area in AREAS_2020
     assert 0.0 <= result.confidence <= 1.0
     assert len(result.candidates) == 3
@@ -128,21 +133,21 @@ def test_bad_input_gets_a_valid_answer_and_never_a_crash(model: NspModel, text: 
 
 @pytest.mark.parametrize("key", ["empty", "whitespace", "emoji", "digits", "english", "100 kB of one letter"])
 def test_unreadable_or_foreign_text_is_low_confidence_and_flagged(model: NspModel, key: str) -> None:
-    result = classify_insats(_insats(BAD_TEXTS[key]), 2020, REFERENCE, 0.5, model_scorer(model, REFERENCE))
+    result = classified(model, _insats(BAD_TEXTS[key]))
     assert result.needs_review
     assert result.confidence < 0.5
 
 
 def test_a_declared_area_is_kept_as_declared(model: NspModel) -> None:
     insats = _insats("Studiehandledning på modersmålet i klassrummet.", nsp_area="elevhalsa")
-    result = classify_insats(insats, 2020, REFERENCE, 0.5, model_scorer(model, REFERENCE))
+    result = classified(model, insats)
     assert (result.nsp_area, result.source, result.needs_review) == ("elevhalsa", "declared", False)
     assert result.candidates[0].code == "nyanlanda"
 
 
 def test_a_confident_decision_is_not_flagged(model: NspModel) -> None:
     insats = _insats("Sambedömning av nationella prov och betygssättning i årskurs 9.")
-    result = classify_insats(insats, 2020, REFERENCE, 0.5, model_scorer(model, REFERENCE))
+    result = classified(model, insats)
     assert (result.nsp_area, result.source, result.needs_review) == (
         "bedomning-och-betyg",
         "classifier",

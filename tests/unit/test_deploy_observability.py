@@ -14,7 +14,7 @@ import pytest
 from faststream.kafka import KafkaBroker, KafkaMessage, TestKafkaBroker
 
 from shared import topics
-from shared.broker import create_broker, parse_or_dead_letter
+from shared.broker import batch_records, create_broker, parse_record_or_dead_letter
 from shared.db import create_engine
 from shared.events import InsatsClassification, ReportClassified, ReportSubmitted
 from shared.logging import JsonFormatter, configure_logging, ids_in, log_context
@@ -50,7 +50,7 @@ def classifier_like_broker(tmp_path: Path, sqlite_url: str) -> KafkaBroker:
 
     @broker.subscriber(topics.REPORTS_SUBMITTED, group_id="probe-classifier")
     async def handle_report_submitted(msg: KafkaMessage) -> None:
-        event = await parse_or_dead_letter(broker, msg, ReportSubmitted)
+        event = await parse_record_or_dead_letter(broker, batch_records(msg)[0], ReportSubmitted)
         if event is None:
             return
         classified = ReportClassified(
