@@ -12,6 +12,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
+from faststream.message import StreamMessage
 from prometheus_client import REGISTRY, Counter
 from pydantic import BaseModel, ValidationError
 
@@ -57,11 +58,21 @@ def consumer_options(settings: RucnetSettings, group_id: str) -> dict[str, Any]:
 
 
 def batch_options(settings: RucnetSettings) -> dict[str, Any]:
-    """A batch subscriber takes what one poll returns, up to ``kafka_batch_max_records``."""
+    """A batch subscriber takes what one poll returns, up to ``kafka_batch_max_records``.
+
+    Its handler validates each record itself (``parse_record_or_dead_letter``), so that one bad
+    record is dead-lettered alone; FastStream's own decoding of the batch (a message object and a
+    JSON parse per record) would be thrown away, so the decoder hands over the records as they are.
+    """
     return {
         "max_records": settings.kafka_batch_max_records,
         "batch_timeout_ms": settings.kafka_fetch_max_wait_ms,
+        "decoder": _records_as_they_are,
     }
+
+
+def _records_as_they_are(msg: StreamMessage[Any]) -> Any:
+    return msg.raw_message
 
 
 async def ensure_topics(settings: RucnetSettings, names: tuple[str, ...] = topics.ALL_TOPICS) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -76,6 +77,18 @@ async def national_principal(principal: Annotated[Principal, Depends(current_pri
     return principal
 
 
+def settle_heap() -> None:
+    """Collect the start-up garbage, then take what start-up built out of the collector's sight.
+
+    Modules, the classifier's model, reference data and pools live as long as the process. Python
+    3.11's full collections walk every tracked object, so with them in the heap each one took
+    ~200 ms and ran several times a minute under load; frozen, a full collection walks only what
+    was made since.
+    """
+    gc.collect()
+    gc.freeze()
+
+
 def service_app(
     title: str,
     engine: AsyncEngine,
@@ -90,6 +103,7 @@ def service_app(
         await broker.start()
         if on_start is not None:
             await on_start()
+        settle_heap()
         try:
             yield
         finally:
@@ -97,6 +111,7 @@ def service_app(
                 await on_stop()
             await broker.stop()
             await engine.dispose()
+            gc.unfreeze()  # what the service built can be collected again once it is gone
 
     app = FastAPI(title=title, lifespan=lifespan)
 

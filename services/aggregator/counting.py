@@ -5,14 +5,16 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 CountTable = Literal["insats", "school_form", "nsp", "school_form_nsp"]
 
 
-@dataclass(frozen=True)
-class InsatsFacts:
-    """What the counts see of one insats record: no text, no huvudman identity."""
+class InsatsFacts(NamedTuple):
+    """What the counts see of one insats record: no text, no huvudman identity.
+
+    This and ``CountKey`` are tuples: the aggregator makes several keys per insats it counts, and
+    a tuple is built, hashed and ordered in C where a frozen dataclass runs Python for each."""
 
     ruc_id: str
     year: int
@@ -22,8 +24,7 @@ class InsatsFacts:
     nsp_area: str
 
 
-@dataclass(frozen=True, order=True)
-class CountKey:
+class CountKey(NamedTuple):
     table: CountTable
     year: int
     ruc_id: str

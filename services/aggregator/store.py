@@ -162,7 +162,7 @@ def facts_of(row: Mapping[str, Any]) -> InsatsFacts:
         year=row["year"],
         lan_kod=row["lan_kod"],
         status=row["status"],
-        school_forms=tuple(json.loads(row["school_forms"])),
+        school_forms=stored_forms(row["school_forms"]),
         nsp_area=row["nsp_area"],
     )
 
@@ -272,6 +272,11 @@ RECORD_COLUMNS = tuple(c.name for c in RECORDS.columns)
 def forms_json(school_forms: tuple[str, ...]) -> str:
     """The stored school forms: a handful of combinations, encoded once each."""
     return json.dumps(sorted(set(school_forms)))
+
+
+@functools.lru_cache(maxsize=1024)
+def stored_forms(encoded: str) -> tuple[str, ...]:
+    return tuple(json.loads(encoded))
 
 
 def record_values(

@@ -13,6 +13,7 @@ from services.classifier.handlers import register_handlers
 from services.classifier.model import NspModel
 from services.classifier.registry import load_or_train
 from services.classifier.review import send_overrides
+from services.classifier.scoring import ScoringPool
 from services.classifier.settings import ClassifierSettings
 from shared.broker import create_broker
 from shared.db import create_engine, session_factory
@@ -30,7 +31,8 @@ def create_app(settings: ClassifierSettings, model: NspModel | None = None) -> F
     engine = create_engine(settings.db_url)
     sessions = session_factory(engine)
     broker = create_broker(settings)
-    register_handlers(broker, settings, model, sessions)
+    scoring = ScoringPool(model, settings.scoring_workers)
+    register_handlers(broker, settings, model, sessions, scoring)
     relay: list[asyncio.Task[None]] = []
 
     async def relay_loop() -> None:
@@ -42,6 +44,7 @@ def create_app(settings: ClassifierSettings, model: NspModel | None = None) -> F
                 log.exception("override relay failed; will retry")
 
     async def on_start() -> None:
+        await scoring.start()
         # After the broker lost its memory, every override is sent again with its own event id;
         # the aggregator dedupes by event id, so a broker that kept them changes nothing.
         sent = await send_overrides(sessions, broker, include_published=settings.republish_on_start)
@@ -54,6 +57,7 @@ def create_app(settings: ClassifierSettings, model: NspModel | None = None) -> F
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await scoring.close()
 
     app = service_app("rucnet classifier", engine, broker, on_start, on_stop)
     app.state.sessions = sessions

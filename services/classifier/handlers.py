@@ -12,7 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.classifier.model import NspModel
 from services.classifier.registry import shipped_default
-from services.classifier.rules import MODEL_VERSION, decide, score_text
+from services.classifier.rules import CANDIDATES, MODEL_VERSION, Scored, decide, score_text
+from services.classifier.scoring import ScoringPool
 from services.classifier.settings import ClassifierSettings
 from services.classifier.store import record_classified
 from shared import topics
@@ -34,21 +35,34 @@ CONFIDENCE = Histogram(
 )
 
 
+def scoring_items(events: Sequence[ReportSubmitted]) -> list[tuple[str, frozenset[str]]]:
+    """Every insats's text with the NSP areas its year allows, in the events' order."""
+    reference = load_reference()
+    allowed = {year: frozenset(reference.nsp_codes_for(year)) for year in {e.year for e in events}}
+    return [(i.text, allowed[event.year]) for event in events for i in event.insatser]
+
+
+def classified_reports(
+    events: Sequence[ReportSubmitted], scores: Sequence[Scored], threshold: float, version: str
+) -> list[ReportClassified]:
+    """The events' insatser with their ``scores`` (in ``scoring_items`` order) decided; event ids
+    are derived, so a redelivered submission yields the same classified event."""
+    scored = iter(scores)
+    return [
+        classified_report(e, tuple(decide(i, next(scored), threshold) for i in e.insatser), version)
+        for e in events
+    ]
+
+
 def classify_reports(
     events: Sequence[ReportSubmitted], threshold: float, model: NspModel | None = None
 ) -> list[ReportClassified]:
-    """Each report's insatser tagged by ``model`` (the lexicon when None), all texts scored in one
-    pass; event ids are derived, so a redelivered submission yields the same classified event."""
-    reference = load_reference()
-    items = [(i, event.year) for event in events for i in event.insatser]
-    if model is not None:
-        allowed = {year: frozenset(reference.nsp_codes_for(year)) for _, year in items}
-        scores = model.score_batch([(i.text, allowed[year]) for i, year in items])
-    else:
-        scores = [score_text(i.text, reference, year) for i, year in items]
-    decided = iter(decide(i, scored, threshold) for (i, _), scored in zip(items, scores, strict=True))
-    version = model.version if model is not None else MODEL_VERSION
-    return [classified_report(e, tuple(next(decided) for _ in e.insatser), version) for e in events]
+    """Each report's insatser tagged by ``model`` (the lexicon when None), all texts scored in one pass."""
+    if model is None:
+        reference = load_reference()
+        scores = [score_text(i.text, reference, e.year) for e in events for i in e.insatser]
+        return classified_reports(events, scores, threshold, MODEL_VERSION)
+    return classified_reports(events, model.score_batch(scoring_items(events)), threshold, model.version)
 
 
 def classify_report(
@@ -62,10 +76,13 @@ def register_handlers(
     settings: ClassifierSettings,
     model: NspModel | None = None,
     sessions: async_sessionmaker[AsyncSession] | None = None,
+    scoring: ScoringPool | None = None,
 ) -> None:
-    """``model`` and ``sessions`` default to the shipped model and the settings' database."""
+    """``model``, ``sessions`` and ``scoring`` default to the shipped model, the settings' database
+    and scoring in a thread (the app passes its started pool of worker processes)."""
     model = model or shipped_default()
     sessions = sessions or session_factory(create_engine(settings.db_url))
+    scoring = scoring or ScoringPool(model, workers=0)
 
     # A batch at a time: one vectorisation, one transaction and one wait for the broker's acks for
     # every report the poll returned. The offsets are committed after all of it (NACK_ON_ERROR).
@@ -83,8 +100,9 @@ def register_handlers(
                 events.append(event)
         if not events:
             return
-        # CPU-bound: off the event loop, so /healthz and the API stay responsive
-        classified = await asyncio.to_thread(classify_reports, events, settings.review_threshold, model)
+        # CPU-bound: off the event loop (in a worker process), so the consumer and the API keep going
+        scores = await scoring.score_batch(scoring_items(events), areas=CANDIDATES)
+        classified = classified_reports(events, scores, settings.review_threshold, scoring.model.version)
         try:
             async with sessions.begin() as session:
                 await record_classified(session, classified)

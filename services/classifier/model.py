@@ -97,6 +97,12 @@ class NspModel:
     def labels(self) -> tuple[str, ...]:
         return tuple(str(c) for c in self.clf.classes_)
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled (to a scoring worker) without the caches: they are rebuilt where they are used."""
+        state = dict(self.__dict__)
+        state["meta"] = {k: v for k, v in self.meta.items() if not k.startswith("_")}
+        return state
+
     def vectorise(self, texts: Sequence[str]) -> Any:
         """The fitted vectoriser's TF-IDF rows, assembled from cached per-word n-gram counts.
 

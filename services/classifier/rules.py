@@ -15,6 +15,7 @@ from shared.events import AreaScore, Insats, InsatsClassification
 from shared.reference import ReferenceData
 
 MODEL_VERSION = "lexicon-1"
+CANDIDATES = 3  # the best areas a classification keeps, for the analyst who reviews it
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
@@ -65,7 +66,7 @@ def decide(insats: Insats, scored: Scored, threshold: float) -> InsatsClassifica
             nsp_area=insats.nsp_area,
             source="declared",
             confidence=1.0,
-            candidates=scored.areas[:3],
+            candidates=scored.areas[:CANDIDATES],
             reasons=("angivet av inrapportören / declared by the submitter",),
         )
     return InsatsClassification(
@@ -73,7 +74,7 @@ def decide(insats: Insats, scored: Scored, threshold: float) -> InsatsClassifica
         nsp_area=scored.best.code,
         source="classifier",
         confidence=scored.best.score,
-        candidates=scored.areas[:3],
+        candidates=scored.areas[:CANDIDATES],
         reasons=scored.reasons,
         needs_review=scored.best.score < threshold or not scored.readable or scored.foreign,
     )

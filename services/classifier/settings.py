@@ -8,6 +8,9 @@ from shared.settings import RucnetSettings
 class ClassifierSettings(RucnetSettings):
     classifier_port: int = 8001
     review_threshold: float = Field(default=0.5, ge=0, le=1)
+    scoring_workers: int = Field(
+        default=1, ge=0, le=64, description="processes that score texts (0: a thread of the service)"
+    )
     republish_on_start: bool = Field(
         default=False,
         description="re-send every stored override at start (an embedded broker that lost its memory)",

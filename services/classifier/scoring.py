@@ -1,0 +1,98 @@
+"""Scoring off the event loop: the model's maths in worker processes, so it has its own cores.
+
+Scoring is pure CPU (Python n-gram lookups and numpy), about half of what a report costs between
+submission and counting. In a thread it still holds the GIL against the consumer, the producer and
+the HTTP API; in a worker process it runs beside them. Each worker gets a copy of the model once,
+at start (spawned, not forked: the parent has threads and open sockets), and then only texts go
+over and scores come back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import multiprocessing.connection
+import os
+import threading
+from collections.abc import Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+
+from services.classifier.model import NspModel
+from services.classifier.rules import Scored
+from shared.events import AreaScore
+
+Items = Sequence[tuple[str, frozenset[str] | None]]
+_worker_model: NspModel | None = None
+
+
+def _load(model: NspModel) -> None:
+    global _worker_model
+    _worker_model = model
+    threading.Thread(target=_exit_with_parent, name="exit-with-parent", daemon=True).start()
+
+
+def _exit_with_parent() -> None:
+    """A worker outlives a service killed with SIGKILL (nobody shuts the pool down): it goes too."""
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        multiprocessing.connection.wait([parent.sentinel])
+        os._exit(1)
+
+
+# Scores cross the process boundary as plain tuples: pickled and unpickled in C, where pydantic
+# models would be rebuilt one by one by Python code holding the GIL the event loop needs.
+Plain = tuple[tuple[tuple[str, float], ...], tuple[str, ...], bool, bool]
+
+
+def _score(items: Items, areas: int | None) -> list[Plain]:
+    assert _worker_model is not None, "the worker was started without a model"
+    return [
+        (tuple((a.code, a.score) for a in s.areas[:areas]), s.reasons, s.readable, s.foreign)
+        for s in _worker_model.score_batch(items)
+    ]
+
+
+def _scored(plain: Plain) -> Scored:
+    areas, reasons, readable, foreign = plain
+    # built from the worker's own AreaScores: valid already, so not validated a second time
+    ranked = tuple(AreaScore.model_construct(code=c, score=v) for c, v in areas)
+    return Scored(ranked, reasons, readable, foreign)
+
+
+class ScoringPool:
+    """``score_batch`` of ``model`` in ``workers`` processes (0: a thread of this process)."""
+
+    def __init__(self, model: NspModel, workers: int) -> None:
+        self.model = model
+        self.workers = workers
+        self._pool: Executor | None = None
+
+    async def start(self) -> None:
+        """Spawn the workers and wait for their first answer, so no batch waits for a start."""
+        if self.workers and self._pool is None:
+            self._pool = ProcessPoolExecutor(
+                self.workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_load,
+                initargs=(self.model,),
+            )
+            await asyncio.gather(*(self.score_batch([("", None)]) for _ in range(self.workers)))
+
+    async def score_batch(self, items: Items, areas: int | None = None) -> list[Scored]:
+        """The model's ``score_batch``, each text's ranked areas cut to the best ``areas``."""
+        if self._pool is None:
+            scores = await asyncio.to_thread(self.model.score_batch, items)
+            return [Scored(s.areas[:areas], s.reasons, s.readable, s.foreign) for s in scores]
+        try:
+            plain = await asyncio.get_running_loop().run_in_executor(self._pool, _score, items, areas)
+        except BrokenProcessPool:  # a worker died (OOM killer, signal): new ones, and raise
+            await self.close()
+            await self.start()
+            raise
+        return [_scored(p) for p in plain]
+
+    async def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await asyncio.to_thread(pool.shutdown, wait=True, cancel_futures=True)
