@@ -66,7 +66,7 @@ def batch_options(settings: RucnetSettings) -> dict[str, Any]:
     """
     return {
         "max_records": settings.kafka_batch_max_records,
-        "batch_timeout_ms": settings.kafka_fetch_max_wait_ms,
+        "batch_timeout_ms": settings.kafka_batch_wait_ms,
         "decoder": _records_as_they_are,
     }
 

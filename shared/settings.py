@@ -24,6 +24,13 @@ class RucnetSettings(BaseSettings):
     kafka_batch_max_records: int = Field(
         default=200, ge=1, le=10_000, description="most messages a consumer handles in one transaction"
     )
+    kafka_batch_wait_ms: int = Field(
+        default=5,
+        ge=1,
+        le=10_000,
+        description="how long a consumer's poll waits when no records are ready (FastStream then pauses "
+        "as long again): the delay a quiet topic adds to a message",
+    )
     kafka_partitions: int = Field(default=3, ge=1, le=64)
     pseudonym_secret: SecretStr | None = None
     host: str = "127.0.0.1"

@@ -69,7 +69,7 @@ def create_app(settings: IntakeSettings) -> FastAPI:
         return await marks.along_with(partial(receipt_store.store, batch))
 
     receipt_batches = GroupCommit(store_receipts)  # group commit of concurrent requests
-    publisher = ReportPublisher(broker, settings.kafka_bootstrap)
+    publisher = ReportPublisher(broker, settings)
     background: list[asyncio.Task[None]] = []
 
     async def send_outbox(include_published: bool) -> int:
@@ -104,7 +104,7 @@ def create_app(settings: IntakeSettings) -> FastAPI:
 
     async def on_stop() -> None:
         await receipt_batches.drain()
-        await publisher.drain()
+        await publisher.stop()
         for task in [*background, *app.state.upload_tasks]:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

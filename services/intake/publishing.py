@@ -1,34 +1,30 @@
-"""Publishing ``ReportSubmitted``: the events of concurrent requests go out together.
+"""Publishing ``ReportSubmitted`` on the request path: a producer of intake's own.
 
-Each ``broker.publish`` runs FastStream's whole publish path (command, middlewares, metrics) for
-one message; ``publish_batch`` runs it once for many. A batch goes to one partition, so intake
-picks the partition itself, the way Kafka's default partitioner does for a key (murmur2 of the
-RUC id modulo the topic's partitions): one RUC's events stay on one partition, in order. The
-partition count is read from the cluster at start; until it is known (or if it cannot be read,
-or with the in-memory test broker) every event is published on its own, keyed by RUC, and the
-client's partitioner decides, which is the same partition. Partitions added to the topic later
-are seen at intake's next start (meanwhile the relay's one-by-one sends already use them); adding
-partitions to a keyed topic moves keys in any case, so do it with intake stopped.
+A request waits for the broker's acknowledgement of its event (the contract's 202), so the publish
+is on every request's path. FastStream builds a command and runs its middlewares for each message,
+which cost a request more than storing its receipt did; report events therefore go out through an
+aiokafka producer of their own (the client FastStream itself runs on), with the same settings.
+Concurrent sends join the producer's batch for their partition, so requests that arrive together
+share one produce request with no batching code here, and the client's default partitioner keeps
+one RUC's events on one partition, in the order they were sent. Everything else intake publishes
+(the outbox relay, attendance) goes through the FastStream broker.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Sequence
 
-from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.partitioner import murmur2
-from faststream.kafka import KafkaBroker, KafkaPublishMessage
-from faststream.kafka.exceptions import BatchBufferOverflowException
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+from faststream.kafka import KafkaBroker
 
-from services.intake.batching import GroupCommit
 from shared import topics
 from shared.events import ReportSubmitted
+from shared.settings import RucnetSettings
 
 log = logging.getLogger("rucnet.intake.publishing")
 JSON_HEADERS = {"content-type": "application/json"}  # what FastStream sets for a model it encodes
-BATCH_BYTES = 15_000  # under aiokafka's default max_batch_size (16 KiB) with room for headers
+_RECORD_HEADERS = [(name, value.encode()) for name, value in JSON_HEADERS.items()]
 
 
 async def publish_submission(broker: KafkaBroker, event: ReportSubmitted, body: str | None = None) -> None:
@@ -37,90 +33,41 @@ async def publish_submission(broker: KafkaBroker, event: ReportSubmitted, body: 
     await broker.publish(payload, topics.REPORTS_SUBMITTED, key=event.ruc_id.encode(), headers=JSON_HEADERS)
 
 
-def partition_for(ruc_id: str, partitions: int) -> int:
-    """Kafka's default partitioner for a keyed message (the Java client's and aiokafka's)."""
-    hashed: int = murmur2(ruc_id.encode())
-    return (hashed & 0x7FFFFFFF) % partitions
-
-
-def chunks(bodies: Sequence[bytes], limit: int = BATCH_BYTES) -> list[list[int]]:
-    """Indexes of ``bodies`` in order, cut where a batch would exceed ``limit`` bytes."""
-    cut: list[list[int]] = []
-    size = limit
-    for index, body in enumerate(bodies):
-        if size + len(body) > limit:
-            cut.append([])
-            size = 0
-        cut[-1].append(index)
-        size += len(body)
-    return cut
-
-
 class ReportPublisher:
     """``publish`` returns once the broker has acknowledged the event (acks=all), or raises."""
 
-    def __init__(self, broker: KafkaBroker, bootstrap: str) -> None:
+    def __init__(self, broker: KafkaBroker, settings: RucnetSettings) -> None:
         self.broker = broker
-        self.bootstrap = bootstrap
-        self.partitions: int | None = None
-        self._group: GroupCommit[tuple[ReportSubmitted, str], Exception | None] = GroupCommit(
-            self._publish_many, retry_alone=False
-        )
+        self.settings = settings
+        self._producer: AIOKafkaProducer | None = None
 
     async def start(self) -> None:
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=5_000)
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self.settings.kafka_bootstrap,
+            client_id="rucnet-intake-reports",
+            acks="all",
+            enable_idempotence=self.settings.kafka_idempotence,
+            request_timeout_ms=15_000,
+        )
         try:
-            await admin.start()
-            [described] = await admin.describe_topics([topics.REPORTS_SUBMITTED])
-            self.partitions = len(described["partitions"]) or None
-        except Exception as exc:  # noqa: BLE001 - publishing one by one still works
-            log.warning("cannot read the topic's partitions (%r): publishing one by one", exc)
-        finally:
-            await admin.close()
+            await producer.start()
+        except KafkaError as exc:  # the in-memory test broker has no server: publish through it
+            log.warning("no producer of its own for report events (%r): through the broker", exc)
+            await producer.stop()
+            return
+        self._producer = producer
 
     async def publish(self, event: ReportSubmitted, body: str) -> None:
-        if self.partitions is None:
+        if self._producer is None:
             await publish_submission(self.broker, event, body)
             return
-        failure = await self._group.submit((event, body))
-        if failure is not None:
-            raise failure
+        sent = await self._producer.send(
+            topics.REPORTS_SUBMITTED, body.encode(), key=event.ruc_id.encode(), headers=_RECORD_HEADERS
+        )
+        await sent
 
-    async def drain(self) -> None:
-        await self._group.drain()
-
-    async def _publish_many(self, items: list[tuple[ReportSubmitted, str]]) -> list[Exception | None]:
-        assert self.partitions is not None
-        by_partition: dict[int, list[int]] = {}
-        for index, (event, _) in enumerate(items):
-            by_partition.setdefault(partition_for(event.ruc_id, self.partitions), []).append(index)
-        failures: list[Exception | None] = [None] * len(items)
-
-        async def one_partition(partition: int, indexes: list[int]) -> None:
-            bodies = [items[i][1].encode() for i in indexes]
-            for chunk in chunks(bodies):  # in order: the next chunk only after this one's ack
-                batch = [indexes[i] for i in chunk]
-                chunk_bodies = [bodies[i] for i in chunk]
-                try:
-                    await self._publish_chunk(partition, [items[i] for i in batch], chunk_bodies)
-                except Exception as exc:  # noqa: BLE001 - each request learns its own outcome
-                    for i in batch:
-                        failures[i] = exc
-
-        await asyncio.gather(*(one_partition(p, ix) for p, ix in by_partition.items()))
-        return failures
-
-    async def _publish_chunk(
-        self, partition: int, items: list[tuple[ReportSubmitted, str]], bodies: list[bytes]
-    ) -> None:
-        messages = [
-            KafkaPublishMessage(body, key=event.ruc_id.encode())
-            for (event, _), body in zip(items, bodies, strict=True)
-        ]
-        try:
-            await self.broker.publish_batch(
-                *messages, topic=topics.REPORTS_SUBMITTED, partition=partition, headers=JSON_HEADERS
-            )
-        except BatchBufferOverflowException:  # a smaller max_batch_size than assumed: one by one
-            for event, body in items:
-                await publish_submission(self.broker, event, body)
+    async def stop(self) -> None:
+        """Sends what is under way (their requests are still waiting), then closes."""
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            await producer.stop()

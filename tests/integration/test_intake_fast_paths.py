@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaConsumer
+from aiokafka.partitioner import DefaultPartitioner
 from sqlmodel import select
 
 from services.intake.batching import ReceiptWriter
-from services.intake.publishing import ReportPublisher, partition_for, publish_submission
+from services.intake.publishing import ReportPublisher, publish_submission
 from services.intake.settings import IntakeSettings
 from services.intake.store import Receipt, ReportSubmission
 from shared import topics
@@ -65,15 +66,14 @@ async def test_on_postgresql_one_statement_stores_exactly_the_events_that_get_pu
         await engine.dispose()
 
 
-async def test_events_published_in_batches_land_where_one_by_one_would_keyed_by_ruc(
+async def test_events_published_together_land_where_one_by_one_would_keyed_by_ruc_in_order(
     kafka_bootstrap: str, sqlite_url: str, tmp_path: Path
 ) -> None:
     settings = IntakeSettings(**test_settings(kafka_bootstrap, sqlite_url, tmp_path))  # type: ignore[arg-type]
     broker = create_broker(settings)
     await broker.start()
-    publisher = ReportPublisher(broker, settings.kafka_bootstrap)
+    publisher = ReportPublisher(broker, settings)
     await publisher.start()
-    assert publisher.partitions == settings.kafka_partitions
     events = [
         ReportSubmitted.model_validate(
             {
@@ -91,7 +91,7 @@ async def test_events_published_in_batches_land_where_one_by_one_would_keyed_by_
         await asyncio.gather(*(publisher.publish(e, e.model_dump_json()) for e in events))
         await publish_submission(broker, events[0], events[0].model_dump_json())  # one by one
     finally:
-        await publisher.drain()
+        await publisher.stop()
         await broker.stop()
     consumer = AIOKafkaConsumer(
         topics.REPORTS_SUBMITTED, bootstrap_servers=kafka_bootstrap, group_id=f"probe-{uuid.uuid4()}",
@@ -107,11 +107,14 @@ async def test_events_published_in_batches_land_where_one_by_one_would_keyed_by_
     finally:
         await consumer.stop()
     records.sort(key=lambda r: (r.partition, r.offset))
+    partitioner = DefaultPartitioner()
+    every = list(range(settings.kafka_partitions))
+    partition_of = {e.ruc_id: partitioner(e.ruc_id.encode(), every, every) for e in events}
     assert len(records) == len(events) + 1
     for record in records:
         event = ReportSubmitted.model_validate_json(record.value)
         assert record.key == event.ruc_id.encode()
-        assert record.partition == partition_for(event.ruc_id, settings.kafka_partitions)
+        assert record.partition == partition_of[event.ruc_id]
         assert dict(record.headers)["content-type"] == b"application/json"
     gu_versions = [ReportSubmitted.model_validate_json(r.value).version for r in records if r.key == b"gu"]
     assert gu_versions == [1, 5, 7, 1]  # one RUC's events in the order they were published

@@ -9,13 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiokafka.partitioner import DefaultPartitioner
 from sqlalchemy import update
 from sqlmodel import select
 
 from services.intake.batching import GroupCommit
 from services.intake.outbox import PublishedMarks
-from services.intake.publishing import chunks, partition_for
 from services.intake.store import ReportSubmission
 from shared.auth import ApiToken, Principal, TokenCache
 from shared.db import create_engine, session_factory
@@ -229,20 +227,6 @@ async def test_without_a_token_an_invalid_report_is_401_as_before(sqlite_url: st
         invalid = await intake.client.post("/api/v1/reports", json=valid_report(year=2101))
         assert valid.status_code == invalid.status_code == 401
         assert valid.headers["www-authenticate"] == "Bearer"
-
-
-def test_the_partition_is_the_one_kafkas_default_partitioner_picks_for_the_key() -> None:
-    partitioner = DefaultPartitioner()
-    for count in (1, 3, 8):
-        every = list(range(count))
-        for ruc_id in ("gu", "su", "lnu", "kau", "umu", "mau", "kth", "liu"):
-            assert partition_for(ruc_id, count) == partitioner(ruc_id.encode(), every, every)
-
-
-def test_batches_are_cut_to_fit_the_producers_batch_size() -> None:
-    assert chunks([b"x" * 4_000] * 5, limit=15_000) == [[0, 1, 2], [3, 4]]
-    assert chunks([b"x" * 20_000, b"y"], limit=15_000) == [[0], [1]]  # an oversized one goes alone
-    assert chunks([]) == []
 
 
 async def test_a_receipt_page_shows_a_report_as_sent_once_acknowledged(
