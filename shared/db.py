@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import DateTime, Dialect, TypeDecorator, event, text
+from sqlalchemy import DateTime, Dialect, TypeDecorator, and_, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.sql.dml import Insert
@@ -25,6 +26,25 @@ def create_engine(url: str) -> AsyncEngine:
 
         return engine
     return create_async_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+
+
+def key_conditions(table: Any, keys: Sequence[tuple[str, int, str]], chunk: int = 500) -> list[Any]:
+    """WHERE clauses that together select the rows of ``table`` with these (ruc_id, year, ref) keys.
+
+    One per (ruc_id, year) and up to ``chunk`` refs: ``ruc_id = … AND year = … AND ref IN (…)``,
+    which PostgreSQL answers from the primary key (or a hashed array on a small table). A row value
+    ``(ruc_id, year, ref) IN ((…), …)`` of hundreds of keys it ran as a sequential scan testing each
+    row against each key: in a run of 40 000 insatser such a lookup took 170–400 ms by the end, and
+    the classifier's and aggregator's cost per event grew four- to fivefold from start to end.
+    """
+    refs: dict[tuple[str, int], list[str]] = {}
+    for ruc_id, year, ref in keys:
+        refs.setdefault((ruc_id, year), []).append(ref)
+    return [
+        and_(table.c.ruc_id == ruc_id, table.c.year == year, table.c.ref.in_(group[start : start + chunk]))
+        for (ruc_id, year), group in refs.items()
+        for start in range(0, len(group), chunk)
+    ]
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

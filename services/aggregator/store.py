@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Table, func, literal, text, tuple_, union_all
+from sqlalchemy import Table, func, literal, text, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel, select
 
@@ -30,7 +30,7 @@ from services.aggregator.counting import (
     count_deltas,
     effective_area,
 )
-from shared.db import UtcDateTime, insert_for
+from shared.db import UtcDateTime, insert_for, key_conditions
 from shared.events import ClassificationOverridden, Insats, InsatsClassification, ReportClassified, utcnow
 
 InsatsKey = tuple[str, int, str]
@@ -256,11 +256,9 @@ async def apply_deltas(session: AsyncSession, deltas: Mapping[CountKey, int]) ->
 
 
 async def _current(session: AsyncSession, table: Table, keys: Sequence[InsatsKey]) -> dict[InsatsKey, Any]:
-    pk = tuple_(table.c.ruc_id, table.c.year, table.c.ref)
     found: dict[InsatsKey, Any] = {}
-    for start in range(0, len(keys), 500):
-        query = table.select().where(pk.in_(keys[start : start + 500]))
-        rows = (await session.execute(query)).mappings().all()
+    for condition in key_conditions(table, keys):
+        rows = (await session.execute(table.select().where(condition))).mappings().all()
         found |= {(r["ruc_id"], r["year"], r["ref"]): dict(r) for r in rows}
     return found
 

@@ -9,13 +9,13 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Text, func, tuple_
+from sqlalchemy import Text, func
 from sqlalchemy import select as sa_select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel, col, select
 
 from services.classifier.examples import Example
-from shared.db import UtcDateTime, insert_for
+from shared.db import UtcDateTime, insert_for, key_conditions
 from shared.events import ClassificationOverridden, Insats, InsatsClassification, ReportClassified, utcnow
 
 MAX_STORED_TEXT = 20_000
@@ -165,7 +165,7 @@ async def record_classified(session: AsyncSession, events: Sequence[ReportClassi
     table = Classification.__table__  # type: ignore[attr-defined]
     reviews: dict[Key, Any] = {}
     keys = sorted(rows)
-    for start in range(0, len(keys), 500):
+    for condition in key_conditions(table, keys):
         query = sa_select(
             table.c.ruc_id,
             table.c.year,
@@ -173,7 +173,7 @@ async def record_classified(session: AsyncSession, events: Sequence[ReportClassi
             table.c.version,
             table.c.review_state,
             table.c.reviewed_area,
-        ).where(tuple_(table.c.ruc_id, table.c.year, table.c.ref).in_(keys[start : start + 500]))
+        ).where(condition)
         reviews |= {(r.ruc_id, r.year, r.ref): r for r in await session.execute(query)}
     fresh = []
     for key in keys:
