@@ -1,12 +1,13 @@
 """Group commit: requests that arrive while one batch is under way share the next one.
 
 Storing a receipt costs the same round trips (one statement on PostgreSQL) whether it is stored
-alone or with seven others, and so does publishing an event; round trips, each a wake-up of
-another process, are what a request spent most of its time and CPU on. There is no timer: a lone
-request goes at once, and under load every request that came in during one batch joins the next.
+alone or with seven others; round trips, each a wake-up of another process, are what a request
+spent most of its time and CPU on (publishing is batched by the Kafka client itself). There is no
+timer: a lone request goes at once, and under load every request that came in during one batch
+joins the next.
 One batch runs at a time, so receipts are stored (and get their versions) in the order the requests
-arrived. ``GroupCommit`` batches for the receipts and for publishing; ``ReceiptWriter`` stores
-receipts on a ``DedicatedConnection``.
+arrived. ``GroupCommit`` batches the receipts; ``ReceiptWriter`` stores them on a
+``DedicatedConnection``.
 """
 
 from __future__ import annotations
@@ -31,12 +32,9 @@ log = logging.getLogger("rucnet.intake.batching")
 class GroupCommit(Generic[T, R]):
     """``submit`` an item, get ``handle``'s answer for it; ``handle`` maps a batch to its answers."""
 
-    def __init__(
-        self, handle: Callable[[list[T]], Awaitable[list[R]]], max_batch: int = 64, retry_alone: bool = True
-    ) -> None:
+    def __init__(self, handle: Callable[[list[T]], Awaitable[list[R]]], max_batch: int = 64) -> None:
         self.handle = handle
         self.max_batch = max_batch
-        self.retry_alone = retry_alone
         self._queue: list[tuple[T, asyncio.Future[R]]] = []
         self._worker: asyncio.Task[None] | None = None
 
@@ -67,7 +65,7 @@ class GroupCommit(Generic[T, R]):
         try:
             answers = await self.handle(items)
         except Exception as exc:
-            if len(items) == 1 or not self.retry_alone:
+            if len(items) == 1:
                 for future in futures:
                     if not future.done():
                         future.set_exception(exc)

@@ -7,9 +7,10 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import httpx
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from fastapi import FastAPI
 
 from shared.auth import Role, create_token
@@ -28,6 +29,28 @@ async def eventually(
         if until(value) or time.monotonic() > deadline:
             return value
         await asyncio.sleep(0.05)
+
+
+async def records_on(
+    kafka: str, topic: str, at_least: int, timeout_s: float = 15
+) -> list[ConsumerRecord[Any, Any]]:
+    """What ``topic`` holds from its start: read until ``at_least`` records or the time is up."""
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=kafka, group_id=None, auto_offset_reset="earliest", fetch_max_wait_ms=20
+    )
+    await consumer.start()
+    seen: list[ConsumerRecord[Any, Any]] = []
+
+    async def more() -> int:
+        batches = await consumer.getmany(timeout_ms=200)
+        seen.extend(r for batch in batches.values() for r in batch)
+        return len(seen)
+
+    try:
+        await eventually(more, lambda n: n >= at_least, timeout_s)
+    finally:
+        await consumer.stop()
+    return seen
 
 
 @asynccontextmanager

@@ -7,7 +7,6 @@ import uuid
 from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaConsumer
 from aiokafka.partitioner import DefaultPartitioner
 from sqlmodel import select
 
@@ -21,6 +20,7 @@ from shared.db import create_engine, session_factory
 from shared.events import ReportSubmitted
 from shared.report import ReportIn
 from tests.conftest import test_settings
+from tests.integration.conftest import records_on
 from tests.unit.test_schemas import insats, valid_report
 
 pytestmark = pytest.mark.integration
@@ -93,19 +93,7 @@ async def test_events_published_together_land_where_one_by_one_would_keyed_by_ru
     finally:
         await publisher.stop()
         await broker.stop()
-    consumer = AIOKafkaConsumer(
-        topics.REPORTS_SUBMITTED, bootstrap_servers=kafka_bootstrap, group_id=f"probe-{uuid.uuid4()}",
-        auto_offset_reset="earliest", fetch_max_wait_ms=20,
-    )  # fmt: skip
-    await consumer.start()
-    records = []
-    try:
-        for _ in range(30):  # bounded: up to ~15 s
-            records += [r for batch in (await consumer.getmany(timeout_ms=500)).values() for r in batch]
-            if len(records) >= len(events) + 1:
-                break
-    finally:
-        await consumer.stop()
+    records = await records_on(kafka_bootstrap, topics.REPORTS_SUBMITTED, len(events) + 1)
     records.sort(key=lambda r: (r.partition, r.offset))
     partitioner = DefaultPartitioner()
     every = list(range(settings.kafka_partitions))

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 from typing import Any
 
 import httpx
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 from sqlalchemy import func, select
 
 from services.aggregator.app import create_app as aggregator_app
@@ -22,7 +21,7 @@ from shared import topics
 from shared.db import create_engine, session_factory
 from shared.events import DeadLetter, ReportSubmitted
 from tests.conftest import test_settings
-from tests.integration.conftest import data_dir, eventually, running, token
+from tests.integration.conftest import data_dir, eventually, records_on, running, token
 from tests.unit.test_schemas import event_json, insats, valid_report
 
 
@@ -96,16 +95,7 @@ async def test_rejected_reports_publish_nothing(kafka_bootstrap: str, pg_url: st
             "/api/v1/reports", content=b"{broken", headers=gu | {"content-type": "application/json"}
         )
         assert malformed.status_code == 422
-    consumer = AIOKafkaConsumer(
-        topics.REPORTS_SUBMITTED, bootstrap_servers=kafka_bootstrap, group_id=f"probe-{uuid.uuid4()}",
-        auto_offset_reset="earliest", fetch_max_wait_ms=20,
-    )  # fmt: skip
-    await consumer.start()
-    try:
-        batches = await consumer.getmany(timeout_ms=1500)
-    finally:
-        await consumer.stop()
-    assert sum(len(b) for b in batches.values()) == 0
+    assert await records_on(kafka_bootstrap, topics.REPORTS_SUBMITTED, at_least=1, timeout_s=1.5) == []
 
 
 async def test_a_redelivered_event_is_counted_once_and_a_poison_message_is_parked(
@@ -132,16 +122,10 @@ async def test_a_redelivered_event_is_counted_once_and_a_poison_message_is_parke
     async with session_factory(engine)() as session:
         assert await session.scalar(select(func.count()).select_from(ProcessedEvent)) == 2
     await engine.dispose()
-    consumer = AIOKafkaConsumer(
-        topics.DEAD_LETTERS, bootstrap_servers=kafka_bootstrap, group_id=f"probe-{uuid.uuid4()}",
-        auto_offset_reset="earliest", fetch_max_wait_ms=20,
-    )  # fmt: skip
-    await consumer.start()
-    try:
-        batches = await eventually(lambda: consumer.getmany(timeout_ms=200), bool, timeout_s=10)
-    finally:
-        await consumer.stop()
-    letters = [DeadLetter.model_validate_json(m.value) for b in batches.values() for m in b]
+    letters = [
+        DeadLetter.model_validate_json(m.value)
+        for m in await records_on(kafka_bootstrap, topics.DEAD_LETTERS, at_least=1, timeout_s=10)
+    ]
     assert [(d.topic, d.payload) for d in letters] == [(topics.REPORTS_CLASSIFIED, "not json")]
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 
 from services.aggregator.app import create_app as aggregator_app
 from services.aggregator.settings import AggregatorSettings
@@ -17,7 +17,7 @@ from services.classifier.settings import ClassifierSettings
 from shared import topics
 from shared.events import ClassificationOverridden, ReportSubmitted
 from tests.conftest import test_settings
-from tests.integration.conftest import data_dir, eventually, running, token
+from tests.integration.conftest import data_dir, eventually, records_on, running, token
 from tests.unit.test_schemas import event_json, insats
 
 TEXT = "Studiehandledning på modersmålet: studiehandledaren och läraren planerar lektionerna tillsammans."
@@ -31,22 +31,7 @@ async def by_nsp(client: httpx.AsyncClient, headers: dict[str, str]) -> dict[str
 
 
 async def overrides_on_topic(kafka: str, expected: int) -> list[ClassificationOverridden]:
-    consumer = AIOKafkaConsumer(
-        topics.CLASSIFICATIONS_OVERRIDDEN, bootstrap_servers=kafka, group_id=None,
-        auto_offset_reset="earliest", fetch_max_wait_ms=20,
-    )  # fmt: skip
-    await consumer.start()
-    seen: list[Any] = []
-    try:
-
-        async def more() -> int:
-            batches = await consumer.getmany(timeout_ms=200)
-            seen.extend(m for b in batches.values() for m in b)
-            return len(seen)
-
-        await eventually(more, lambda n: n >= expected, timeout_s=20)
-    finally:
-        await consumer.stop()
+    seen = await records_on(kafka, topics.CLASSIFICATIONS_OVERRIDDEN, expected, timeout_s=20)
     assert all(m.key == b"gu" for m in seen)
     return [ClassificationOverridden.model_validate_json(m.value) for m in seen]
 

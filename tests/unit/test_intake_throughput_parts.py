@@ -113,16 +113,6 @@ async def test_one_bad_item_fails_alone_and_the_rest_of_its_batch_is_stored() ->
     assert isinstance(results[3], ValueError)
 
 
-async def test_without_retrying_alone_a_failed_batch_fails_every_item() -> None:
-    async def handle(items: list[int]) -> list[int]:
-        await asyncio.sleep(0)
-        raise ConnectionError("broker down")
-
-    group: GroupCommit[int, int] = GroupCommit(handle, retry_alone=False)
-    results = await asyncio.gather(*(group.submit(i) for i in range(3)), return_exceptions=True)
-    assert all(isinstance(r, ConnectionError) for r in results)
-
-
 async def _submission_rows(url: str) -> dict[str, tuple[str, Any]]:
     """event_id → (report_id, published_at)."""
     engine = create_engine(url)
