@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 from bench_pipeline import report
-from common import bearer, broker, database, figure, running, settings_kw
+from common import BROKER_NAME, bearer, broker, database, figure, run, running, settings_kw
 from fastapi import FastAPI, status
 
 from services.intake.app import create_app as intake_app
@@ -59,7 +59,7 @@ async def main(n: int, per_report: int, rounds: int) -> None:
                 for _ in range(rounds):  # interleaved, so load from other work hits both alike
                     baseline = await rate(bare, {}, n, per_report)
                     pairs.append((await rate(intake, gu, n, per_report), baseline))
-    print(f"intake, {n} reports of {per_report} insatser (PostgreSQL, Tansu, in-process ASGI)")
+    print(f"intake, {n} reports of {per_report} insatser (PostgreSQL, {BROKER_NAME}, in-process ASGI)")
     for measured, baseline in pairs:
         figure("intake POST /api/v1/reports", measured, "requests/s", baseline, "≥ 60 %")
     if rounds > 1:
@@ -74,4 +74,4 @@ if __name__ == "__main__":
     parser.add_argument("--per-report", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=1, help="baseline/intake pairs, interleaved")
     args = parser.parse_args()
-    asyncio.run(main(args.reports, args.per_report, args.rounds))
+    run(main(args.reports, args.per_report, args.rounds))

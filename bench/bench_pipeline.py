@@ -16,7 +16,18 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from common import bearer, broker, database, figure, percentile, running, settings_kw, wait_for
+from common import (
+    BROKER_NAME,
+    bearer,
+    broker,
+    database,
+    figure,
+    percentile,
+    run,
+    running,
+    settings_kw,
+    wait_for,
+)
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -201,7 +212,7 @@ async def main(insatser: int, per_report: int, latency_s: float) -> None:
             raw_latencies = await raw_round_trip(bootstrap, rate, latency_s)
     print(
         f"pipeline, {n_reports * per_report:,} insatser in reports of {per_report} "
-        "(PostgreSQL, Tansu, the three services in this one process)"
+        f"(PostgreSQL, {BROKER_NAME}, the three services in this one process)"
     )
     figure("end-to-end intake→classifier→aggregator", pipeline, "insatser/s", raw, "≥ 50 %")
     figure("  of which: intake accepting them all", n_reports * per_report / submitted_s, "insatser/s")
@@ -225,4 +236,4 @@ if __name__ == "__main__":
     parser.add_argument("--per-report", type=int, default=10)
     parser.add_argument("--latency-seconds", type=float, default=10)
     args = parser.parse_args()
-    asyncio.run(main(args.insatser, args.per_report, args.latency_seconds))
+    run(main(args.insatser, args.per_report, args.latency_seconds))

@@ -17,7 +17,7 @@ import uuid
 from pathlib import Path
 
 from aiokafka import AIOKafkaProducer
-from common import broker, database, figure
+from common import broker, database, figure, run
 
 from shared import topics
 from shared.events import HuvudmanRef, Insats, InsatsClassification, ReportClassified
@@ -145,4 +145,4 @@ if __name__ == "__main__":
     parser.add_argument("--sizes", default="10000,100000")
     parser.add_argument("--stores", default="pg,sqlite")
     args = parser.parse_args()
-    asyncio.run(main([int(s) for s in args.sizes.split(",")], args.stores.split(",")))
+    run(main([int(s) for s in args.sizes.split(",")], args.stores.split(",")))

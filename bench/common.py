@@ -1,37 +1,69 @@
 """What every benchmark shares: a fresh embedded broker, a fresh PostgreSQL database (or SQLite),
-services run in-process through their lifespans, and small timing helpers. Prints, never asserts."""
+services run in-process through their lifespans, and small timing helpers. Prints, never asserts.
+
+``RUCNET_BENCH_KAFKA_BOOTSTRAP=host:port`` runs the benchmarks against that Kafka instead of an
+embedded Tansu (a 1 M insatser run needs one: Tansu keeps its log in memory and slows down as it
+grows). The benchmarks delete and recreate rucnet's topics and consumer groups there first: point
+it at a scratch cluster only.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import signal
 import statistics
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 from fastapi import FastAPI
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from rucnet.embedded_broker import EmbeddedBroker, free_port  # noqa: E402
 from rucnet.migrate import upgrade  # noqa: E402
+from shared import topics  # noqa: E402
 from shared.auth import create_token  # noqa: E402
 from shared.broker import ensure_topics  # noqa: E402
 from shared.db import create_engine, session_factory  # noqa: E402
 from shared.settings import RucnetSettings  # noqa: E402
 
 PG_ADMIN = os.environ.get("RUCNET_BENCH_PG_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
+EXTERNAL_KAFKA = os.environ.get("RUCNET_BENCH_KAFKA_BOOTSTRAP")
+BROKER_NAME = f"Kafka at {EXTERNAL_KAFKA}" if EXTERNAL_KAFKA else "embedded Tansu"
+
+
+def run(main: Coroutine[Any, Any, None]) -> None:
+    """``asyncio.run``, with SIGTERM cancelling ``main`` as Ctrl-C does, so that a benchmark that
+    is stopped still stops its broker and drops its database."""
+
+    async def cancellable() -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+        await main
+
+    with contextlib.suppress(asyncio.CancelledError):
+        asyncio.run(cancellable())
 
 
 @asynccontextmanager
 async def broker(workdir: Path, partitions: int = 3) -> AsyncIterator[str]:
+    if EXTERNAL_KAFKA:
+        await reset_topics(EXTERNAL_KAFKA)
+        await ensure_topics(RucnetSettings(kafka_bootstrap=EXTERNAL_KAFKA, kafka_partitions=partitions))
+        yield EXTERNAL_KAFKA
+        return
     embedded = EmbeddedBroker(free_port(), workdir / "tansu.log")
     embedded.start()
     try:
@@ -39,6 +71,30 @@ async def broker(workdir: Path, partitions: int = 3) -> AsyncIterator[str]:
         yield embedded.bootstrap
     finally:
         embedded.stop()
+
+
+async def reset_topics(bootstrap: str, timeout_s: float = 60.0) -> None:
+    """An external broker as fresh as an embedded one: rucnet's topics deleted, and gone.
+
+    Kafka drops a group's offsets of a deleted topic; should any remain (a broker that keeps them),
+    the benchmark stops instead of letting a consumer skip the new records.
+    """
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15_000)
+    await admin.start()
+    try:
+        deadline = time.monotonic() + timeout_s
+        while present := [t for t in await admin.list_topics() if t in topics.ALL_TOPICS]:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"topics {present} were not deleted in {timeout_s}s")
+            with contextlib.suppress(KafkaError):  # already being deleted
+                await admin.delete_topics(present)
+            await asyncio.sleep(0.5)
+        groups = {group for group, *_ in await admin.list_consumer_groups()}
+        for group in {topics.CLASSIFIER_GROUP, topics.AGGREGATOR_GROUP} & groups:
+            if await admin.list_consumer_group_offsets(group):
+                raise RuntimeError(f"group {group} still has offsets at {bootstrap}: delete it first")
+    finally:
+        await admin.close()
 
 
 @asynccontextmanager
