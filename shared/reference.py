@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from importlib import resources
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -87,19 +87,20 @@ class ReferenceData(_Frozen):
                 raise ValueError(f"duplicate {name} codes")
         return self
 
-    @property
+    # The code sets are asked for with every insats validated: built once, on first use.
+    @cached_property
     def nsp_codes(self) -> frozenset[str]:
         return frozenset(a.code for a in self.nsp_areas)
 
-    @property
+    @cached_property
     def school_form_codes(self) -> frozenset[str]:
         return frozenset(s.code for s in self.school_forms)
 
-    @property
+    @cached_property
     def lan_codes(self) -> frozenset[str]:
         return frozenset(lan.kod for lan in self.lan)
 
-    @property
+    @cached_property
     def ruc_ids(self) -> frozenset[str]:
         return frozenset(r.id for r in self.ruc)
 
