@@ -159,13 +159,13 @@ async def raw_round_trip(bootstrap: str, rate: float, seconds: float) -> list[fl
     return latencies
 
 
-async def main(insatser: int, per_report: int, latency_s: float) -> None:
+async def main(insatser: int, per_report: int, latency_s: float, linger_ms: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         async with broker(work) as bootstrap, database("pg", work) as url:
             kw = settings_kw(bootstrap, url, work)
             apps = (
-                intake_app(IntakeSettings(**kw, rate_limit_per_minute=10**9)),
+                intake_app(IntakeSettings(**kw, rate_limit_per_minute=10**9, report_linger_ms=linger_ms)),
                 classifier_app(ClassifierSettings(**kw)),
                 aggregator_app(AggregatorSettings(**kw)),
             )
@@ -212,7 +212,8 @@ async def main(insatser: int, per_report: int, latency_s: float) -> None:
             raw_latencies = await raw_round_trip(bootstrap, rate, latency_s)
     print(
         f"pipeline, {n_reports * per_report:,} insatser in reports of {per_report} "
-        f"(PostgreSQL, {BROKER_NAME}, the three services in this one process)"
+        f"(PostgreSQL, {BROKER_NAME}, the three services in this one process"
+        f"{f', report events lingering {linger_ms} ms' if linger_ms else ''})"
     )
     figure("end-to-end intake→classifier→aggregator", pipeline, "insatser/s", raw, "≥ 50 %")
     figure("  of which: intake accepting them all", n_reports * per_report / submitted_s, "insatser/s")
@@ -235,5 +236,12 @@ if __name__ == "__main__":
     parser.add_argument("--insatser", type=int, default=10_000)
     parser.add_argument("--per-report", type=int, default=10)
     parser.add_argument("--latency-seconds", type=float, default=10)
+    parser.add_argument(
+        "--linger-ms",
+        type=int,
+        default=0,
+        help="intake's RUCNET_REPORT_LINGER_MS: fewer, larger produce requests (the embedded broker "
+        "lists every stored batch of a partition on each fetch, so a long run needs fewer of them)",
+    )
     args = parser.parse_args()
-    run(main(args.insatser, args.per_report, args.latency_seconds))
+    run(main(args.insatser, args.per_report, args.latency_seconds, args.linger_ms))

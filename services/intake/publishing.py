@@ -18,9 +18,9 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from faststream.kafka import KafkaBroker
 
+from services.intake.settings import IntakeSettings
 from shared import topics
 from shared.events import ReportSubmitted
-from shared.settings import RucnetSettings
 
 log = logging.getLogger("rucnet.intake.publishing")
 JSON_HEADERS = {"content-type": "application/json"}  # what FastStream sets for a model it encodes
@@ -36,7 +36,7 @@ async def publish_submission(broker: KafkaBroker, event: ReportSubmitted, body: 
 class ReportPublisher:
     """``publish`` returns once the broker has acknowledged the event (acks=all), or raises."""
 
-    def __init__(self, broker: KafkaBroker, settings: RucnetSettings) -> None:
+    def __init__(self, broker: KafkaBroker, settings: IntakeSettings) -> None:
         self.broker = broker
         self.settings = settings
         self._producer: AIOKafkaProducer | None = None
@@ -47,6 +47,7 @@ class ReportPublisher:
             client_id="rucnet-intake-reports",
             acks="all",
             enable_idempotence=self.settings.kafka_idempotence,
+            linger_ms=self.settings.report_linger_ms,
             request_timeout_ms=15_000,
         )
         try:

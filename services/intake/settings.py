@@ -29,6 +29,13 @@ class IntakeSettings(RucnetSettings):
     max_upload_bytes: int = Field(default=5_000_000, ge=1_000, description="spreadsheet uploads")
     rate_limit_per_minute: int = Field(default=120, ge=1, description="API requests per token and minute")
     idempotency_ttl_s: int = Field(default=24 * 3600, ge=60)
+    report_linger_ms: int = Field(
+        default=0,
+        ge=0,
+        le=1000,
+        description="how long report events wait for others to share their produce request "
+        "(fewer, larger batches; every request waits this much longer for its 202)",
+    )
 
     @property
     def aggregator_base(self) -> str:

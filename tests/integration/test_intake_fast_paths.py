@@ -66,10 +66,12 @@ async def test_on_postgresql_one_statement_stores_exactly_the_events_that_get_pu
         await engine.dispose()
 
 
+@pytest.mark.parametrize("linger_ms", [0, 20])
 async def test_events_published_together_land_where_one_by_one_would_keyed_by_ruc_in_order(
-    kafka_bootstrap: str, sqlite_url: str, tmp_path: Path
+    kafka_bootstrap: str, sqlite_url: str, tmp_path: Path, linger_ms: int
 ) -> None:
-    settings = IntakeSettings(**test_settings(kafka_bootstrap, sqlite_url, tmp_path))  # type: ignore[arg-type]
+    kw = test_settings(kafka_bootstrap, sqlite_url, tmp_path)
+    settings = IntakeSettings(**kw, report_linger_ms=linger_ms)  # type: ignore[arg-type]
     broker = create_broker(settings)
     await broker.start()
     publisher = ReportPublisher(broker, settings)
