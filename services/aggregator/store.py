@@ -30,7 +30,7 @@ from services.aggregator.counting import (
     count_deltas,
     effective_area,
 )
-from shared.db import UtcDateTime, insert_for, key_conditions
+from shared.db import UtcDateTime, insert_for, rows_by_key
 from shared.events import ClassificationOverridden, Insats, InsatsClassification, ReportClassified, utcnow
 
 InsatsKey = tuple[str, int, str]
@@ -256,11 +256,8 @@ async def apply_deltas(session: AsyncSession, deltas: Mapping[CountKey, int]) ->
 
 
 async def _current(session: AsyncSession, table: Table, keys: Sequence[InsatsKey]) -> dict[InsatsKey, Any]:
-    found: dict[InsatsKey, Any] = {}
-    for condition in key_conditions(table, keys):
-        rows = (await session.execute(table.select().where(condition))).mappings().all()
-        found |= {(r["ruc_id"], r["year"], r["ref"]): dict(r) for r in rows}
-    return found
+    rows = await rows_by_key(session, table, keys)
+    return {(r.ruc_id, r.year, r.ref): dict(r._mapping) for r in rows}
 
 
 RECORD_COLUMNS = tuple(c.name for c in RECORDS.columns)

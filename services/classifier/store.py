@@ -10,12 +10,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Text, func
-from sqlalchemy import select as sa_select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel, col, select
 
 from services.classifier.examples import Example
-from shared.db import UtcDateTime, insert_for, key_conditions
+from shared.db import UtcDateTime, insert_for, rows_by_key
 from shared.events import ClassificationOverridden, Insats, InsatsClassification, ReportClassified, utcnow
 
 MAX_STORED_TEXT = 20_000
@@ -165,16 +164,8 @@ async def record_classified(session: AsyncSession, events: Sequence[ReportClassi
     table = Classification.__table__  # type: ignore[attr-defined]
     reviews: dict[Key, Any] = {}
     keys = sorted(rows)
-    for condition in key_conditions(table, keys):
-        query = sa_select(
-            table.c.ruc_id,
-            table.c.year,
-            table.c.ref,
-            table.c.version,
-            table.c.review_state,
-            table.c.reviewed_area,
-        ).where(condition)
-        reviews |= {(r.ruc_id, r.year, r.ref): r for r in await session.execute(query)}
+    names = ("ruc_id", "year", "ref", "version", "review_state", "reviewed_area")
+    reviews |= {(r.ruc_id, r.year, r.ref): r for r in await rows_by_key(session, table, keys, names)}
     fresh = []
     for key in keys:
         row, old = rows[key], reviews.get(key)
