@@ -159,11 +159,11 @@ async def raw_round_trip(bootstrap: str, rate: float, seconds: float) -> list[fl
     return latencies
 
 
-async def main(insatser: int, per_report: int, latency_s: float, linger_ms: int) -> None:
+async def main(insatser: int, per_report: int, latency_s: float, linger_ms: int, fetch_wait_ms: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         async with broker(work) as bootstrap, database("pg", work) as url:
-            kw = settings_kw(bootstrap, url, work)
+            kw = settings_kw(bootstrap, url, work, kafka_fetch_max_wait_ms=fetch_wait_ms)
             apps = (
                 intake_app(IntakeSettings(**kw, rate_limit_per_minute=10**9, report_linger_ms=linger_ms)),
                 classifier_app(ClassifierSettings(**kw)),
@@ -213,7 +213,7 @@ async def main(insatser: int, per_report: int, latency_s: float, linger_ms: int)
     print(
         f"pipeline, {n_reports * per_report:,} insatser in reports of {per_report} "
         f"(PostgreSQL, {BROKER_NAME}, the three services in this one process"
-        f"{f', report events lingering {linger_ms} ms' if linger_ms else ''})"
+        f"{f', report events lingering {linger_ms} ms' if linger_ms else ''}, fetch wait {fetch_wait_ms} ms)"
     )
     figure("end-to-end intake→classifier→aggregator", pipeline, "insatser/s", raw, "≥ 50 %")
     figure("  of which: intake accepting them all", n_reports * per_report / submitted_s, "insatser/s")
@@ -243,5 +243,12 @@ if __name__ == "__main__":
         help="intake's RUCNET_REPORT_LINGER_MS: fewer, larger produce requests (the embedded broker "
         "lists every stored batch of a partition on each fetch, so a long run needs fewer of them)",
     )
+    parser.add_argument(
+        "--fetch-wait-ms",
+        type=int,
+        default=20,
+        help="the services' RUCNET_KAFKA_FETCH_MAX_WAIT_MS (production's default: 500); fewer fetches "
+        "of the embedded broker, each answered after about half of it",
+    )
     args = parser.parse_args()
-    run(main(args.insatser, args.per_report, args.latency_seconds, args.linger_ms))
+    run(main(args.insatser, args.per_report, args.latency_seconds, args.linger_ms, args.fetch_wait_ms))
