@@ -206,6 +206,12 @@ async def main(insatser: int, per_report: int, latency_s: float, linger_ms: int,
                 )
                 latencies = [(at - sent[ref]).total_seconds() for ref, at in rows]
             await probe_engine.dispose()
+            print(  # before the baselines, so that a run they fail still leaves its figures
+                f"  measured, baselines next: {pipeline:,.1f} insatser/s end to end, intake "
+                f"{n_reports * per_report / submitted_s:,.1f} insatser/s, p50/p99 "
+                f"{percentile(latencies, 50) * 1000:,.1f}/{percentile(latencies, 99) * 1000:,.1f} ms",
+                flush=True,
+            )
 
             sample = json.dumps(bodies[0]).encode()
             raw = n_reports * per_report / await raw_chain(bootstrap, [sample] * n_reports)
