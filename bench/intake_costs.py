@@ -107,7 +107,7 @@ async def main(n: int, rounds: int) -> None:
         ms = statistics.median(m for m, _ in values)
         per_second = statistics.median(r for _, r in values)
         print(
-            f"  {name:<26} {ms:6.3f} ms CPU/request (+{ms - bare_ms:5.3f})"
+            f"  {name:<26} {ms:6.3f} ms CPU/request ({ms - bare_ms:+.3f})"
             f" {per_second:8,.0f} requests/s ({per_second / bare_rate:4.0%} of bare)"
         )
 

@@ -162,10 +162,10 @@ async def record_classified(session: AsyncSession, events: Sequence[ReportClassi
     if not rows:
         return 0
     table = Classification.__table__  # type: ignore[attr-defined]
-    reviews: dict[Key, Any] = {}
     keys = sorted(rows)
     names = ("ruc_id", "year", "ref", "version", "review_state", "reviewed_area")
-    reviews |= {(r.ruc_id, r.year, r.ref): r for r in await rows_by_key(session, table, keys, names)}
+    found = await rows_by_key(session, table, keys, names)
+    reviews: dict[Key, Any] = {(r.ruc_id, r.year, r.ref): r for r in found}
     fresh = []
     for key in keys:
         row, old = rows[key], reviews.get(key)
