@@ -4,7 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install system-deps run test lint unit integration e2e bench lock clean
+KAFKA_LIB := .cache/kafka/4.1.1/lib
+
+.PHONY: install system-deps kafka run test lint unit integration e2e bench lock clean
 
 install: $(STAMP)
 
@@ -15,11 +17,21 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
-# What the tests need from the system: Debian's Chromium (browser tests) and docker-compose
-# (static check of the compose file). PostgreSQL is the machine's own (127.0.0.1:5432).
+# What the tests need from the system, from Debian's packages: PostgreSQL's server binaries (the
+# tests start a throwaway cluster of their own), Java 17 and Maven (Apache Kafka from Maven Central),
+# Chromium (browser tests) and docker-compose (static check of the compose file).
+SYSTEM_PACKAGES := postgresql openjdk-17-jdk-headless maven chromium docker-compose
 system-deps:
-	@command -v chromium >/dev/null && command -v docker-compose >/dev/null || { \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium docker-compose; }
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && command -v java >/dev/null \
+	  && command -v mvn >/dev/null && command -v chromium >/dev/null && command -v docker-compose >/dev/null || { \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES); }
+
+# Apache Kafka 4.1.1 and its runtime dependencies, pinned in deploy/kafka/pom.xml, copied from Maven
+# Central into an ignored cache (rucnet.kafka_node starts it with `java -cp`).
+kafka: $(KAFKA_LIB)/kafka_2.13-4.1.1.jar
+
+$(KAFKA_LIB)/kafka_2.13-4.1.1.jar: deploy/kafka/pom.xml | install
+	$(BIN)/python -c "from rucnet.kafka_node import ensure_kafka_lib; ensure_kafka_lib()"
 
 run: install
 	$(BIN)/rucnet dev
@@ -29,19 +41,19 @@ lint: install
 	$(BIN)/ruff format --check shared services rucnet
 	$(BIN)/mypy shared services rucnet
 
-test: install system-deps lint
+test: install system-deps kafka lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 unit: install
 	$(BIN)/python -m pytest -q tests/unit
 
-integration: install
+integration: install system-deps kafka
 	$(BIN)/python -m pytest -q tests/integration
 
-e2e: install
+e2e: install system-deps kafka
 	$(BIN)/python -m pytest -q tests/e2e
 
-bench: install
+bench: install system-deps kafka
 	$(BIN)/python bench/run.py
 
 # Re-pin after changing dependencies in pyproject.toml.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from enum import StrEnum
 from typing import Annotated
 
 import typer
@@ -72,12 +73,26 @@ def migrate() -> None:
         enable_login()  # the read-only role Grafana uses gets its password with the schema
 
 
+class BrokerChoice(StrEnum):
+    tansu = "tansu"
+    kafka = "kafka"
+
+
 @app.command()
-def dev() -> None:
+def dev(
+    broker: Annotated[
+        BrokerChoice,
+        typer.Option(
+            "--broker",
+            help="tansu: the embedded broker (memory only, no Java); kafka: Apache Kafka 4.1.1 "
+            "(Java 17+ and Maven; its data in the data dir, kept across restarts)",
+        ),
+    ] = BrokerChoice.tansu,
+) -> None:
     """Run the whole system on this machine: broker, embedded store and the three services."""
     from rucnet.dev import run_dev
 
-    raise typer.Exit(run_dev())
+    raise typer.Exit(run_dev("kafka" if broker is BrokerChoice.kafka else "tansu"))
 
 
 @token_app.command("create")

@@ -1,4 +1,9 @@
-"""`rucnet dev`: the broker, the schema and the three services as child processes, supervised."""
+"""`rucnet dev`: the broker, the schema and the three services as child processes, supervised.
+
+The broker is the embedded Tansu (memory only: after it restarts, intake sends everything again) or,
+with ``--broker kafka``, an Apache Kafka 4.1.1 node whose data lives in the data dir and survives a
+restart: then a broker that died is restarted alone and the services carry on.
+"""
 
 from __future__ import annotations
 
@@ -8,18 +13,27 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal, Protocol
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from rucnet.embedded_broker import EmbeddedBroker
+from rucnet.kafka_node import KafkaNode
 from rucnet.migrate import upgrade
 from shared.broker import ensure_topics
 from shared.settings import RucnetSettings
 
 SERVICES = ("intake", "classifier", "aggregator")
+BrokerKind = Literal["tansu", "kafka"]
+
+
+class Broker(Protocol):
+    def start(self, timeout_s: float = ...) -> None: ...
+    def alive(self) -> bool: ...
+    def stop(self) -> None: ...
 
 
 class DevSettings(BaseSettings):
@@ -39,7 +53,6 @@ class Child:
     process: subprocess.Popen[bytes] | None = None
     started_at: float = 0.0
     failures: int = 0
-    env: dict[str, str] = field(default_factory=dict)
 
     def start(self, env: dict[str, str]) -> None:
         self.process = subprocess.Popen([sys.executable, "-m", "rucnet", self.name], env=env)
@@ -67,14 +80,21 @@ def _stop_all(children: list[Child], timeout_s: float = 15.0) -> None:
             child.process.wait()
 
 
-def run_dev() -> int:
+def _broker(kind: BrokerKind, port: int, data_dir: Path) -> Broker:
+    if kind == "kafka":
+        return KafkaNode(data_dir / "kafka", port=port)
+    return EmbeddedBroker(port, data_dir / "broker.log")
+
+
+def run_dev(kind: BrokerKind = "tansu") -> int:
     dev = DevSettings()
     data_dir = dev.data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
+    durable = kind == "kafka"  # keeps what it was sent across its own restarts
     base_env = dict(os.environ) | {
         "RUCNET_DATA_DIR": str(data_dir),
         "RUCNET_KAFKA_BOOTSTRAP": f"127.0.0.1:{dev.kafka_port}",
-        "RUCNET_KAFKA_IDEMPOTENCE": "false",
+        "RUCNET_KAFKA_IDEMPOTENCE": str(durable).lower(),  # Tansu has no idempotent producer
         "RUCNET_KAFKA_FETCH_MAX_WAIT_MS": str(dev.fetch_max_wait_ms),
         "RUCNET_INTAKE_PORT": str(dev.intake_port),
         "RUCNET_CLASSIFIER_PORT": str(dev.classifier_port),
@@ -85,7 +105,7 @@ def run_dev() -> int:
     settings.pseudonym_key()  # created once, before three processes could race for it
     upgrade(settings.db_url)
 
-    broker = EmbeddedBroker(dev.kafka_port, data_dir / "broker.log")
+    broker = _broker(kind, dev.kafka_port, data_dir)
     children = [Child(name) for name in SERVICES]
     stopping = False
 
@@ -102,7 +122,7 @@ def run_dev() -> int:
 
     def start_child(child: Child, fresh_broker: bool) -> None:
         # After the broker lost its memory, intake re-sends what it stored: nothing accepted is lost.
-        env = base_env | {"RUCNET_REPUBLISH_ON_START": "true" if fresh_broker else "false"}
+        env = base_env | {"RUCNET_REPUBLISH_ON_START": str(fresh_broker and not durable).lower()}
         child.start(env)
 
     try:
@@ -110,13 +130,20 @@ def run_dev() -> int:
         for child in children:
             start_child(child, fresh_broker=True)
         print(f"rucnet dev: data in {data_dir}", flush=True)
-        print(f"  broker      127.0.0.1:{dev.kafka_port}", flush=True)
+        print(
+            f"  broker      127.0.0.1:{dev.kafka_port} ({'Apache Kafka' if durable else 'Tansu'})", flush=True
+        )
         for child, port in zip(
             children, (dev.intake_port, dev.classifier_port, dev.aggregator_port), strict=True
         ):
             print(f"  {child.name:<11} http://127.0.0.1:{port}", flush=True)
         while not stopping:
             time.sleep(0.3)
+            if not broker.alive() and durable:
+                print("rucnet dev: broker died, restarting it (the services reconnect)", flush=True)
+                broker.stop()
+                start_broker()
+                continue
             if not broker.alive():
                 print("rucnet dev: broker died, restarting it and the services", flush=True)
                 _stop_all(children)

@@ -57,7 +57,9 @@ def cache_dir() -> Path:
 
 
 def java_available() -> bool:
-    return shutil.which("java") is not None and (cache_dir().joinpath("lib").is_dir() or bool(shutil.which("mvn")))
+    return shutil.which("java") is not None and (
+        cache_dir().joinpath("lib").is_dir() or bool(shutil.which("mvn"))
+    )
 
 
 def ensure_kafka_lib() -> Path:
@@ -66,11 +68,22 @@ def ensure_kafka_lib() -> Path:
     if (lib / f"kafka_2.13-{KAFKA_VERSION}.jar").exists():
         return lib
     if shutil.which("mvn") is None or shutil.which("java") is None:
-        raise RuntimeError("Apache Kafka needs Java 17+ and Maven (apt-get install openjdk-17-jre-headless maven)")
+        raise RuntimeError(
+            "Apache Kafka needs Java 17+ and Maven (apt-get install openjdk-17-jre-headless maven)"
+        )
     partial = lib.with_name("lib.partial")
     shutil.rmtree(partial, ignore_errors=True)
     subprocess.run(
-        ["mvn", "-B", "-q", "-f", str(POM), MAVEN_COPY, "-DincludeScope=runtime", f"-DoutputDirectory={partial}"],
+        [
+            "mvn",
+            "-B",
+            "-q",
+            "-f",
+            str(POM),
+            MAVEN_COPY,
+            "-DincludeScope=runtime",
+            f"-DoutputDirectory={partial}",
+        ],
         check=True,
     )
     shutil.rmtree(lib, ignore_errors=True)
@@ -115,9 +128,10 @@ class KafkaNode:
     def __post_init__(self) -> None:
         self.home = self.home.resolve()
         saved = self._saved_properties()
-        if saved:  # a node that ran before keeps its ports
-            self.port = int(saved["listeners"].split(",")[0].rsplit(":", 1)[1])
-            self.controller_port = int(saved["listeners"].split(",")[1].rsplit(":", 1)[1])
+        if saved:  # a node that ran before keeps its quorum's address (and its port, unless given)
+            listeners = [address.rsplit(":", 1)[1] for address in saved["listeners"].split(",")]
+            self.port = self.port or int(listeners[0])
+            self.controller_port = self.controller_port or int(listeners[1])
         self.port = self.port or free_port()
         self.controller_port = self.controller_port or free_port()
 
@@ -179,10 +193,10 @@ class KafkaNode:
         self.home.mkdir(parents=True, exist_ok=True)
         (self.home / "logs").mkdir(exist_ok=True)
         (self.home / "log4j2.yaml").write_text(LOG4J2)
-        if self.properties_path.exists() and (self.home / "data" / "meta.properties").exists():
-            return  # formatted before: keep its configuration, the data was written under it
         lines = [f"{k}={v}" for k, v in self.properties().items()]
         self.properties_path.write_text("\n".join(lines) + "\n")
+        if (self.home / "data" / "meta.properties").exists():
+            return  # formatted before: its data and cluster id stay
         lib = ensure_kafka_lib()
         subprocess.run(
             _java(lib, self.home, "kafka.tools.StorageTool", "format", "-t", cluster_id,
@@ -210,10 +224,16 @@ class KafkaNode:
         while True:
             if self.process is not None and self.process.poll() is not None:
                 raise RuntimeError(f"Kafka node {self.node_id} exited: {self.log_tail()}")
-            if port_open(self.port) and log.exists() and "Kafka Server started" in log.read_text(errors="replace"):
+            if (
+                port_open(self.port)
+                and log.exists()
+                and "Kafka Server started" in log.read_text(errors="replace")
+            ):
                 return
             if time.monotonic() > deadline:
-                raise RuntimeError(f"Kafka node {self.node_id} not ready in {timeout_s:.0f} s: {self.log_tail()}")
+                raise RuntimeError(
+                    f"Kafka node {self.node_id} not ready in {timeout_s:.0f} s: {self.log_tail()}"
+                )
             time.sleep(0.1)
 
     def start(self, timeout_s: float = 90.0) -> None:

@@ -82,8 +82,14 @@ async def ensure_topics(settings: RucnetSettings, names: tuple[str, ...] = topic
         existing = set(await admin.list_topics())
         missing = [n for n in names if n not in existing]
         if missing:
+            replicas = settings.kafka_replication_factor
+            # Production's durability: with three replicas a write needs two of them (acks=all).
+            configs = {"min.insync.replicas": "2"} if replicas >= 3 else {}
             await admin.create_topics(
-                [NewTopic(n, num_partitions=settings.kafka_partitions, replication_factor=1) for n in missing]
+                [
+                    NewTopic(n, settings.kafka_partitions, replicas, topic_configs=configs)
+                    for n in missing
+                ]
             )
     finally:
         await admin.close()

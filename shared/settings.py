@@ -32,6 +32,14 @@ class RucnetSettings(BaseSettings):
         "as long again): the delay a quiet topic adds to a message",
     )
     kafka_partitions: int = Field(default=3, ge=1, le=64)
+    kafka_replication_factor: int = Field(
+        default=1, ge=1, le=5, description="replicas of the topics rucnet creates (compose: its own script)"
+    )
+    kafka_max_message_bytes: int = Field(
+        default=1_048_576,
+        ge=65_536,
+        description="the largest message a producer sends: the broker's message.max.bytes (compose sets it)",
+    )
     pseudonym_secret: SecretStr | None = None
     host: str = "127.0.0.1"
     log_level: str = "INFO"

@@ -95,8 +95,12 @@ def service_app(
     broker: KafkaBroker,
     on_start: Callable[[], Awaitable[None]] | None = None,
     on_stop: Callable[[], Awaitable[None]] | None = None,
+    readiness: Callable[[], Awaitable[dict[str, Any]]] | None = None,
 ) -> FastAPI:
-    """A FastAPI app whose lifespan owns the broker and the engine, with /healthz, /readyz, /metrics."""
+    """A FastAPI app whose lifespan owns the broker and the engine, with /healthz, /readyz, /metrics.
+
+    ``readiness`` adds the service's own facts to /readyz (intake: its outbox backlog).
+    """
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -119,6 +123,8 @@ def service_app(
         broker_ok = await broker.ping(timeout=2.0)
         db_ok = await ping(engine)
         body: dict[str, Any] = {"broker": broker_ok, "database": db_ok}
+        if readiness is not None:
+            body |= await readiness()
         code = status.HTTP_200_OK if broker_ok and db_ok else status.HTTP_503_SERVICE_UNAVAILABLE
         return JSONResponse(body, status_code=code)
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Request, status
-from faststream.kafka import KafkaBroker
 from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -16,30 +15,20 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from services.intake.batching import GroupCommit
 from services.intake.idempotency import MAX_KEY_LENGTH, body_hash, find_key, remember_key
 from services.intake.limits import limited_principal
-from services.intake.outbox import PublishedMarks
-from services.intake.parts import AttendanceIn, SkaIn, attendance_event, mark_part_published, save_part
-from services.intake.publishing import ReportPublisher
-from services.intake.store import Receipt, record_submissions, submission_versions
-from shared import topics
+from services.intake.parts import AttendanceIn, SkaIn, save_part
+from services.intake.relay import OutboxRelay
+from services.intake.store import Receipt, record_submissions
 from shared.auth import Principal
-from shared.events import AttendanceReported, ReportSubmitted
+from shared.events import ReportSubmitted
 from shared.logging import bind_log_context
 from shared.pseudonym import pseudonymise
 from shared.report import Accepted, ReportIn
 
 router = APIRouter(prefix="/api/v1", tags=["reports"])
-BROKER_DOWN = (
-    "Meddelandekön svarar inte, rapporten skickas senare / "
-    "broker unavailable, the report is kept and will be sent"
-)
 
 
 class Saved(BaseModel):
     status: str = "saved"
-
-
-async def publish_attendance(broker: KafkaBroker, event: AttendanceReported) -> None:
-    await broker.publish(event, topics.ATTENDANCE_REPORTED, key=event.ruc_id.encode())
 
 
 def ensure_may_act(principal: Principal, ruc_id: str) -> None:
@@ -51,18 +40,10 @@ def ensure_may_act(principal: Principal, ruc_id: str) -> None:
         )
 
 
-async def _publish(app: FastAPI, event: ReportSubmitted, body: str) -> None:
-    publisher: ReportPublisher = app.state.publisher
-    marks: PublishedMarks = app.state.published_marks
-    marks.sending(event.event_id)
-    try:
-        await publisher.publish(event, body)
-    except BaseException as exc:
-        marks.abandoned(event.event_id)  # the outbox relay sends it later
-        if isinstance(exc, Exception):  # the client learns it is not accepted yet
-            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail=BROKER_DOWN) from exc
-        raise
-    marks.acknowledged(event.event_id)  # marked published with others a few ms later
+def _stored(app: FastAPI) -> None:
+    """Durably stored: the outbox relay publishes it from here (the contract's 202, rev 2)."""
+    relay: OutboxRelay = app.state.relay
+    relay.nudge()
     app.state.metrics_accepted.inc()
 
 
@@ -73,7 +54,7 @@ async def accept_report(
     report_id: str | None = None,
     idempotency: tuple[int, str, str] | None = None,
 ) -> Accepted:
-    """Record, then publish: 202 only after the broker's ack (403 and 503 as HTTPException)."""
+    """Record receipt and outbox row in one transaction: then it is accepted (403 as HTTPException)."""
     ensure_may_act(principal, report.ruc_id)
     receipt = Receipt(report, pseudonymise(app.state.pseudonym_key, report.huvudman.name), report_id)
     if idempotency is None:  # stored with the receipts of concurrent requests (group commit)
@@ -86,19 +67,8 @@ async def accept_report(
             token_id, key, digest = idempotency
             await remember_key(conn, token_id, key, digest, str(event.report_id), app.state.idempotency_ttl_s)
     bind_log_context(event_id=event.event_id, report_id=event.report_id)
-    await _publish(app, event, body)
+    _stored(app)
     return Accepted(report_id=str(event.report_id))
-
-
-async def replay(app: FastAPI, report_id: str) -> Accepted:
-    """The first answer again; published now only if the first attempt never got the broker's ack."""
-    sessions: async_sessionmaker[AsyncSession] = app.state.sessions
-    marks: PublishedMarks = app.state.published_marks
-    async with sessions() as session:
-        first = (await submission_versions(session, report_id))[0]
-    if first.published_at is None and not marks.is_acknowledged(first.event_id):
-        await _publish(app, ReportSubmitted.model_validate_json(first.event_json), first.event_json)
-    return Accepted(report_id=report_id)
 
 
 async def submit_report(
@@ -126,7 +96,7 @@ async def submit_report(
                     detail="Idempotency-Key har redan använts för en annan rapport / "
                     "Idempotency-Key reused with a different body",
                 )
-            return await replay(request.app, existing.report_id)
+            return Accepted(report_id=existing.report_id)  # stored then; the relay publishes it
         try:
             return await accept_report(
                 request.app, report, principal, idempotency=(principal.token_id, idempotency_key, digest)
@@ -142,7 +112,7 @@ router.add_api_route(
     methods=["POST"],
     status_code=status.HTTP_202_ACCEPTED,
     response_model=Accepted,
-    responses={401: {}, 403: {}, 409: {}, 413: {}, 422: {}, 429: {}, 503: {}},
+    responses={401: {}, 403: {}, 409: {}, 413: {}, 422: {}, 429: {}},
 )
 
 
@@ -151,12 +121,8 @@ async def accept_attendance(app: FastAPI, part: AttendanceIn, principal: Princip
     sessions: async_sessionmaker[AsyncSession] = app.state.sessions
     async with sessions.begin() as session:
         await save_part(session, "attendance", part)
-    try:
-        await publish_attendance(app.state.broker, attendance_event(part, app.state.pseudonym_key))
-    except Exception as exc:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail=BROKER_DOWN) from exc
-    async with sessions.begin() as session:
-        await mark_part_published(session, part.ruc_id, part.year, "attendance")
+    relay: OutboxRelay = app.state.relay
+    relay.nudge()
 
 
 async def accept_ska(app: FastAPI, part: SkaIn, principal: Principal) -> None:
@@ -166,7 +132,7 @@ async def accept_ska(app: FastAPI, part: SkaIn, principal: Principal) -> None:
         await save_part(session, "ska", part)
 
 
-_PART_RESPONSES: dict[int | str, dict[str, Any]] = {401: {}, 403: {}, 413: {}, 422: {}, 429: {}, 503: {}}
+_PART_RESPONSES: dict[int | str, dict[str, Any]] = {401: {}, 403: {}, 413: {}, 422: {}, 429: {}}
 
 
 @router.post(

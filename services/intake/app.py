@@ -6,27 +6,22 @@ import asyncio
 import contextlib
 import logging
 from collections import OrderedDict
-from functools import partial
 
 from fastapi import FastAPI
 from prometheus_client import Counter
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.intake import login, tokens, user_admin, web, web_parts, web_upload
-from services.intake.api import publish_attendance, router
+from services.intake.api import router
 from services.intake.batching import GroupCommit, ReceiptWriter
 from services.intake.limits import BodySizeLimit, RateLimiter
-from services.intake.outbox import PublishedMarks, unpublished_attendance
-from services.intake.parts import mark_part_published
-from services.intake.publishing import ReportPublisher, publish_submission
 from services.intake.receipts import ReceiptClient
+from services.intake.relay import OutboxRelay
 from services.intake.settings import IntakeSettings
-from services.intake.store import Receipt, unpublished
 from shared.auth import TokenCache
 from shared.broker import create_broker
 from shared.db import create_engine, session_factory
 from shared.errors import install_error_handlers
-from shared.events import ReportSubmitted
 from shared.web import service_app
 
 log = logging.getLogger("rucnet.intake")
@@ -61,66 +56,36 @@ def create_app(settings: IntakeSettings) -> FastAPI:
     sessions = session_factory(engine)
     broker = create_broker(settings)
     receipts = ReceiptClient(settings.aggregator_base, sessions)
-    marks = PublishedMarks(engine, settings.mark_published_interval_s)
-
     receipt_store = ReceiptWriter(engine)
-
-    async def store_receipts(batch: list[Receipt]) -> list[tuple[ReportSubmitted, str]]:
-        return await marks.along_with(partial(receipt_store.store, batch))
-
-    receipt_batches = GroupCommit(store_receipts)  # group commit of concurrent requests
-    publisher = ReportPublisher(broker, settings)
+    receipt_batches = GroupCommit(receipt_store.store)  # group commit of concurrent requests
+    relay = OutboxRelay(engine, settings, settings.outbox_interval_s)
     background: list[asyncio.Task[None]] = []
 
-    async def send_outbox(include_published: bool) -> int:
-        async with sessions() as session:
-            events = await unpublished(session, include_published)
-            parts = await unpublished_attendance(session, settings.pseudonym_key(), include_published)
-        events = [e for e in events if include_published or not marks.pending(e.event_id)]
-        for event in events:
-            await publish_submission(broker, event)
-            marks.acknowledged(event.event_id)
-        for part in parts:
-            await publish_attendance(broker, part)
-            async with sessions.begin() as session:
-                await mark_part_published(session, part.ruc_id, part.year, "attendance")
-        return len(events) + len(parts)
-
-    async def relay_loop() -> None:
-        while True:
-            await asyncio.sleep(settings.outbox_interval_s)
-            try:
-                await send_outbox(include_published=False)
-            except Exception:
-                log.exception("outbox relay failed; will retry")
-
     async def on_start() -> None:
-        await publisher.start()
-        background.append(asyncio.create_task(marks.run()))
-        sent = await send_outbox(include_published=settings.republish_on_start)
-        if sent:
-            log.info("re-sent %d stored reports", sent)
-        background.append(asyncio.create_task(relay_loop()))
+        if settings.republish_on_start:  # the embedded broker lost its memory: send everything again
+            await relay.forget_published()
+        background.append(asyncio.create_task(relay.run()))
 
     async def on_stop() -> None:
         await receipt_batches.drain()
-        await publisher.stop()
         for task in [*background, *app.state.upload_tasks]:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        await marks.close()
+        await relay.close()
         await receipts.close()
         await receipt_store.close()
 
-    app = service_app("rucnet intake", engine, broker, on_start, on_stop)
+    async def outbox_readiness() -> dict[str, object]:
+        return {"outbox_backlog": relay.backlog, "relay_error": relay.last_error}
+
+    app = service_app("rucnet intake", engine, broker, on_start, on_stop, outbox_readiness)
     app.state.engine = engine
     app.state.sessions = sessions
     app.state.token_cache = TokenCache(settings.token_cache_ttl_s)
-    app.state.published_marks = marks
+    app.state.relay = relay
     app.state.receipt_store = receipt_store
     app.state.receipt_batches = receipt_batches
-    app.state.publisher = publisher
     app.state.broker = broker
     app.state.pseudonym_key = settings.pseudonym_key()
     app.state.metrics_accepted = REPORTS_ACCEPTED

@@ -2,7 +2,7 @@
 
 Storing a receipt costs the same round trips (one statement on PostgreSQL) whether it is stored
 alone or with seven others; round trips, each a wake-up of another process, are what a request
-spent most of its time and CPU on (publishing is batched by the Kafka client itself). There is no
+spent most of its time and CPU on (publishing is the outbox relay's, in batches of its own). There is no
 timer: a lone request goes at once, and under load every request that came in during one batch
 joins the next.
 One batch runs at a time, so receipts are stored (and get their versions) in the order the requests
@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -132,30 +132,17 @@ class DedicatedConnection:
 
 
 class ReceiptWriter:
-    """Stores batches of receipts (``GroupCommit``'s handler) and marks of published events."""
+    """Stores batches of receipts (``GroupCommit``'s handler) on a connection of its own."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.connection = DedicatedConnection(engine)
 
-    async def store(
-        self, receipts: list[Receipt], mark_published: Collection[str] = ()
-    ) -> list[tuple[ReportSubmitted, str]]:
-        """Store the receipts and, in the same statement or transaction, mark acknowledged events."""
+    async def store(self, receipts: list[Receipt]) -> list[tuple[ReportSubmitted, str]]:
         if self.connection.asyncpg:
             async with self.connection.driver() as pg:
-                return await store_pg.record_submissions(pg, receipts, mark_published)
+                return await store_pg.record_submissions(pg, receipts)
         async with self.connection.transaction() as conn:
-            if mark_published:
-                await store.mark_published(conn, mark_published)
             return await store.record_submissions(conn, receipts)
-
-    async def mark_published(self, event_ids: Collection[str]) -> None:
-        if self.connection.asyncpg:
-            async with self.connection.driver() as pg:
-                await store_pg.mark_published(pg, event_ids)
-            return
-        async with self.connection.transaction() as conn:
-            await store.mark_published(conn, event_ids)
 
     async def close(self) -> None:
         await self.connection.close()

@@ -9,9 +9,10 @@ class IntakeSettings(RucnetSettings):
         default=False,
         description="re-send every stored report at start (an embedded broker that lost its memory)",
     )
-    outbox_interval_s: float = Field(default=5.0, gt=0)
-    mark_published_interval_s: float = Field(
-        default=0.05, gt=0, description="acknowledged reports are marked published in one UPDATE this often"
+    outbox_interval_s: float = Field(
+        default=1.0,
+        gt=0,
+        description="the relay looks at the outbox at least this often (and whenever nudged)",
     )
     token_cache_ttl_s: float = Field(
         default=5.0,
@@ -29,13 +30,6 @@ class IntakeSettings(RucnetSettings):
     max_upload_bytes: int = Field(default=5_000_000, ge=1_000, description="spreadsheet uploads")
     rate_limit_per_minute: int = Field(default=120, ge=1, description="API requests per token and minute")
     idempotency_ttl_s: int = Field(default=24 * 3600, ge=60)
-    report_linger_ms: int = Field(
-        default=0,
-        ge=0,
-        le=1000,
-        description="how long report events wait for others to share their produce request "
-        "(fewer, larger batches; every request waits this much longer for its 202)",
-    )
 
     @property
     def aggregator_base(self) -> str:

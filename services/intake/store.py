@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, insert, update
+from sqlalchemy import Index, bindparam, insert, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlmodel import Field, SQLModel, col, select
 
@@ -15,9 +15,15 @@ from shared.db import UtcDateTime
 from shared.events import ReportSubmitted, utcnow
 from shared.report import ReportIn
 
+_UNSENT = text("published_at IS NULL AND failed_at IS NULL")
+
 
 class ReportSubmission(SQLModel, table=True):
     __tablename__ = "report_submission"
+    # The relay's query: the oldest rows neither published nor failed (migration 0009).
+    __table_args__ = (
+        Index("ix_report_submission_unsent", "seq", postgresql_where=_UNSENT, sqlite_where=_UNSENT),
+    )
 
     seq: int | None = Field(default=None, primary_key=True)
     report_id: str = Field(index=True, max_length=36)
@@ -29,18 +35,15 @@ class ReportSubmission(SQLModel, table=True):
     event_json: str = ""
     received_at: dt.datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
     published_at: dt.datetime | None = Field(default=None, sa_type=UtcDateTime)
+    # Set by the relay when the broker refused the event for good (over its size limit).
+    failed_at: dt.datetime | None = Field(default=None, sa_type=UtcDateTime)
+    publish_error: str | None = Field(default=None, max_length=2000)
 
 
 _TABLE = ReportSubmission.__table__  # type: ignore[attr-defined]
 # Built once: SQLAlchemy caches their compiled form, so a request pays only for the round trips.
 _INSERT = insert(_TABLE).returning(_TABLE.c.seq, sort_by_parameter_order=True)
 _SET_EVENT = update(_TABLE).where(_TABLE.c.seq == bindparam("b_seq")).values(event_json=bindparam("b_json"))
-_MARK_PUBLISHED = (
-    update(_TABLE)
-    .where(_TABLE.c.event_id.in_(bindparam("b_ids", expanding=True)))
-    .values(published_at=bindparam("b_at"))
-)
-MARK_CHUNK = 500  # ids per UPDATE: well under every backend's bound-parameter limit
 
 
 def to_event(
@@ -106,21 +109,6 @@ async def record_submissions(
     stored = [(e, e.model_dump_json()) for e in events]
     await conn.execute(_SET_EVENT, [{"b_seq": e.version, "b_json": body} for e, body in stored])
     return stored
-
-
-async def mark_published(conn: AsyncConnection, event_ids: Collection[str]) -> None:
-    ids = list(event_ids)
-    now = utcnow()
-    for start in range(0, len(ids), MARK_CHUNK):
-        await conn.execute(_MARK_PUBLISHED, {"b_ids": ids[start : start + MARK_CHUNK], "b_at": now})
-
-
-async def unpublished(session: AsyncSession, include_published: bool) -> list[ReportSubmitted]:
-    query = select(ReportSubmission).order_by(col(ReportSubmission.seq))
-    if not include_published:
-        query = query.where(col(ReportSubmission.published_at).is_(None))
-    rows = (await session.execute(query)).scalars().all()
-    return [ReportSubmitted.model_validate_json(r.event_json) for r in rows if r.event_json]
 
 
 async def submission_versions(session: AsyncSession, report_id: str) -> list[ReportSubmission]:

@@ -12,7 +12,7 @@ Same table, same rows, same events as the portable path.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from services.intake.store import Receipt, to_event
@@ -23,9 +23,6 @@ from shared.events import ReportSubmitted, utcnow
 # quote inside any text value is escaped (\"), so user text cannot contain it.
 _PLACEHOLDER = '"version":1,'
 _INSERT = """
-WITH marked AS (  -- acknowledged events of earlier requests, marked on the way
-    UPDATE report_submission SET published_at = $9 WHERE event_id = ANY($10::text[])
-)
 INSERT INTO report_submission (seq, report_id, event_id, ruc_id, year, huvudman_name,
                                huvudman_pseudonym, event_json, received_at)
 SELECT seq, report_id, event_id, ruc_id, year, huvudman_name, huvudman_pseudonym,
@@ -37,14 +34,10 @@ FROM (SELECT nextval(pg_get_serial_sequence('report_submission', 'seq')) AS seq,
       ORDER BY n) AS numbered
 RETURNING seq, event_id
 """
-_MARK_PUBLISHED = "UPDATE report_submission SET published_at = $1 WHERE event_id = ANY($2::text[])"
 
 
-async def record_submissions(
-    pg: Any, receipts: Sequence[Receipt], mark_published: Collection[str] = ()
-) -> list[tuple[ReportSubmitted, str]]:
-    """Store reports and their events (the outbox), in order, and mark ``mark_published`` as
-    published in the same statement; ``pg`` is an asyncpg connection."""
+async def record_submissions(pg: Any, receipts: Sequence[Receipt]) -> list[tuple[ReportSubmitted, str]]:
+    """Store reports and their events (the outbox), in order; ``pg`` is an asyncpg connection."""
     drafts = []
     for receipt in receipts:
         report_id = uuid.UUID(receipt.report_id) if receipt.report_id else uuid.uuid4()
@@ -61,7 +54,7 @@ async def record_submissions(
         [r.pseudonym for r in receipts],
         [body for _, body in drafts],
     )
-    rows = await pg.fetch(_INSERT, *columns, _PLACEHOLDER, utcnow(), list(mark_published))
+    rows = await pg.fetch(_INSERT, *columns, _PLACEHOLDER, utcnow())
     versions: dict[str, int] = {row["event_id"]: row["seq"] for row in rows}
     stored = []
     for event, body in drafts:
@@ -73,7 +66,3 @@ async def record_submissions(
             )
         )
     return stored
-
-
-async def mark_published(pg: Any, event_ids: Collection[str]) -> None:
-    await pg.execute(_MARK_PUBLISHED, utcnow(), list(event_ids))

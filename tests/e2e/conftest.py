@@ -25,6 +25,7 @@ class DevStack:
     env: dict[str, str]
     log: Path
     process: subprocess.Popen[bytes] | None = None
+    broker: str = "tansu"  # or "kafka": `rucnet dev --broker kafka`
 
     def url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.env[f'RUCNET_{service.upper()}_PORT']}"
@@ -32,7 +33,7 @@ class DevStack:
     def start(self, timeout_s: float = 90) -> None:
         with open(self.log, "ab") as out:
             self.process = subprocess.Popen(
-                [RUCNET, "dev"], env=self.env, stdout=out, stderr=subprocess.STDOUT,
+                [RUCNET, "dev", "--broker", self.broker], env=self.env, stdout=out, stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL, start_new_session=True,
             )  # fmt: skip
         deadline = time.monotonic() + timeout_s
@@ -69,6 +70,15 @@ class DevStack:
             if len(cmdline) >= 4 and cmdline[1:3] == [b"-m", b"rucnet"]:
                 found[cmdline[3].decode()] = int(pid)
         return found
+
+    def broker_pid(self) -> int | None:
+        """The Apache Kafka child (`java … kafka.Kafka …`) of `rucnet dev --broker kafka`."""
+        assert self.process is not None
+        for pid in Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text().split():
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            if cmdline[0].endswith(b"java") and b"kafka.Kafka" in cmdline:
+                return int(pid)
+        return None
 
     def cli(self, *args: str) -> str:
         result = subprocess.run(

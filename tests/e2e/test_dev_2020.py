@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 import httpx
+import pytest
 
 from rucnet.dataset2020 import expected_national_2020, plan_2020
 from tests.e2e.conftest import DevStack
@@ -102,6 +103,48 @@ def test_rucnet_dev_counts_the_2020_reports_as_the_pm_and_keeps_them_across_rest
     replayed = _wait_metric(dev_stack, 'rucnet_aggregator_events_total{outcome="duplicate"', len(plan_2020()))
     assert replayed >= len(plan_2020())
     assert counted(national(dev_stack, skolverket)) == expected
+
+
+@pytest.mark.timeout(900)
+def test_rucnet_dev_on_apache_kafka_counts_2020_exactly_through_kill_9_of_the_broker_and_each_service(
+    dev_stack: DevStack,
+) -> None:
+    dev_stack.broker = "kafka"
+    dev_stack.start(timeout_s=180)
+    tokens = {ruc: dev_stack.cli("token", "create", "--ruc", ruc).strip() for ruc in sorted(_rucs())}
+    skolverket = dev_stack.cli("token", "create", "--role", "skolverket").strip()
+    expected = expected_national_2020()
+    asyncio.run(submit_all(dev_stack, tokens))
+    assert wait_for(dev_stack, skolverket, expected) == expected
+
+    # kill -9 the broker: `rucnet dev` starts it again on its data, and the services reconnect.
+    broker = dev_stack.broker_pid()
+    assert broker is not None
+    os.kill(broker, signal.SIGKILL)
+    deadline = time.monotonic() + 120
+    while dev_stack.broker_pid() in (None, broker):
+        assert time.monotonic() < deadline, "rucnet dev did not restart the broker"
+        time.sleep(0.2)
+    for service in ("intake", "classifier", "aggregator"):
+        pid = dev_stack.children()[service]
+        os.kill(pid, signal.SIGKILL)
+        while dev_stack.children().get(service) in (None, pid):
+            assert time.monotonic() < deadline + 60, f"rucnet dev did not restart {service}"
+            time.sleep(0.2)
+    for service in ("intake", "classifier", "aggregator"):
+        while not dev_stack._healthy(service):
+            assert time.monotonic() < deadline + 120, f"{service} not healthy again"
+            time.sleep(0.3)
+    # Everything again through the restarted broker and services: corrections of what is counted.
+    asyncio.run(submit_all(dev_stack, tokens))
+    assert wait_for(dev_stack, skolverket, expected) == expected
+
+    # A whole restart: Kafka kept its log, so nothing is sent again and the counts stay.
+    assert dev_stack.stop() == 0
+    dev_stack.start(timeout_s=180)
+    assert counted(national(dev_stack, skolverket)) == expected
+    verified = dev_stack.cli("aggregates", "verify")
+    assert "clean" in verified
 
 
 def _rucs() -> set[str]:

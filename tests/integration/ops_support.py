@@ -36,6 +36,7 @@ from shared.events import (
     classified_report,
 )
 from shared.reference import load_reference
+from tests.conftest import TANSU_BOOTSTRAPS
 
 T = TypeVar("T")
 YEARS = (2019, 2020)
@@ -177,7 +178,7 @@ async def publish_all(
     producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap,
         acks="all",
-        enable_idempotence=False,
+        enable_idempotence=bootstrap not in TANSU_BOOTSTRAPS,
         linger_ms=5,
         request_timeout_ms=8000,
     )
@@ -205,7 +206,7 @@ def service_env(bootstrap: str, database_url: str, data_dir: Path, **extra: str)
         "RUCNET_KAFKA_BOOTSTRAP": bootstrap,
         "RUCNET_DATABASE_URL": database_url,
         "RUCNET_DATA_DIR": str(data_dir),
-        "RUCNET_KAFKA_IDEMPOTENCE": "false",
+        "RUCNET_KAFKA_IDEMPOTENCE": str(bootstrap not in TANSU_BOOTSTRAPS).lower(),
         "RUCNET_KAFKA_FETCH_MAX_WAIT_MS": "20",
         "RUCNET_PSEUDONYM_SECRET": "test-secret",
         "RUCNET_RETRY_BACKOFF_S": "0.3",
@@ -357,3 +358,23 @@ def classified_events(stream: Stream) -> list[tuple[str, bytes, bytes]]:
         )
         out.append((topics.REPORTS_CLASSIFIED, key, event.model_dump_json().encode()))
     return out
+
+
+async def records_on_topic(bootstrap: str, topic: str) -> list[Any]:
+    """Everything ``topic`` holds now: read from its start up to the end offsets taken first."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        consumer.assign(partitions)
+        ends = await consumer.end_offsets(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        seen: list[Any] = []
+        while any(await consumer.position(tp) < ends[tp] for tp in partitions):
+            batches = await consumer.getmany(timeout_ms=500)
+            seen.extend(r for batch in batches.values() for r in batch)
+    finally:
+        await consumer.stop()
+    return seen

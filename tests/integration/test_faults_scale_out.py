@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from rucnet.embedded_broker import EmbeddedBroker
+from rucnet.kafka_node import KafkaNode
 from services.aggregator.store import national_counts
 from shared.db import create_engine, session_factory
 from tests.integration.ops_support import (
@@ -49,10 +49,10 @@ async def national(url: str, year: int) -> dict[str, Any]:
 
 
 async def test_three_replicas_each_count_exactly_while_one_leaves_and_one_joins(
-    embedded_broker: EmbeddedBroker, pg_url: str, tmp_path: Path
+    kafka_node: KafkaNode, pg_url: str, tmp_path: Path
 ) -> None:
     stream = make_stream(3000, seed=11)
-    env = service_env(embedded_broker.bootstrap, pg_url, tmp_path)
+    env = service_env(kafka_node.bootstrap, pg_url, tmp_path)
     prepare_classifier_model(tmp_path)
     services = Services()
     try:
@@ -60,12 +60,12 @@ async def test_three_replicas_each_count_exactly_while_one_leaves_and_one_joins(
         classifiers = services.start("classifier", env, tmp_path, 3)
         wait_healthy([*aggregators, *classifiers])
         half = len(stream.events) // 2
-        await publish_all(embedded_broker.bootstrap, stream.events[:half])
+        await publish_all(kafka_node.bootstrap, stream.events[:half])
         aggregators[0].kill(signal.SIGTERM)  # leaves its group cleanly: a rebalance
         classifiers[0].kill(signal.SIGTERM)
         services.start("aggregator", env, tmp_path)  # and a new replica joins: another one
         services.start("classifier", env, tmp_path)
-        await publish_all(embedded_broker.bootstrap, stream.events[half:])
+        await publish_all(kafka_node.bootstrap, stream.events[half:])
         for year in (2019, 2020):
             want = stream.expected(year)
             got = await eventually(

@@ -32,7 +32,7 @@ from shared.events import (
     ReportSubmitted,
 )
 from shared.reference import load_reference
-from tests.conftest import PG_ADMIN_DSN, _admin, new_pg_database
+from tests.conftest import _admin, new_pg_database, pg_admin_dsn
 
 PANELS = [
     (name, panel, target)
@@ -165,7 +165,7 @@ async def test_the_grafana_role_reads_the_views_and_no_table(pg_2020: str) -> No
     login = f"rucnet_grafana_test_{uuid.uuid4().hex[:8]}"
     await _admin(f"CREATE ROLE {login} LOGIN PASSWORD 'test-password' IN ROLE {ROLE}")
     database = pg_2020.rsplit("/", 1)[1]
-    host = PG_ADMIN_DSN.rsplit("@", 1)[1].rsplit("/", 1)[0]
+    host = pg_admin_dsn().rsplit("@", 1)[1].rsplit("/", 1)[0]
     try:
         conn = await asyncpg.connect(f"postgresql://{login}:test-password@{host}/{database}")
         try:

@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from services.intake.outbox import PublishedMarks
 from sqlalchemy import update
 from sqlmodel import select
 
 from services.intake.batching import GroupCommit
-from services.intake.outbox import PublishedMarks
 from services.intake.store import ReportSubmission
 from shared.auth import ApiToken, Principal, TokenCache
 from shared.db import create_engine, session_factory

@@ -1,0 +1,211 @@
+"""The transactional outbox's relay: publishes what intake stored, in order, whatever the broker does.
+
+A report is accepted (202) once its receipt and its outbox row are committed; from then on it is
+this relay's job. One task sends the unpublished rows oldest first (by ``seq``, so per RUC in the
+order they were accepted: the key is the RUC and one producer keeps a partition's order), waits for
+the broker's acknowledgements (acks=all) and marks the acknowledged rows published in one UPDATE.
+A broker outage only delays it: the next pass sends the same rows again, and consumers dedupe by
+event id. A row the broker refuses for good (over its size limit) is marked failed, counted and
+logged, and the rows behind it go on: one row never wedges start-up or the queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError, MessageSizeTooLargeError, RecordTooLargeError
+from prometheus_client import Counter, Gauge
+from sqlalchemy import and_, func, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.intake.parts import AttendanceIn, ReportPart, attendance_event
+from services.intake.store import ReportSubmission
+from shared import topics
+from shared.events import utcnow
+from shared.settings import RucnetSettings
+
+log = logging.getLogger("rucnet.intake.relay")
+BACKLOG = Gauge("rucnet_outbox_backlog", "Accepted reports and parts not yet acknowledged by the broker")
+PUBLISHED = Counter("rucnet_outbox_published", "Outbox rows the broker acknowledged")
+FAILED = Counter("rucnet_outbox_failed", "Outbox rows the broker refused for good (marked failed)")
+PERMANENT = (MessageSizeTooLargeError, RecordTooLargeError)
+HEADERS = [("content-type", b"application/json")]  # what FastStream sets for a model it encodes
+_REPORTS = ReportSubmission.__table__  # type: ignore[attr-defined]
+_PARTS = ReportPart.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    """One message to send: where it goes, and how to mark it once acknowledged or refused."""
+
+    topic: str
+    key: bytes
+    value: bytes
+    seq: int | None = None  # a report's row
+    part: tuple[str, int, dt.datetime] | None = None  # an attendance part: (ruc, year, updated_at)
+
+
+class OutboxRelay:
+    def __init__(
+        self, engine: AsyncEngine, settings: RucnetSettings, interval_s: float, batch: int = 500
+    ) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.interval_s = interval_s
+        self.batch = batch
+        self._wake = asyncio.Event()
+        self._producer: AIOKafkaProducer | None = None
+        self.last_error: str | None = None
+        self.backlog = 0
+
+    def nudge(self) -> None:
+        """Something was stored: send it now rather than at the next interval."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Until cancelled: pass over the outbox whenever nudged, at least every ``interval_s``."""
+        failures = 0
+        while True:
+            try:
+                sent = await self.pass_once()
+                failures, self.last_error = 0, None
+            except Exception as exc:  # the broker or the database is away: back off, then again
+                failures += 1
+                self.last_error = repr(exc)
+                log.warning("outbox relay: %r; retrying (%d)", exc, failures)
+                await self._stop_producer()
+                await asyncio.sleep(min(5.0, 0.2 * 2**failures))
+                continue
+            if sent:  # more may be waiting: go on without a wait
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.interval_s)
+            self._wake.clear()
+
+    async def pass_once(self) -> int:
+        """Send one batch; returns how many rows it settled (published or failed)."""
+        rows = await self._load()
+        if not rows:
+            await self._count_backlog()
+            return 0
+        producer = await self._ready_producer()
+        sends: list[asyncio.Future[object]] = []
+        for r in rows:
+            try:
+                sends.append(await producer.send(r.topic, r.value, key=r.key, headers=HEADERS))
+            except PERMANENT as exc:  # over the size limit: the client refuses it before sending
+                refused: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+                refused.set_exception(exc)
+                sends.append(refused)
+        outcomes = await asyncio.gather(*sends, return_exceptions=True)
+        published, failed = [], []
+        for row, outcome in zip(rows, outcomes, strict=True):
+            if isinstance(outcome, PERMANENT):
+                failed.append((row, repr(outcome)))
+            elif isinstance(outcome, BaseException):
+                break  # what follows waits for the next pass, in order
+            else:
+                published.append(row)
+        await self._mark(published, failed)
+        if len(published) + len(failed) < len(rows):
+            error = next(o for o in outcomes if isinstance(o, BaseException) and not isinstance(o, PERMANENT))
+            raise error if isinstance(error, Exception) else RuntimeError(repr(error))
+        return len(rows)
+
+    async def _load(self) -> list[OutboxRow]:
+        reports = _REPORTS.c
+        query = select(reports.seq, reports.ruc_id, reports.event_json).where(
+            reports.published_at.is_(None), reports.failed_at.is_(None), reports.event_json != ""
+        )
+        parts = _PARTS.c
+        part_query = select(parts.ruc_id, parts.year, parts.updated_at, parts.body_json).where(
+            parts.kind == "attendance", parts.published_at.is_(None)
+        )
+        async with self.engine.connect() as conn:
+            found = (await conn.execute(query.order_by(reports.seq).limit(self.batch))).all()
+            part_rows = (await conn.execute(part_query.limit(self.batch))).all()
+        secret = self.settings.pseudonym_key()
+        rows = [
+            OutboxRow(topics.REPORTS_SUBMITTED, r.ruc_id.encode(), r.event_json.encode(), seq=r.seq)
+            for r in found
+        ]
+        for p in part_rows:
+            event = attendance_event(AttendanceIn.model_validate_json(p.body_json), secret)
+            rows.append(
+                OutboxRow(topics.ATTENDANCE_REPORTED, p.ruc_id.encode(), event.model_dump_json().encode(),
+                          part=(p.ruc_id, p.year, p.updated_at))
+            )  # fmt: skip
+        return rows
+
+    async def _mark(self, published: Sequence[OutboxRow], failed: Sequence[tuple[OutboxRow, str]]) -> None:
+        now = utcnow()
+        reports, parts = _REPORTS.c, _PARTS.c
+        async with self.engine.begin() as conn:
+            seqs = [r.seq for r in published if r.seq is not None]
+            if seqs:
+                await conn.execute(update(_REPORTS).where(reports.seq.in_(seqs)).values(published_at=now))
+            for row in published:
+                if row.part is not None:  # unless a newer version was saved meanwhile
+                    ruc_id, year, updated_at = row.part
+                    await conn.execute(
+                        update(_PARTS)
+                        .where(and_(parts.ruc_id == ruc_id, parts.year == year, parts.kind == "attendance",
+                                    parts.updated_at == updated_at))
+                        .values(published_at=now)
+                    )  # fmt: skip
+            for row, error in failed:
+                log.error("outbox row %s refused by the broker for good, marked failed: %s", row.seq, error)
+                if row.seq is not None:
+                    refused = update(_REPORTS).where(reports.seq == row.seq)
+                    await conn.execute(refused.values(failed_at=now, publish_error=error[:2000]))
+        PUBLISHED.inc(len(published))
+        FAILED.inc(len(failed))
+
+    async def forget_published(self) -> None:
+        """The broker lost what it had (the embedded one keeps memory only): send everything again."""
+        async with self.engine.begin() as conn:
+            sent = update(_REPORTS).where(_REPORTS.c.failed_at.is_(None))
+            await conn.execute(sent.values(published_at=None))
+            await conn.execute(update(_PARTS).values(published_at=None))
+
+    async def _count_backlog(self) -> None:
+        reports = _REPORTS.c
+        async with self.engine.connect() as conn:
+            n = await conn.scalar(
+                select(func.count()).where(reports.published_at.is_(None), reports.failed_at.is_(None))
+            )
+        self.backlog = int(n or 0)
+        BACKLOG.set(self.backlog)
+
+    async def _ready_producer(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            producer = AIOKafkaProducer(
+                bootstrap_servers=self.settings.kafka_bootstrap,
+                client_id="rucnet-intake-relay",
+                acks="all",
+                enable_idempotence=self.settings.kafka_idempotence,
+                max_request_size=self.settings.kafka_max_message_bytes,
+                request_timeout_ms=15_000,
+            )
+            try:
+                await producer.start()
+            except BaseException:
+                await producer.stop()
+                raise
+            self._producer = producer
+        return self._producer
+
+    async def _stop_producer(self) -> None:
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            with contextlib.suppress(KafkaError, OSError):
+                await producer.stop()
+
+    async def close(self) -> None:
+        await self._stop_producer()
