@@ -39,6 +39,7 @@ def create_broker(settings: RucnetSettings) -> KafkaBroker:
         logger=logging.getLogger("rucnet.faststream"),
         acks="all",
         enable_idempotence=settings.kafka_idempotence,
+        max_request_size=settings.kafka_max_message_bytes,
         allow_auto_create_topics=False,
         request_timeout_ms=15_000,
         graceful_timeout=15.0,

@@ -58,7 +58,7 @@ def create_app(settings: IntakeSettings) -> FastAPI:
     receipts = ReceiptClient(settings.aggregator_base, sessions)
     receipt_store = ReceiptWriter(engine)
     receipt_batches = GroupCommit(receipt_store.store)  # group commit of concurrent requests
-    relay = OutboxRelay(engine, settings, settings.outbox_interval_s)
+    relay = OutboxRelay(engine, broker, settings, settings.outbox_interval_s)
     background: list[asyncio.Task[None]] = []
 
     async def on_start() -> None:
@@ -72,7 +72,6 @@ def create_app(settings: IntakeSettings) -> FastAPI:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        await relay.close()
         await receipts.close()
         await receipt_store.close()
 

@@ -5,8 +5,11 @@ this relay's job. One task sends the unpublished rows oldest first (by ``seq``, 
 order they were accepted: the key is the RUC and one producer keeps a partition's order), waits for
 the broker's acknowledgements (acks=all) and marks the acknowledged rows published in one UPDATE.
 A broker outage only delays it: the next pass sends the same rows again, and consumers dedupe by
-event id. A row the broker refuses for good (over its size limit) is marked failed, counted and
-logged, and the rows behind it go on: one row never wedges start-up or the queue.
+event id. It publishes through the service's FastStream broker (the aiokafka producer with
+production's settings: idempotence, acks=all, ``kafka_max_message_bytes``), so that the in-memory
+test broker sees the same messages. A row the broker refuses for good (over its size limit) is
+marked failed, counted and logged, and the rows behind it go on: one row never wedges start-up or
+the queue.
 """
 
 from __future__ import annotations
@@ -18,8 +21,8 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError, MessageSizeTooLargeError, RecordTooLargeError
+from aiokafka.errors import MessageSizeTooLargeError, RecordTooLargeError
+from faststream.kafka import KafkaBroker
 from prometheus_client import Counter, Gauge
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -35,7 +38,7 @@ BACKLOG = Gauge("rucnet_outbox_backlog", "Accepted reports and parts not yet ack
 PUBLISHED = Counter("rucnet_outbox_published", "Outbox rows the broker acknowledged")
 FAILED = Counter("rucnet_outbox_failed", "Outbox rows the broker refused for good (marked failed)")
 PERMANENT = (MessageSizeTooLargeError, RecordTooLargeError)
-HEADERS = [("content-type", b"application/json")]  # what FastStream sets for a model it encodes
+HEADERS = {"content-type": "application/json"}  # what FastStream sets for a model it encodes
 _REPORTS = ReportSubmission.__table__  # type: ignore[attr-defined]
 _PARTS = ReportPart.__table__  # type: ignore[attr-defined]
 
@@ -53,14 +56,19 @@ class OutboxRow:
 
 class OutboxRelay:
     def __init__(
-        self, engine: AsyncEngine, settings: RucnetSettings, interval_s: float, batch: int = 500
+        self,
+        engine: AsyncEngine,
+        broker: KafkaBroker,
+        settings: RucnetSettings,
+        interval_s: float,
+        batch: int = 500,
     ) -> None:
         self.engine = engine
+        self.broker = broker
         self.settings = settings
         self.interval_s = interval_s
         self.batch = batch
         self._wake = asyncio.Event()
-        self._producer: AIOKafkaProducer | None = None
         self.last_error: str | None = None
         self.backlog = 0
 
@@ -79,7 +87,6 @@ class OutboxRelay:
                 failures += 1
                 self.last_error = repr(exc)
                 log.warning("outbox relay: %r; retrying (%d)", exc, failures)
-                await self._stop_producer()
                 await asyncio.sleep(min(5.0, 0.2 * 2**failures))
                 continue
             if sent:  # more may be waiting: go on without a wait
@@ -94,15 +101,20 @@ class OutboxRelay:
         if not rows:
             await self._count_backlog()
             return 0
-        producer = await self._ready_producer()
         sends: list[asyncio.Future[object]] = []
         for r in rows:
+            settled: asyncio.Future[object] = asyncio.get_running_loop().create_future()
             try:
-                sends.append(await producer.send(r.topic, r.value, key=r.key, headers=HEADERS))
+                sent = await self.broker.publish(
+                    r.value, r.topic, key=r.key, headers=HEADERS, no_confirm=True
+                )
             except PERMANENT as exc:  # over the size limit: the client refuses it before sending
-                refused: asyncio.Future[object] = asyncio.get_running_loop().create_future()
-                refused.set_exception(exc)
-                sends.append(refused)
+                settled.set_exception(exc)
+                sent = settled
+            if not isinstance(sent, asyncio.Future):  # the in-memory test broker: delivered already
+                settled.set_result(sent)
+                sent = settled
+            sends.append(sent)
         outcomes = await asyncio.gather(*sends, return_exceptions=True)
         published, failed = [], []
         for row, outcome in zip(rows, outcomes, strict=True):
@@ -182,30 +194,3 @@ class OutboxRelay:
             )
         self.backlog = int(n or 0)
         BACKLOG.set(self.backlog)
-
-    async def _ready_producer(self) -> AIOKafkaProducer:
-        if self._producer is None:
-            producer = AIOKafkaProducer(
-                bootstrap_servers=self.settings.kafka_bootstrap,
-                client_id="rucnet-intake-relay",
-                acks="all",
-                enable_idempotence=self.settings.kafka_idempotence,
-                max_request_size=self.settings.kafka_max_message_bytes,
-                request_timeout_ms=15_000,
-            )
-            try:
-                await producer.start()
-            except BaseException:
-                await producer.stop()
-                raise
-            self._producer = producer
-        return self._producer
-
-    async def _stop_producer(self) -> None:
-        producer, self._producer = self._producer, None
-        if producer is not None:
-            with contextlib.suppress(KafkaError, OSError):
-                await producer.stop()
-
-    async def close(self) -> None:
-        await self._stop_producer()

@@ -27,6 +27,7 @@ from services.intake.relay import OutboxRelay
 from services.intake.settings import IntakeSettings
 from services.intake.store import Receipt, ReportSubmission
 from shared import topics
+from shared.broker import create_broker
 from shared.db import create_engine, session_factory
 from shared.events import ReportSubmitted
 from shared.report import ReportIn
@@ -48,8 +49,9 @@ async def test_the_relay_publishes_stored_reports_keyed_by_ruc_in_acceptance_ord
     kafka_bootstrap: str, pg_url: str, tmp_path: Path
 ) -> None:
     settings = IntakeSettings(**test_settings(kafka_bootstrap, pg_url, tmp_path))  # type: ignore[arg-type]
-    engine = create_engine(pg_url)
-    writer, relay = ReceiptWriter(engine), OutboxRelay(engine, settings, interval_s=0.1)
+    engine, broker = create_engine(pg_url), create_broker(settings)
+    await broker.start()
+    writer, relay = ReceiptWriter(engine), OutboxRelay(engine, broker, settings, interval_s=0.1)
     rucs = ["gu", "su", "lnu", "kau", "gu", "umu", "gu", "mau"]
     try:
         stored = await writer.store([receipt(r, f"{r}-2020-{i:03d}") for i, r in enumerate(rucs)])
@@ -60,7 +62,7 @@ async def test_the_relay_publishes_stored_reports_keyed_by_ruc_in_acceptance_ord
             rows = (await session.execute(select(ReportSubmission))).scalars().all()
         assert all(r.published_at is not None for r in rows)
     finally:
-        await relay.close()
+        await broker.stop()
         await writer.close()
         await engine.dispose()
     records = await records_on(kafka_bootstrap, topics.REPORTS_SUBMITTED, len(rucs))
@@ -82,8 +84,9 @@ async def test_a_row_the_broker_refuses_for_good_is_marked_failed_and_the_rows_b
 ) -> None:
     kw = test_settings(kafka_bootstrap, pg_url, tmp_path, kafka_max_message_bytes=65_536)
     settings = IntakeSettings(**kw)  # type: ignore[arg-type]
-    engine = create_engine(pg_url)
-    writer, relay = ReceiptWriter(engine), OutboxRelay(engine, settings, interval_s=0.1)
+    engine, broker = create_engine(pg_url), create_broker(settings)
+    await broker.start()
+    writer, relay = ReceiptWriter(engine), OutboxRelay(engine, broker, settings, interval_s=0.1)
     try:
         await writer.store([receipt("gu", "gu-1"), receipt("gu", "gu-2", insatser=50), receipt("gu", "gu-3")])
         assert await relay.pass_once() == 3
@@ -94,7 +97,7 @@ async def test_a_row_the_broker_refuses_for_good_is_marked_failed_and_the_rows_b
             state = [(r.published_at is not None, r.failed_at is not None) for r in rows]
         assert state == [(True, False), (False, True), (True, False)]
     finally:
-        await relay.close()
+        await broker.stop()
         await writer.close()
         await engine.dispose()
     refs = [ReportSubmitted.model_validate_json(r.value).insatser[0].ref

@@ -53,9 +53,7 @@ async def test_the_authorisation_matrix_and_no_name_in_events_or_national_views(
             "skolverket": await intake.token("skolverket"),
             "admin": await intake.token("admin"),
         }
-        browsers = {
-            "anonymous": httpx.AsyncClient(transport=httpx.ASGITransport(app=intake.app), base_url="http://t")
-        }
+        browsers = {"anonymous": intake.browser()}
         for who, role, ruc in (("gu", "ruc", "gu"), ("su", "ruc", "su"), ("skolverket", "skolverket", None),
                                ("admin", "admin", None)):  # fmt: skip
             browsers[who] = await intake.user(f"{who}@example.se", role, ruc)

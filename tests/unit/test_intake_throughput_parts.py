@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
-from services.intake.outbox import PublishedMarks
 from sqlalchemy import update
 from sqlmodel import select
 
@@ -122,53 +121,7 @@ async def _submission_rows(url: str) -> dict[str, tuple[str, Any]]:
     return {r.event_id: (r.report_id, r.published_at) for r in rows}
 
 
-async def test_acknowledged_reports_are_marked_with_the_next_receipts_or_by_the_flush(
-    sqlite_url: str, tmp_path: Path
-) -> None:
-    async with intake_app(sqlite_url, tmp_path) as intake:
-        gu = await intake.token("ruc", "gu")
-        accepted = []
-        for year in (2019, 2020, 2021):
-            response = await intake.client.post("/api/v1/reports", json=valid_report(year=year), headers=gu)
-            accepted.append(response.json()["report_id"])
-        marks: PublishedMarks = intake.app.state.published_marks
-        rows = await _submission_rows(sqlite_url)
-        by_report = {r: [e for e, (rid, _) in rows.items() if rid == r][0] for r in accepted}
-        # the first two were marked in the transactions that stored the next reports...
-        assert [rows[by_report[r]][1] is not None for r in accepted] == [True, True, False]
-        # ...and the last waits for the flush, meanwhile not for the relay to send again
-        assert marks.pending(by_report[accepted[2]])
-        assert marks.is_acknowledged(by_report[accepted[2]])
-        assert await marks.flush() == 1
-        rows = await _submission_rows(sqlite_url)
-        assert all(published is not None for _, published in rows.values())
-        assert not any(marks.pending(event_id) for event_id in rows)
-
-
-async def test_marks_that_cannot_be_written_wait_for_the_next_flush(sqlite_url: str, tmp_path: Path) -> None:
-    marks = PublishedMarks(create_engine(sqlite_url))
-    marks.acknowledged("e-1")
-
-    async def broken(_ids: Any) -> None:
-        raise ConnectionError("database down")
-
-    marks.writer.mark_published = broken  # type: ignore[method-assign]
-    with pytest.raises(ConnectionError):
-        await marks.flush()
-    assert marks.is_acknowledged("e-1")  # kept for the next flush; a crash now means a re-send
-
-
-def test_an_event_being_sent_is_left_to_its_request_and_a_failed_one_to_the_relay() -> None:
-    marks = PublishedMarks(create_engine("sqlite+aiosqlite://"))
-    event_id = uuid.uuid4()
-    marks.sending(event_id)
-    assert marks.pending(event_id)
-    assert not marks.is_acknowledged(event_id)
-    marks.abandoned(event_id)
-    assert not marks.pending(event_id)
-
-
-async def test_a_report_stays_in_the_outbox_when_the_broker_does_not_acknowledge(
+async def test_a_report_is_accepted_and_kept_in_the_outbox_while_the_broker_does_not_acknowledge(
     sqlite_url: str, tmp_path: Path
 ) -> None:
     async with intake_app(sqlite_url, tmp_path) as intake:
@@ -177,11 +130,21 @@ async def test_a_report_stays_in_the_outbox_when_the_broker_does_not_acknowledge
         async def down(*_args: Any, **_kwargs: Any) -> None:
             raise ConnectionError("broker down")
 
-        intake.app.state.publisher.publish = down
-        response = await intake.client.post("/api/v1/reports", json=valid_report(), headers=gu)
-        assert response.status_code == 503
-        [event_id] = await _submission_rows(sqlite_url)
-        assert not intake.app.state.published_marks.pending(event_id)  # the relay will send it
+        publish, intake.app.state.broker.publish = intake.app.state.broker.publish, down
+        unrelayed = httpx.AsyncClient(transport=httpx.ASGITransport(app=intake.app), base_url="http://t")
+        async with unrelayed:
+            response = await unrelayed.post("/api/v1/reports", json=valid_report(), headers=gu)
+        assert response.status_code == 202  # durably stored: the contract's 202 (rev 2)
+        [(_, published)] = (await _submission_rows(sqlite_url)).values()
+        assert published is None
+        assert intake.submitted == []
+        with pytest.raises(ConnectionError):
+            await intake.app.state.relay.pass_once()
+        intake.app.state.broker.publish = publish  # the broker is back: the relay sends it
+        assert await intake.app.state.relay.pass_once() == 1
+        [(_, published)] = (await _submission_rows(sqlite_url)).values()
+        assert published is not None
+        assert len(intake.submitted) == 1
 
 
 @pytest.mark.parametrize(
