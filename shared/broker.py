@@ -87,10 +87,7 @@ async def ensure_topics(settings: RucnetSettings, names: tuple[str, ...] = topic
             # Production's durability: with three replicas a write needs two of them (acks=all).
             configs = {"min.insync.replicas": "2"} if replicas >= 3 else {}
             await admin.create_topics(
-                [
-                    NewTopic(n, settings.kafka_partitions, replicas, topic_configs=configs)
-                    for n in missing
-                ]
+                [NewTopic(n, settings.kafka_partitions, replicas, topic_configs=configs) for n in missing]
             )
     finally:
         await admin.close()
