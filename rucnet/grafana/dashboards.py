@@ -7,22 +7,11 @@ are time series (their time axis is their freshness) or carry the last scrape ti
 
 from __future__ import annotations
 
+from grafana_foundation_sdk.builders.dashboard import CustomVariable, Dashboard, QueryVariable
+
 from rucnet.grafana import sql_panels as q
-from rucnet.grafana.panels import (
-    PG,
-    PROM,
-    Cell,
-    Json,
-    barchart,
-    custom_variable,
-    dashboard,
-    promql,
-    query_variable,
-    sql,
-    stat,
-    table,
-    timeseries,
-)
+from rucnet.grafana.board import Cell, custom_variable, dashboard, query_variable, to_json
+from rucnet.grafana.panels import PG, PROM, Json, barchart, promql, sql, stat, table, timeseries
 from shared.reference import ReferenceData, load_reference
 
 FOLDER_UID = "rucnet"
@@ -30,11 +19,11 @@ FOLDER_TITLE = "RUC-nätverket"
 _FRESH = " Senast uppdaterad: när läsmodellen senast ändrades (visas i panelen)."
 
 
-def _year() -> Json:
+def _year() -> QueryVariable:
     return query_variable("year", "År", PG, "SELECT year FROM reporting.report_year ORDER BY year DESC")
 
 
-def _ruc() -> Json:
+def _ruc() -> QueryVariable:
     return query_variable(
         "ruc",
         "RUC",
@@ -45,7 +34,7 @@ def _ruc() -> Json:
     )
 
 
-def _status() -> Json:
+def _status() -> CustomVariable:
     return custom_variable(
         "status",
         "Status",
@@ -54,7 +43,7 @@ def _status() -> Json:
     )
 
 
-def national() -> Json:
+def national() -> Dashboard:
     rows = [
         [
             Cell(
@@ -132,7 +121,7 @@ def national() -> Json:
     )
 
 
-def regions(reference: ReferenceData) -> Json:
+def regions(reference: ReferenceData) -> Dashboard:
     pivot_nsp = q.pivot_school_form_by_nsp(reference)
     rows = [
         [Cell(24, 4, stat("Valda RUC $year", "Insatser i valda RUC." + _FRESH, [sql(q.REGION_KEY_FIGURES)]))],
@@ -203,7 +192,7 @@ def regions(reference: ReferenceData) -> Json:
     )
 
 
-def reporting() -> Json:
+def reporting() -> Dashboard:
     rows = [
         [
             Cell(
@@ -276,7 +265,7 @@ def reporting() -> Json:
     )
 
 
-def classification() -> Json:
+def classification() -> Dashboard:
     rows = [
         [
             Cell(
@@ -358,7 +347,7 @@ def classification() -> Json:
     )
 
 
-def operations() -> Json:
+def operations() -> Dashboard:
     service = query_variable(
         "service", "Tjänst", PROM, "label_values(faststream_received_messages_total, app_name)", multi=True
     )
@@ -519,8 +508,8 @@ def operations() -> Json:
     )
 
 
-def all_dashboards(reference: ReferenceData | None = None) -> dict[str, Json]:
-    """File name (without .json) → dashboard, in the order they are listed."""
+def built_dashboards(reference: ReferenceData | None = None) -> dict[str, Dashboard]:
+    """File name (without .json) → the SDK's dashboard builder, in the order they are listed."""
     reference = reference or load_reference()
     return {
         "01-nationell-oversikt": national(),
@@ -529,3 +518,8 @@ def all_dashboards(reference: ReferenceData | None = None) -> dict[str, Json]:
         "04-klassificering": classification(),
         "05-drift": operations(),
     }
+
+
+def all_dashboards(reference: ReferenceData | None = None) -> dict[str, Json]:
+    """File name (without .json) → dashboard JSON as Grafana stores it."""
+    return {name: to_json(board) for name, board in built_dashboards(reference).items()}
