@@ -141,9 +141,9 @@ def classify(
 
 
 # The other command groups register themselves once the core commands above exist.
-from rucnet import cli_classifier, cli_grafana, cli_intake, cli_ops  # noqa: E402
+from rucnet import cli_classifier, cli_docs, cli_grafana, cli_intake, cli_ops  # noqa: E402
 
-for _module in (cli_ops, cli_grafana, cli_intake, cli_classifier):
+for _module in (cli_ops, cli_grafana, cli_intake, cli_classifier, cli_docs):
     _module.register(app)
 
 

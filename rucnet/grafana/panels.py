@@ -1,250 +1,167 @@
-"""Grafana dashboard JSON built in code: datasources, targets, panels, variables and layout.
+"""Grafana panels and their queries, built with grafana-foundation-sdk (the 11.4 line, as compose).
 
-Plain dictionaries in the shape Grafana 11/12 stores (schemaVersion 39); the dashboards module
-says what to show, this one how Grafana wants it written.
+The SDK's builders are generated from Grafana's own schemas: a field Grafana 11.4 does not have
+or a value outside one of its enums is a Python error here, not a blank panel on Skolverket's
+screen. ``dashboards.py`` says what to show; this module says how, in the SDK's terms, and
+``board.py`` places the panels on a dashboard.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from textwrap import dedent
 from typing import Any
 
+from grafana_foundation_sdk.builders import barchart as sdk_barchart
+from grafana_foundation_sdk.builders import common as sdk_common
+from grafana_foundation_sdk.builders import dashboard as sdk_dashboard
+from grafana_foundation_sdk.builders import prometheus as sdk_prometheus
+from grafana_foundation_sdk.builders import stat as sdk_stat
+from grafana_foundation_sdk.builders import table as sdk_table
+from grafana_foundation_sdk.builders import timeseries as sdk_timeseries
+from grafana_foundation_sdk.models import common
+from grafana_foundation_sdk.models import dashboard as model
+from grafana_foundation_sdk.models import prometheus as prom_model
+
+from rucnet.grafana.sql_query import DATASOURCE_TYPE, Sql
+
 Json = dict[str, Any]
+Panel = sdk_stat.Panel | sdk_barchart.Panel | sdk_table.Panel | sdk_timeseries.Panel
+Target = Sql | sdk_prometheus.Dataquery
 
 POSTGRES_UID = "rucnet-postgres"
 PROMETHEUS_UID = "rucnet-prometheus"
-PG: Json = {"type": "grafana-postgresql-datasource", "uid": POSTGRES_UID}
-PROM: Json = {"type": "prometheus", "uid": PROMETHEUS_UID}
-SCHEMA_VERSION = 39
+PG = model.DataSourceRef(type_val=DATASOURCE_TYPE, uid=POSTGRES_UID)
+PROM = model.DataSourceRef(type_val="prometheus", uid=PROMETHEUS_UID)
 UPDATED = "Senast uppdaterad"
 TAG = "rucnet"
-GRID_WIDTH = 24
 
 
-def sql(raw: str, ref: str = "A") -> Json:
-    return {
-        "refId": ref,
-        "datasource": PG,
-        "editorMode": "code",
-        "format": "table",
-        "rawQuery": True,
-        "rawSql": dedent(raw).strip(),
-    }
+def _legend() -> sdk_common.VizLegendOptions:
+    return (
+        sdk_common.VizLegendOptions()
+        .show_legend(True)
+        .display_mode(common.LegendDisplayMode.LIST)
+        .placement(common.LegendPlacement.BOTTOM)
+        .calcs([])
+    )
 
 
-def promql(expr: str, legend: str = "", ref: str = "A", instant: bool = False) -> Json:
-    return {
-        "refId": ref,
-        "datasource": PROM,
-        "editorMode": "code",
-        "expr": expr,
-        "legendFormat": legend or "__auto",
-        "range": not instant,
-        "instant": instant,
-    }
+def sql(raw: str, ref: str = "A") -> Sql:
+    return Sql(dedent(raw).strip()).ref_id(ref).datasource(PG)
 
 
-def _by_name(name: str, **properties: Any) -> Json:
-    return {
-        "matcher": {"id": "byName", "options": name},
-        "properties": [{"id": key, "value": value} for key, value in properties.items()],
-    }
+def promql(expr: str, legend: str = "", ref: str = "A", instant: bool = False) -> sdk_prometheus.Dataquery:
+    query = (
+        sdk_prometheus.Dataquery()
+        .ref_id(ref)
+        .datasource(PROM)
+        .editor_mode(prom_model.QueryEditorMode.CODE)
+        .expr(expr)
+        .legend_format(legend or "__auto")
+    )
+    return query.instant() if instant else query.range()
 
 
-def _field_config(unit: str | None = None, overrides: list[Json] | None = None, **custom: Any) -> Json:
-    defaults: Json = {"color": {"mode": "palette-classic"}, "custom": custom, "mappings": []}
-    if unit:
-        defaults["unit"] = unit
-    return {"defaults": defaults, "overrides": overrides or []}
+def _props(**properties: Any) -> list[model.DynamicConfigValue]:
+    return [model.DynamicConfigValue(id_val=key, value=value) for key, value in properties.items()]
 
 
-def _panel(kind: str, title: str, description: str, targets: list[Json], **rest: Any) -> Json:
-    return {
-        "type": kind,
-        "title": title,
-        "description": description,
-        "datasource": targets[0]["datasource"],
-        "targets": targets,
-        **rest,
-    }
+def _common(panel: Panel, title: str, description: str, targets: list[Target]) -> None:
+    """What every panel has: texts, the datasource of its first target, targets, palette colours."""
+    source = targets[0].build().datasource
+    assert source is not None
+    panel.title(title).description(description).datasource(source).targets(list(targets))
+    panel.color_scheme(sdk_dashboard.FieldColor().mode(model.FieldColorModeId.PALETTE_CLASSIC)).mappings([])
+
+
+def _units(panel: Panel, units: dict[str, str] | None) -> None:
+    for name, unit in (units or {}).items():
+        panel.override_by_name(name, _props(unit=unit))
 
 
 def stat(
-    title: str, description: str, targets: list[Json], units: dict[str, str] | None = None, unit: str = "none"
-) -> Json:
+    title: str,
+    description: str,
+    targets: list[Target],
+    units: dict[str, str] | None = None,
+    unit: str = "none",
+) -> sdk_stat.Panel:
     """Several numbers side by side; a ``Senast uppdaterad`` field (epoch ms) shows as a date."""
-    overrides = [_by_name(name, unit=u) for name, u in (units or {}).items()]
-    overrides.append(_by_name(UPDATED, unit="dateTimeAsIso", decimals=0))
-    return _panel(
-        "stat",
-        title,
-        description,
-        targets,
-        fieldConfig=_field_config(unit=unit, overrides=overrides),
-        options={
-            "reduceOptions": {"values": False, "calcs": ["lastNotNull"], "fields": ""},
-            "orientation": "auto",
-            "textMode": "value_and_name",
-            "colorMode": "none",
-            "graphMode": "none",
-            "justifyMode": "auto",
-            "wideLayout": True,
-        },
+    panel = sdk_stat.Panel()
+    _common(panel, title, description, targets)
+    _units(panel, units)
+    return (
+        panel.unit(unit)
+        .override_by_name(UPDATED, _props(unit="dateTimeAsIso", decimals=0))
+        .reduce_options(sdk_common.ReduceDataOptions().values(False).calcs(["lastNotNull"]).fields(""))
+        .orientation(common.VizOrientation.AUTO)
+        .text_mode(common.BigValueTextMode.VALUE_AND_NAME)
+        .color_mode(common.BigValueColorMode.NONE)
+        .graph_mode(common.BigValueGraphMode.NONE)
+        .justify_mode(common.BigValueJustifyMode.AUTO)
+        .wide_layout(True)
     )
 
 
 def barchart(
-    title: str, description: str, targets: list[Json], x_field: str, horizontal: bool = True
-) -> Json:
+    title: str, description: str, targets: list[Target], x_field: str, horizontal: bool = True
+) -> sdk_barchart.Panel:
     """Bars per category; the time of the last update stays out of the bars but is in the tooltip."""
-    hidden = _by_name(UPDATED, **{"custom.hideFrom": {"viz": True, "legend": True, "tooltip": False}})
-    return _panel(
-        "barchart",
-        title,
-        description,
-        targets,
-        fieldConfig=_field_config(
-            overrides=[hidden], fillOpacity=80, lineWidth=1, gradientMode="none", axisPlacement="auto"
-        ),
-        options={
-            "orientation": "horizontal" if horizontal else "vertical",
-            "xField": x_field,
-            "showValue": "always",
-            "stacking": "none",
-            "groupWidth": 0.7,
-            "barWidth": 0.9,
-            "xTickLabelRotation": 0,
-            "xTickLabelSpacing": 0,
-            "legend": {"showLegend": True, "displayMode": "list", "placement": "bottom", "calcs": []},
-            "tooltip": {"mode": "multi", "sort": "none"},
-        },
+    hidden = sdk_common.HideSeriesConfig().viz(True).legend(True).tooltip(False).build()
+    panel = sdk_barchart.Panel()
+    _common(panel, title, description, targets)
+    return (
+        panel.override_by_name(UPDATED, _props(**{"custom.hideFrom": hidden}))
+        .fill_opacity(80)
+        .line_width(1)
+        .gradient_mode(common.GraphGradientMode.NONE)
+        .axis_placement(common.AxisPlacement.AUTO)
+        .orientation(common.VizOrientation.HORIZONTAL if horizontal else common.VizOrientation.VERTICAL)
+        .x_field(x_field)
+        .show_value(common.VisibilityMode.ALWAYS)
+        .stacking(common.StackingMode.NONE)
+        .group_width(0.7)
+        .bar_width(0.9)
+        .x_tick_label_rotation(0)
+        .x_tick_label_spacing(0)
+        .legend(_legend())
+        .tooltip(
+            sdk_common.VizTooltipOptions().mode(common.TooltipDisplayMode.MULTI).sort(common.SortOrder.NONE)
+        )
     )
 
 
-def table(title: str, description: str, targets: list[Json], units: dict[str, str] | None = None) -> Json:
-    overrides = [_by_name(name, unit=u) for name, u in (units or {}).items()]
-    return _panel(
-        "table",
-        title,
-        description,
-        targets,
-        fieldConfig=_field_config(overrides=overrides, align="auto", cellOptions={"type": "auto"}),
-        options={"showHeader": True, "cellHeight": "sm", "footer": {"show": False, "reducer": ["sum"]}},
+def table(
+    title: str, description: str, targets: list[Target], units: dict[str, str] | None = None
+) -> sdk_table.Panel:
+    panel = sdk_table.Panel()
+    _common(panel, title, description, targets)
+    _units(panel, units)
+    return (
+        panel.align(common.FieldTextAlignment.AUTO)
+        .cell_options(common.TableAutoCellOptions())
+        .show_header(True)
+        .cell_height(common.TableCellHeight.SM)
+        .footer(sdk_common.TableFooterOptions().show(False).reducer(["sum"]))
     )
 
 
-def timeseries(title: str, description: str, targets: list[Json], unit: str = "short") -> Json:
-    return _panel(
-        "timeseries",
-        title,
-        description,
-        targets,
-        fieldConfig=_field_config(
-            unit=unit, drawStyle="line", lineWidth=1, fillOpacity=10, showPoints="never", spanNulls=False
-        ),
-        options={
-            "legend": {"showLegend": True, "displayMode": "list", "placement": "bottom", "calcs": []},
-            "tooltip": {"mode": "multi", "sort": "desc"},
-        },
+def timeseries(
+    title: str, description: str, targets: list[Target], unit: str = "short"
+) -> sdk_timeseries.Panel:
+    panel = sdk_timeseries.Panel()
+    _common(panel, title, description, targets)
+    return (
+        panel.unit(unit)
+        .draw_style(common.GraphDrawStyle.LINE)
+        .line_width(1)
+        .fill_opacity(10)
+        .show_points(common.VisibilityMode.NEVER)
+        .span_nulls(False)
+        .legend(_legend())
+        .tooltip(
+            sdk_common.VizTooltipOptions()
+            .mode(common.TooltipDisplayMode.MULTI)
+            .sort(common.SortOrder.DESCENDING)
+        )
     )
-
-
-def query_variable(name: str, label: str, datasource: Json, query: str, multi: bool = False) -> Json:
-    variable: Json = {
-        "type": "query",
-        "name": name,
-        "label": label,
-        "datasource": datasource,
-        "query": query,
-        "definition": query,
-        "refresh": 1,
-        "sort": 0,
-        "multi": multi,
-        "includeAll": multi,
-        "current": {},
-        "options": [],
-        "hide": 0,
-    }
-    if multi:
-        variable["current"] = {"selected": True, "text": ["All"], "value": ["$__all"]}
-    return variable
-
-
-def custom_variable(name: str, label: str, options: list[tuple[str, str]], default: str) -> Json:
-    """A fixed list of (text, value); Grafana writes it as ``text : value`` pairs."""
-    text = {v: t for t, v in options}[default]
-    return {
-        "type": "custom",
-        "name": name,
-        "label": label,
-        "query": ",".join(f"{t} : {v}" for t, v in options),
-        "current": {"selected": True, "text": text, "value": default},
-        "options": [{"selected": v == default, "text": t, "value": v} for t, v in options],
-        "multi": False,
-        "includeAll": False,
-        "hide": 0,
-    }
-
-
-@dataclass(frozen=True)
-class Cell:
-    """A panel with its size in grid units (24 across)."""
-
-    width: int
-    height: int
-    panel: Json
-
-
-def layout(rows: list[list[Cell]]) -> list[Json]:
-    """Place rows of panels top to bottom, left to right, and number them."""
-    panels: list[Json] = []
-    y = 0
-    for row in rows:
-        x = 0
-        for cell in row:
-            if x + cell.width > GRID_WIDTH:
-                raise ValueError(f"row too wide at {cell.panel['title']!r}")
-            panel = {"id": len(panels) + 1, "gridPos": {"x": x, "y": y, "w": cell.width, "h": cell.height}}
-            panels.append(panel | cell.panel)
-            x += cell.width
-        y += max(cell.height for cell in row)
-    return panels
-
-
-def dashboard(uid: str, title: str, description: str, rows: list[list[Cell]], variables: list[Json]) -> Json:
-    return {
-        "id": None,
-        "uid": uid,
-        "title": title,
-        "description": description,
-        "tags": [TAG],
-        "editable": False,
-        "graphTooltip": 1,
-        "timezone": "browser",
-        "weekStart": "monday",
-        "fiscalYearStartMonth": 0,
-        "liveNow": False,
-        "refresh": "5m",
-        "schemaVersion": SCHEMA_VERSION,
-        "version": 1,
-        "time": {"from": "now-24h", "to": "now"},
-        "timepicker": {},
-        "annotations": {"list": []},
-        "links": [
-            {
-                "type": "dashboards",
-                "title": "rucnet",
-                "tags": [TAG],
-                "asDropdown": True,
-                "includeVars": False,
-                "keepTime": True,
-                "targetBlank": False,
-                "icon": "external link",
-                "tooltip": "",
-                "url": "",
-            }
-        ],
-        "templating": {"list": variables},
-        "panels": layout(rows),
-    }

@@ -35,8 +35,8 @@ def datasources() -> list[Json]:
     return [
         {
             "name": "rucnet PostgreSQL",
-            "uid": PG["uid"],
-            "type": PG["type"],
+            "uid": PG.uid,
+            "type": PG.type_val,
             "access": "proxy",
             "url": "$RUCNET_GRAFANA_DB_HOST",
             "user": "$RUCNET_GRAFANA_DB_USER",
@@ -55,8 +55,8 @@ def datasources() -> list[Json]:
         },
         {
             "name": "rucnet Prometheus",
-            "uid": PROM["uid"],
-            "type": PROM["type"],
+            "uid": PROM.uid,
+            "type": PROM.type_val,
             "access": "proxy",
             "url": "$RUCNET_GRAFANA_PROMETHEUS_URL",
             "isDefault": False,

@@ -296,3 +296,24 @@ async def test_classification_panels_follow_an_analysts_override_last(pg_2020: s
     assert (day["Ändrade"], day["Byte av område"]) == (1, 1)
     (moved,) = await fetch(pg_2020, substitute(q.DISAGREEMENTS))
     assert (moved["Gällande område"], moved["Antal"]) == ("Styrning och ledning", 1)
+
+
+async def columns(url: str, sql: str) -> list[str]:
+    conn = await asyncpg.connect(dsn(url))
+    try:
+        return [a.name for a in (await conn.prepare(sql)).get_attributes()]
+    finally:
+        await conn.close()
+
+
+@pytest.mark.parametrize(("name", "panel", "target"), PANELS, ids=[f"{n}:{p['title']}" for n, p, _ in PANELS])
+async def test_the_fields_a_panel_names_are_columns_its_query_returns(
+    pg_2020: str, name: str, panel: dict[str, Any], target: dict[str, Any]
+) -> None:
+    """A bar chart's x axis and an override by name match a column only if the names agree:
+    the SDK cannot know the query's columns, PostgreSQL can."""
+    returned = set(await columns(pg_2020, substitute(target["rawSql"])))
+    named = {o["matcher"]["options"] for o in panel["fieldConfig"]["overrides"] if o["matcher"]["id"] == "byName"}
+    if "xField" in panel["options"]:
+        named.add(panel["options"]["xField"])
+    assert named <= returned, f"{panel['title']}: {named - returned} not among {sorted(returned)}"
