@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from aiokafka import AIOKafkaProducer
 from sqlalchemy import func, select
 
@@ -41,9 +42,18 @@ async def national(client: httpx.AsyncClient, headers: dict[str, str]) -> dict[s
     return body
 
 
+@pytest.fixture(params=["kafka", "tansu"])
+def either_broker(request: pytest.FixtureRequest) -> str:
+    """Apache Kafka (production's) and the embedded Tansu (`rucnet dev`'s default), both proven."""
+    fixture = "kafka_bootstrap" if request.param == "kafka" else "tansu_bootstrap"
+    bootstrap: str = request.getfixturevalue(fixture)
+    return bootstrap
+
+
 async def test_a_report_is_counted_and_a_resubmitted_ref_replaces_its_counts(
-    kafka_bootstrap: str, pg_url: str, tmp_path: Path
+    either_broker: str, pg_url: str, tmp_path: Path
 ) -> None:
+    kafka_bootstrap = either_broker
     gu, skolverket = await token(pg_url, "ruc", "gu"), await token(pg_url, "skolverket")
     async with running(*stack(kafka_bootstrap, pg_url, tmp_path)) as (intake, classifier, aggregator):
         for client in (intake, classifier, aggregator):
