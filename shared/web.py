@@ -96,10 +96,13 @@ def service_app(
     on_start: Callable[[], Awaitable[None]] | None = None,
     on_stop: Callable[[], Awaitable[None]] | None = None,
     readiness: Callable[[], Awaitable[dict[str, Any]]] | None = None,
+    serves_without_broker: bool = False,
 ) -> FastAPI:
     """A FastAPI app whose lifespan owns the broker and the engine, with /healthz, /readyz, /metrics.
 
-    ``readiness`` adds the service's own facts to /readyz (intake: its outbox backlog).
+    ``readiness`` adds the service's own facts to the answer (intake: its outbox backlog). A service
+    that ``serves_without_broker`` (intake: its outbox keeps what the broker cannot take yet) stays
+    healthy while the broker is away, and says so in the body.
     """
 
     @asynccontextmanager
@@ -125,7 +128,8 @@ def service_app(
         body: dict[str, Any] = {"broker": broker_ok, "database": db_ok}
         if readiness is not None:
             body |= await readiness()
-        code = status.HTTP_200_OK if broker_ok and db_ok else status.HTTP_503_SERVICE_UNAVAILABLE
+        ok = db_ok and (broker_ok or serves_without_broker)
+        code = status.HTTP_200_OK if ok else status.HTTP_503_SERVICE_UNAVAILABLE
         return JSONResponse(body, status_code=code)
 
     app.add_api_route("/healthz", _ready, methods=["GET"], tags=["ops"])

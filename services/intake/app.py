@@ -78,7 +78,9 @@ def create_app(settings: IntakeSettings) -> FastAPI:
     async def outbox_readiness() -> dict[str, object]:
         return {"outbox_backlog": relay.backlog, "relay_error": relay.last_error}
 
-    app = service_app("rucnet intake", engine, broker, on_start, on_stop, outbox_readiness)
+    app = service_app(
+        "rucnet intake", engine, broker, on_start, on_stop, outbox_readiness, serves_without_broker=True
+    )
     app.state.engine = engine
     app.state.sessions = sessions
     app.state.token_cache = TokenCache(settings.token_cache_ttl_s)

@@ -87,6 +87,8 @@ class OutboxRelay:
                 failures += 1
                 self.last_error = repr(exc)
                 log.warning("outbox relay: %r; retrying (%d)", exc, failures)
+                with contextlib.suppress(Exception):  # the backlog shows how much waits meanwhile
+                    await self._count_backlog()
                 await asyncio.sleep(min(5.0, 0.2 * 2**failures))
                 continue
             if sent:  # more may be waiting: go on without a wait

@@ -313,7 +313,9 @@ async def test_the_fields_a_panel_names_are_columns_its_query_returns(
     """A bar chart's x axis and an override by name match a column only if the names agree:
     the SDK cannot know the query's columns, PostgreSQL can."""
     returned = set(await columns(pg_2020, substitute(target["rawSql"])))
-    named = {o["matcher"]["options"] for o in panel["fieldConfig"]["overrides"] if o["matcher"]["id"] == "byName"}
+    named = {
+        o["matcher"]["options"] for o in panel["fieldConfig"]["overrides"] if o["matcher"]["id"] == "byName"
+    }
     if "xField" in panel["options"]:
         named.add(panel["options"]["xField"])
     assert named <= returned, f"{panel['title']}: {named - returned} not among {sorted(returned)}"
