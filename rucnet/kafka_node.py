@@ -239,7 +239,11 @@ class KafkaNode:
     def start(self, timeout_s: float = 90.0) -> None:
         self._truncate_log()
         self.launch()
-        self.wait_ready(timeout_s)
+        try:
+            self.wait_ready(timeout_s)
+        except BaseException:
+            self.kill()  # never leave a half-started broker behind
+            raise
 
     def _truncate_log(self) -> None:
         log = self.home / "logs" / "server.log"

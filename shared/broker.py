@@ -30,7 +30,7 @@ DEAD_LETTERS = Counter("rucnet_dead_letters", "Messages parked in the dead-lette
 def create_broker(settings: RucnetSettings) -> KafkaBroker:
     service = type(settings).__name__.removesuffix("Settings").lower()
     return KafkaBroker(
-        settings.kafka_bootstrap,
+        settings.kafka_bootstrap.split(","),  # FastStream takes a list; a cluster is "h1:p1,h2:p2,…"
         middlewares=(
             LogContextMiddleware,
             KafkaPrometheusMiddleware(registry=REGISTRY, app_name=service, metrics_prefix="faststream"),

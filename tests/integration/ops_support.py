@@ -302,7 +302,7 @@ def prepare_classifier_model(data_dir: Path) -> None:
     load_or_train(data_dir, load_reference())
 
 
-def wait_healthy(services: list[Service], timeout_s: float = 90) -> None:
+def wait_healthy(services: list[Service], timeout_s: float = 180) -> None:
     wait_until(lambda: all(s.healthy() for s in services), timeout_s, "healthy services")
 
 
