@@ -109,9 +109,9 @@ def aggregates_verify() -> None:
         table.add_column(name)
     for d in report.differences[:200]:
         k = d.key
-        dims = "/".join(x for x in (k.dimension, k.dimension2) if x)
+        stored, expected = ("/".join(map(str, m)) for m in (d.stored, d.expected))
         table.add_row(
-            k.table, str(k.year), k.ruc_id, k.lan_kod, k.status, dims, str(d.stored), str(d.expected)
+            k.table, str(k.year), k.ruc_id, k.lan_kod, k.status, "/".join(k.dimensions), stored, expected
         )
     console.print(table)
     if report.area_mismatches:

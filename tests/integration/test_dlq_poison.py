@@ -14,8 +14,8 @@ from prometheus_client import REGISTRY
 
 from rucnet.dlq import read_letters
 from services.aggregator.app import create_app
+from services.aggregator.queries import national_counts
 from services.aggregator.settings import AggregatorSettings
-from services.aggregator.store import national_counts
 from shared import topics
 from shared.db import create_engine, session_factory
 from shared.events import ClassificationOverridden, DeadLetter

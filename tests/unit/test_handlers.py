@@ -8,8 +8,8 @@ from typing import Any
 from faststream.kafka import KafkaBroker, TestKafkaBroker
 
 from services.aggregator.handlers import register_handlers as register_aggregator
+from services.aggregator.queries import national_counts
 from services.aggregator.settings import AggregatorSettings
-from services.aggregator.store import national_counts
 from services.classifier.handlers import classify_report
 from services.classifier.handlers import register_handlers as register_classifier
 from services.classifier.settings import ClassifierSettings
