@@ -3,11 +3,12 @@
 Revision ID: 0006
 Revises: 0004, 0005
 
-0002-0005 were each written against 0001, so the history had four heads. This revision joins
-them without changing any, so every later revision follows one line. It names 0004 and 0005
-only: 0004 already depends on 0002 and 0003, and Alembic keeps a revision's dependencies out of
-``alembic_version`` once it is applied (a database upgraded to the old heads holds exactly 0004
-and 0005; naming 0002 and 0003 too makes Alembic try to remove rows that are not there).
+0002-0005 were each written against 0001, so the history had four heads. 0004 (which needs 0002
+and 0003) now names them as its parents, and this revision joins 0004 and 0005, so every later
+revision follows one line. No revision's id or operations changed: a database upgraded to the old
+heads holds 0004 and 0005 in ``alembic_version`` (Alembic had already dropped 0002 and 0003 from
+it as 0004's dependencies) and upgrades from there. (Naming all four here instead makes Alembic
+remove version rows that such a database does not have.)
 """
 
 from collections.abc import Sequence

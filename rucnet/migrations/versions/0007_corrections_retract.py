@@ -42,9 +42,13 @@ _COLUMNS = """{a}.year, {a}.ruc_id, coalesce(r.host, {a}.ruc_id) AS ruc_name, {a
        coalesce(sf.sort_order, 999) AS school_form_order,
        {a}.nsp_area, coalesce(a.name_sv, {a}.nsp_area) AS nsp_area_sv, coalesce(a.sort_order, 999) AS nsp_order"""
 
+# The same columns with the same types as 0004's (its school_form came out of JSON as text).
 SCHOOL_FORM_NSP = (
-    "SELECT " + _COLUMNS.format(a="c") + ",\n       c.n, f.last_updated\nFROM count_school_form_nsp c"
-    + _LABELS.format(a="c") + "\nWHERE c.n <> 0"
+    "SELECT "
+    + _COLUMNS.format(a="c").replace("c.school_form, coalesce", "c.school_form::text AS school_form, coalesce")
+    + ",\n       c.n, f.last_updated\nFROM count_school_form_nsp c"
+    + _LABELS.format(a="c")
+    + "\nWHERE c.n <> 0"
 )
 
 # 0004's body, frozen here for the downgrade.
