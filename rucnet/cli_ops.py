@@ -52,12 +52,12 @@ def _with_engine(work: Callable[[AsyncEngine, str, bool], Awaitable[T]]) -> T:
 
 @dlq_app.command("list")
 def dlq_list(limit: Annotated[int, typer.Option(help="show at most this many, newest last")] = 200) -> None:
-    """Print the dead letters: origin, error and whether they were replayed."""
+    """Print the dead letters: origin, reason, error and whether they were replayed."""
     from rucnet.dlq import list_letters
 
     letters = _with_engine(lambda engine, bootstrap, _i: list_letters(engine, bootstrap))
     table = Table(title=f"Dead letters ({len(letters)})")
-    for name in ("id", "topic", "part", "offset", "key", "error", "replayed"):
+    for name in ("id", "topic", "part", "offset", "key", "reason", "error", "replayed"):
         table.add_column(name, overflow="fold")
     for item in letters[-limit:]:
         letter = item.letter
@@ -68,6 +68,7 @@ def dlq_list(limit: Annotated[int, typer.Option(help="show at most this many, ne
             str(letter.partition),
             str(letter.offset),
             letter.key or "",
+            letter.reason or "",
             letter.error[:160],
             replayed,
         )

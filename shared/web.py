@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
-from collections.abc import AsyncIterator, Awaitable, Callable
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, FastAPI, HTTPException, Request, Response, status
 from fastapi.responses import JSONResponse
@@ -89,12 +91,57 @@ def settle_heap() -> None:
     gc.freeze()
 
 
+Checks = Mapping[str, Callable[[], Awaitable[bool]]]
+
+
+class Readiness:
+    """``/readyz`` asks the broker and the database now. ``/healthz`` (the contract's health, what
+    compose and ``rucnet dev`` poll) answers from the last answer while it is younger than
+    ``max_age_s``: a burst of probes costs one round trip to each, not one per probe, and a slow
+    database cannot make the liveness probe itself slow."""
+
+    def __init__(
+        self, broker: KafkaBroker, engine: AsyncEngine, extra: Checks | None = None, max_age_s: float = 2.0
+    ) -> None:
+        self.broker = broker
+        self.engine = engine
+        self.extra = dict(extra or {})  # a service's own readiness (e.g. intake's outbox backlog)
+        self.max_age_s = max_age_s
+        self.last: tuple[float, dict[str, bool]] | None = None
+        self.lock = asyncio.Lock()
+
+    async def check(self) -> dict[str, bool]:
+        result = {"broker": await self.broker.ping(timeout=2.0), "database": await ping(self.engine)}
+        for name, probe in self.extra.items():
+            result[name] = await probe()
+        self.last = (time.monotonic(), result)
+        return result
+
+    async def recent(self) -> dict[str, bool]:
+        async with self.lock:  # concurrent probes wait for one check instead of each making one
+            if self.last is None or time.monotonic() - self.last[0] > self.max_age_s:
+                return await self.check()
+            return self.last[1]
+
+    @staticmethod
+    def answer(result: dict[str, bool]) -> JSONResponse:
+        code = status.HTTP_200_OK if all(result.values()) else status.HTTP_503_SERVICE_UNAVAILABLE
+        return JSONResponse(result, status_code=code)
+
+    async def healthz(self) -> JSONResponse:
+        return self.answer(await self.recent())
+
+    async def readyz(self) -> JSONResponse:
+        return self.answer(await self.check())
+
+
 def service_app(
     title: str,
     engine: AsyncEngine,
     broker: KafkaBroker,
     on_start: Callable[[], Awaitable[None]] | None = None,
     on_stop: Callable[[], Awaitable[None]] | None = None,
+    readiness: Checks | None = None,
 ) -> FastAPI:
     """A FastAPI app whose lifespan owns the broker and the engine, with /healthz, /readyz, /metrics."""
 
@@ -115,15 +162,9 @@ def service_app(
 
     app = FastAPI(title=title, lifespan=lifespan)
 
-    async def _ready() -> JSONResponse:
-        broker_ok = await broker.ping(timeout=2.0)
-        db_ok = await ping(engine)
-        body: dict[str, Any] = {"broker": broker_ok, "database": db_ok}
-        code = status.HTTP_200_OK if broker_ok and db_ok else status.HTTP_503_SERVICE_UNAVAILABLE
-        return JSONResponse(body, status_code=code)
-
-    app.add_api_route("/healthz", _ready, methods=["GET"], tags=["ops"])
-    app.add_api_route("/readyz", _ready, methods=["GET"], tags=["ops"])
+    checked = Readiness(broker, engine, readiness)
+    app.add_api_route("/healthz", checked.healthz, methods=["GET"], tags=["ops"])
+    app.add_api_route("/readyz", checked.readyz, methods=["GET"], tags=["ops"])
 
     @app.get("/metrics", tags=["ops"], include_in_schema=False)
     async def metrics() -> Response:
