@@ -75,9 +75,14 @@ async def _load(session: AsyncSession, events: Sequence[Countable]) -> State:
     await lock_keys(session, locks)
     held: list[Any] = []
     if reports:
-        held = list(await session.execute(select(RECORDS).where(RECORDS.c.report_id.in_(reports))))
-        await lock_keys(session, {(r.ruc_id, r.year) for r in held} - locks)  # moved elsewhere since
-        held = list(await session.execute(select(RECORDS).where(RECORDS.c.report_id.in_(reports))))
+        held_by = select(RECORDS.c.ruc_id, RECORDS.c.year, RECORDS.c.ref).where(
+            RECORDS.c.report_id.in_(reports)
+        )
+        held = list(await session.execute(held_by))
+        more = {(r.ruc_id, r.year) for r in held} - locks  # a report moved elsewhere since
+        if more:  # lock those too, then read again: what was read before the lock may have changed
+            await lock_keys(session, more)
+            held = list(await session.execute(held_by))
     all_keys = sorted(keys | {(r.ruc_id, r.year, r.ref) for r in held})
     records = {k: InsatsRow(*r) for k, r in (await _by_key(session, RECORDS, all_keys)).items()}
     versions = select(REPORTS.c.report_id, REPORTS.c.version).where(REPORTS.c.report_id.in_(reports))
