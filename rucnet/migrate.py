@@ -31,7 +31,7 @@ TABLE_MODULES = (
     "services.aggregator.tables",
     "services.aggregator.attendance",
     "services.aggregator.completeness",
-    "services.aggregator.registry",
+    "services.aggregator.ruc_activation",
     "services.classifier.store",
     "services.intake.store",
     "services.intake.idempotency",

@@ -15,13 +15,13 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from services.aggregator.counting import InsatsFacts, effective_area
 from services.aggregator.tables import InsatsKey, InsatsRow, RetractionRow
-from shared.events import ClassificationOverridden, Insats, InsatsClassification, ReportClassified, utcnow
+from shared.events import ClassificationOverridden, ReportClassified, utcnow
 
 Countable = ReportClassified | ClassificationOverridden
 
@@ -50,36 +50,42 @@ def facts_of(row: Any) -> InsatsFacts:
     )
 
 
-def record_row(
-    event: ReportClassified,
-    insats: Insats,
-    classification: InsatsClassification,
-    override: str | None,
-    stamp: Any,
-) -> InsatsRow:
-    """One insats's record as its report's version states it, with an analyst's override laid on."""
-    return InsatsRow(
-        event.ruc_id,
-        event.year,
-        insats.ref,
-        event.version,
-        event.huvudman.lan_kod,
-        event.huvudman.pseudonym,
-        event.huvudman.type,
-        insats.status,
-        forms_json(insats.school_forms),
-        insats.title[:300],
-        insats.nsp_area,
-        classification.nsp_area,
-        effective_area(override, insats.nsp_area, classification.nsp_area),
-        "override" if override else classification.source,
-        classification.confidence,
-        classification.needs_review and not override,
-        event.model_version,
-        str(event.event_id),
-        stamp,
-        str(event.report_id),
-    )
+def record_values(
+    event: ReportClassified, stamp: Any, areas: Mapping[str, str] | None = None, tail: tuple[Any, ...] = ()
+) -> Iterator[tuple[Any, ...]]:
+    """Each insats's record as its report's version states it, an analyst's area (``areas``, by
+    ref) laid on: plain tuples in ``InsatsRow``'s order, then ``tail`` (the rebuild builds
+    millions and appends its batch number; the live fold names them with ``InsatsRow._make``)."""
+    by_ref = {c.ref: c for c in event.classifications}
+    ruc_id, year, version, model = event.ruc_id, event.year, event.version, event.model_version
+    lan_kod, pseudonym, kind = event.huvudman.lan_kod, event.huvudman.pseudonym, event.huvudman.type
+    event_id, report_id = str(event.event_id), str(event.report_id)
+    for insats in event.insatser:
+        classified = by_ref[insats.ref]
+        override = areas.get(insats.ref) if areas else None
+        yield (
+            ruc_id,
+            year,
+            insats.ref,
+            version,
+            lan_kod,
+            pseudonym,
+            kind,
+            insats.status,
+            forms_json(insats.school_forms),
+            insats.title[:300],
+            insats.nsp_area,
+            classified.nsp_area,
+            effective_area(override, insats.nsp_area, classified.nsp_area),
+            "override" if override else classified.source,
+            classified.confidence,
+            classified.needs_review and not override,
+            model,
+            event_id,
+            stamp,
+            report_id,
+            *tail,
+        )
 
 
 def override_wins(current: Mapping[str, Any] | None, event: ClassificationOverridden) -> bool:
@@ -111,9 +117,10 @@ class State:
     changed: set[InsatsKey] = field(default_factory=set)  # records and retractions
     changed_overrides: set[InsatsKey] = field(default_factory=set)
     changed_reports: set[str] = field(default_factory=set)
+    stored: tuple[set[InsatsKey], set[InsatsKey]] = field(init=False)  # rows a write-back may delete
 
     def __post_init__(self) -> None:
-        self.stored = (set(self.records), set(self.retractions))  # the rows a write-back may delete
+        self.stored = (set(self.records), set(self.retractions))
         for key, row in self.records.items():
             self.by_report.setdefault(row.report_id, set()).add(key)
 
@@ -141,8 +148,7 @@ class State:
 
 def fold_classified(state: State, event: ReportClassified) -> None:
     report, version = str(event.report_id), event.version
-    insatser = {i.ref: i for i in event.insatser}  # a ref twice in one event: the last one holds
-    keys = {(event.ruc_id, event.year, ref): ref for ref in insatser}
+    keys = {(event.ruc_id, event.year, i.ref): i.ref for i in event.insatser}
     latest = state.reports.get(report)
     if latest is not None and latest > version:  # a later version of the report left these out
         for key in sorted(keys):
@@ -152,15 +158,12 @@ def fold_classified(state: State, event: ReportClassified) -> None:
         return
     for key in sorted(state.by_report.get(report, set()) - keys.keys()):
         state.retract(key, state.records[key].version, report)
-    by_ref = {c.ref: c for c in event.classifications}
-    stamp = utcnow()
+    areas = {ref: o["nsp_area"] for key, ref in keys.items() if (o := state.overrides.get(key))}
+    rows = {row[2]: row for row in record_values(event, utcnow(), areas)}  # a ref twice: the last holds
     for key, ref in sorted(keys.items()):
         held = state.held(key)
-        if held is not None and held > version:
-            continue
-        override = state.overrides.get(key)
-        area = override["nsp_area"] if override else None
-        state.hold(record_row(event, insatser[ref], by_ref[ref], area, stamp))
+        if held is None or held <= version:
+            state.hold(InsatsRow._make(rows[ref]))
     if latest != version:
         state.reports[report] = version
         state.changed_reports.add(report)

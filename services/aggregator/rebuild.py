@@ -29,12 +29,11 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.aggregator.counting import KnownCodes
-from services.aggregator.folding import override_row, override_wins, record_row
+from services.aggregator.folding import override_row, override_wins, record_values
 from services.aggregator.handlers import classified_problems, known_codes, override_problems
 from services.aggregator.shadow import (
     VERSION,
     Folded,
-    Row,
     ShadowWriter,
     create_shadow,
     drop_shadow,
@@ -61,20 +60,13 @@ class RebuildResult:
     seconds: float = 0.0
 
 
-def record_values(event: ReportClassified, stamp: Any, seq: int) -> Iterator[Row]:
-    """``folding.record_row`` of each insats (no override: the swap lays them on) and the batch's
-    ``seq``. ``stamp`` is the batch's time, already bound for the driver."""
-    by_ref = {c.ref: c for c in event.classifications}
-    for insats in event.insatser:
-        yield (*record_row(event, insats, by_ref[insats.ref], None, stamp), seq)
-
-
 def _fold_classified(folded: Folded, payload: bytes, known: KnownCodes, stamp: Any) -> tuple[str, int]:
     event = ReportClassified.model_validate_json(payload)
     if classified_problems(event, known):
         raise ValueError("unknown codes")
     records, version = folded.records, event.version
-    for row in record_values(event, stamp, folded.seq):  # a ref twice in one event: the last holds
+    # no override here (the swap lays them on); the batch's ``seq`` last; a ref twice: the last holds
+    for row in record_values(event, stamp, tail=(folded.seq,)):
         key = row[:3]
         held = records.get(key)
         if held is None or held[VERSION] <= version:

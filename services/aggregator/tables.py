@@ -2,7 +2,7 @@
 
 The count tables are built from ``counting.COUNT_SPEC`` (a new dimension or measure there is a
 new column here, and the autogenerate test asks for its migration). The aggregator's other
-tables live beside the code that owns them (``attendance.py``, ``completeness.py``, ``registry.py``);
+tables live beside the code that owns them (``attendance.py``, ``completeness.py``, ``ruc_activation.py``);
 ``rucnet/migrate.py`` names every table module, for Alembic.
 """
 
