@@ -25,46 +25,25 @@ down_revision: str | Sequence[str] | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-_LABELS = """
-LEFT JOIN reporting.ref_ruc r ON r.ruc_id = {a}.ruc_id
-LEFT JOIN reporting.ref_lan l ON l.lan_kod = {a}.lan_kod
-LEFT JOIN reporting.ref_nsp_area a ON a.nsp_area = {a}.nsp_area
+# The same columns with the same types as 0004's (its school_form came out of JSON as text).
+SCHOOL_FORM_NSP = """
+SELECT c.year, c.ruc_id, coalesce(r.host, c.ruc_id) AS ruc_name, c.lan_kod,
+       coalesce(l.name_sv, c.lan_kod) AS lan_name, c.status,
+       c.school_form::text AS school_form, coalesce(sf.name_sv, c.school_form) AS school_form_sv,
+       coalesce(sf.sort_order, 999) AS school_form_order,
+       c.nsp_area, coalesce(a.name_sv, c.nsp_area) AS nsp_area_sv, coalesce(a.sort_order, 999) AS nsp_order,
+       c.n, f.last_updated
+FROM count_school_form_nsp c
+LEFT JOIN reporting.ref_ruc r ON r.ruc_id = c.ruc_id
+LEFT JOIN reporting.ref_lan l ON l.lan_kod = c.lan_kod
+LEFT JOIN reporting.ref_nsp_area a ON a.nsp_area = c.nsp_area
 LEFT JOIN LATERAL (
     SELECT x.name_sv, x.sort_order FROM reporting.ref_school_form_name x
-    WHERE x.school_form = {a}.school_form AND x.valid_from <= make_date({a}.year, 1, 1)
+    WHERE x.school_form = c.school_form AND x.valid_from <= make_date(c.year, 1, 1)
     ORDER BY x.valid_from DESC LIMIT 1
 ) sf ON true
-CROSS JOIN reporting.data_freshness f"""
-
-_COLUMNS = """{a}.year, {a}.ruc_id, coalesce(r.host, {a}.ruc_id) AS ruc_name, {a}.lan_kod,
-       coalesce(l.name_sv, {a}.lan_kod) AS lan_name, {a}.status,
-       {a}.school_form, coalesce(sf.name_sv, {a}.school_form) AS school_form_sv,
-       coalesce(sf.sort_order, 999) AS school_form_order,
-       {a}.nsp_area, coalesce(a.name_sv, {a}.nsp_area) AS nsp_area_sv, coalesce(a.sort_order, 999) AS nsp_order"""
-
-# The same columns with the same types as 0004's (its school_form came out of JSON as text).
-SCHOOL_FORM_NSP = (
-    "SELECT "
-    + _COLUMNS.format(a="c").replace("c.school_form, coalesce", "c.school_form::text AS school_form, coalesce")
-    + ",\n       c.n, f.last_updated\nFROM count_school_form_nsp c"
-    + _LABELS.format(a="c")
-    + "\nWHERE c.n <> 0"
-)
-
-# 0004's body, frozen here for the downgrade.
-SCHOOL_FORM_NSP_0004 = (
-    "SELECT " + _COLUMNS.format(a="i") + """,
-       count(*)::integer AS n, max(f.last_updated) AS last_updated
-FROM (
-    SELECT rec.year, rec.ruc_id, rec.lan_kod, rec.status, rec.nsp_area, form.school_form
-    FROM insats_record rec
-    CROSS JOIN LATERAL (
-        SELECT DISTINCT value AS school_form FROM json_array_elements_text(rec.school_forms::json)
-    ) form
-) i""" + _LABELS.format(a="i") + """
-GROUP BY i.year, i.ruc_id, r.host, i.lan_kod, l.name_sv, i.status, i.school_form, sf.name_sv,
-         sf.sort_order, i.nsp_area, a.name_sv, a.sort_order"""
-)
+CROSS JOIN reporting.data_freshness f
+WHERE c.n <> 0"""
 
 
 def upgrade() -> None:
@@ -91,8 +70,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute(f"CREATE OR REPLACE VIEW reporting.school_form_nsp AS {SCHOOL_FORM_NSP_0004}")
+    # reporting.school_form_nsp keeps reading count_school_form_nsp (there since 0005): the same
+    # columns and numbers as 0004's recount, so the older schema needs nothing else.
     op.drop_table("insats_retraction")
     op.drop_table("report_version")
     with op.batch_alter_table("insats_record") as batch:
