@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.aggregator.app import create_app as aggregator_app
 from services.aggregator.settings import AggregatorSettings
-from services.aggregator.store import RECORDS, CountInsats
+from services.aggregator.tables import COUNT_TABLES, RECORDS
 from services.classifier.app import create_app as classifier_app
 from services.classifier.settings import ClassifierSettings
 from services.intake.app import create_app as intake_app
@@ -69,7 +69,7 @@ def counter(engine: AsyncEngine) -> Callable[[], Awaitable[int]]:
 
     async def counted() -> int:
         async with engine.connect() as conn:
-            value = await conn.scalar(select(func.coalesce(func.sum(CountInsats.n), 0)))  # type: ignore[arg-type]
+            value = await conn.scalar(select(func.coalesce(func.sum(COUNT_TABLES["insats"].c.n), 0)))
         return int(value or 0)
 
     return counted

@@ -52,12 +52,12 @@ def _with_engine(work: Callable[[AsyncEngine, str, bool], Awaitable[T]]) -> T:
 
 @dlq_app.command("list")
 def dlq_list(limit: Annotated[int, typer.Option(help="show at most this many, newest last")] = 200) -> None:
-    """Print the dead letters: origin, error and whether they were replayed."""
+    """Print the dead letters: origin, reason, error and whether they were replayed."""
     from rucnet.dlq import list_letters
 
     letters = _with_engine(lambda engine, bootstrap, _i: list_letters(engine, bootstrap))
     table = Table(title=f"Dead letters ({len(letters)})")
-    for name in ("id", "topic", "part", "offset", "key", "error", "replayed"):
+    for name in ("id", "topic", "part", "offset", "key", "reason", "error", "replayed"):
         table.add_column(name, overflow="fold")
     for item in letters[-limit:]:
         letter = item.letter
@@ -68,6 +68,7 @@ def dlq_list(limit: Annotated[int, typer.Option(help="show at most this many, ne
             str(letter.partition),
             str(letter.offset),
             letter.key or "",
+            letter.reason or "",
             letter.error[:160],
             replayed,
         )
@@ -109,9 +110,9 @@ def aggregates_verify() -> None:
         table.add_column(name)
     for d in report.differences[:200]:
         k = d.key
-        dims = "/".join(x for x in (k.dimension, k.dimension2) if x)
+        stored, expected = ("/".join(map(str, m)) for m in (d.stored, d.expected))
         table.add_row(
-            k.table, str(k.year), k.ruc_id, k.lan_kod, k.status, dims, str(d.stored), str(d.expected)
+            k.table, str(k.year), k.ruc_id, k.lan_kod, k.status, "/".join(k.dimensions), stored, expected
         )
     console.print(table)
     if report.area_mismatches:

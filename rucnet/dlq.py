@@ -8,22 +8,29 @@ from dataclasses import dataclass
 
 from aiokafka import AIOKafkaProducer
 from pydantic import ValidationError
-from sqlalchemy import BigInteger, Column, DateTime, Integer, MetaData, String, Table, select
+from sqlalchemy import BigInteger, Table, select
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import Field, SQLModel
 
-from services.aggregator.rebuild import TopicReader
 from shared import topics
+from shared.db import UtcDateTime
 from shared.events import DeadLetter, utcnow
+from shared.topic_reader import TopicReader
 
-replays = Table(
-    "dead_letter_replay",
-    MetaData(),
-    Column("dead_letter_id", String(36), primary_key=True),
-    Column("topic", String(200), nullable=False),
-    Column("partition", Integer, nullable=False),
-    Column("offset", BigInteger, nullable=False),
-    Column("replayed_at", DateTime(timezone=True), nullable=False),
-)
+
+class DeadLetterReplay(SQLModel, table=True):
+    """A dead letter whose payload was re-published: each is replayed once."""
+
+    __tablename__ = "dead_letter_replay"
+
+    dead_letter_id: str = Field(primary_key=True, max_length=36)
+    topic: str = Field(max_length=200)
+    partition: int
+    offset: int = Field(sa_type=BigInteger)
+    replayed_at: dt.datetime = Field(sa_type=UtcDateTime)
+
+
+replays: Table = DeadLetterReplay.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy import MetaData
+from sqlmodel import SQLModel
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -19,3 +22,26 @@ def alembic_config(url: str) -> Config:
 
 def upgrade(url: str, revision: str = "heads") -> None:
     command.upgrade(alembic_config(url), revision)
+
+
+# Every module that defines a table, by owner; importing one registers its tables on SQLModel.metadata.
+TABLE_MODULES = (
+    "shared.auth",
+    "rucnet.dlq",
+    "services.aggregator.tables",
+    "services.aggregator.attendance",
+    "services.aggregator.completeness",
+    "services.aggregator.ruc_activation",
+    "services.classifier.store",
+    "services.intake.store",
+    "services.intake.idempotency",
+    "services.intake.parts",
+    "services.intake.users",
+)
+
+
+def table_metadata() -> MetaData:
+    """Every table as the models define them: what the migrations must build."""
+    for name in TABLE_MODULES:
+        importlib.import_module(name)
+    return SQLModel.metadata

@@ -19,7 +19,8 @@ from openpyxl.styles import Font
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.aggregator.store import InsatsRecord, ProcessedEvent, national_counts
+from services.aggregator.queries import national_counts
+from services.aggregator.tables import InsatsRecord, ProcessedEvent
 from shared.db import create_engine, session_factory
 from shared.reference import ReferenceData, load_reference
 

@@ -17,7 +17,7 @@ from prometheus_client import REGISTRY, Counter
 from pydantic import BaseModel, ValidationError
 
 from shared import topics
-from shared.events import DeadLetter
+from shared.events import DeadLetter, DeadLetterReason
 from shared.logging import LogContextMiddleware, ids_in, log_context
 from shared.metrics import BusinessMetricsMiddleware
 from shared.settings import RucnetSettings
@@ -93,7 +93,9 @@ async def ensure_topics(settings: RucnetSettings, names: tuple[str, ...] = topic
         await admin.close()
 
 
-async def dead_letter_record(broker: KafkaBroker, record: ConsumerRecord[Any, Any], error: str) -> DeadLetter:
+async def dead_letter_record(
+    broker: KafkaBroker, record: ConsumerRecord[Any, Any], reason: DeadLetterReason, error: str
+) -> DeadLetter:
     """Park a record that cannot be handled, with its origin, so the consumer can go on."""
     value: bytes = record.value or b""
     letter = DeadLetter(
@@ -103,12 +105,18 @@ async def dead_letter_record(broker: KafkaBroker, record: ConsumerRecord[Any, An
         key=record.key.decode(errors="replace") if record.key else None,
         error=error[:2000],
         payload=value.decode(errors="replace")[:100_000],
+        reason=reason,
     )
     await broker.publish(letter, topics.DEAD_LETTERS, key=record.key)
     DEAD_LETTERS.labels(letter.topic).inc()
     with log_context(**ids_in(value)):  # a batch binds no ids of its own
         log.warning(
-            "dead-lettered %s[%s]@%s: %s", letter.topic, letter.partition, letter.offset, letter.error[:200]
+            "dead-lettered %s[%s]@%s (%s): %s",
+            letter.topic,
+            letter.partition,
+            letter.offset,
+            reason,
+            letter.error[:200],
         )
     return letter
 
@@ -120,7 +128,9 @@ async def parse_record_or_dead_letter(
     try:
         return model.model_validate_json(record.value or b"")
     except ValidationError as exc:
-        await dead_letter_record(broker, record, f"{model.__name__} does not parse: {exc}")
+        await dead_letter_record(
+            broker, record, DeadLetterReason.UNPARSEABLE, f"{model.__name__} does not parse: {exc}"
+        )
         return None
 
 

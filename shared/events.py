@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from enum import StrEnum
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -141,6 +142,17 @@ class AttendanceReported(Event):
     meetings: tuple[MeetingHeld, ...]
 
 
+class DeadLetterReason(StrEnum):
+    """Why a message was parked in the dead letters: what ``rucnet dlq list`` shows and tests
+    match. A new reason is a new member here, passed where the message is parked."""
+
+    UNPARSEABLE = "unparseable"  # not the event its topic carries (JSON, schema)
+    UNKNOWN_CODES = "unknown_codes"  # parses, but names codes outside the reference data
+    INCOMPLETE = "incomplete"  # parses, but lacks parts it needs (an insats without a classification)
+    TOO_LARGE = "too_large"  # what it leads to would not fit the broker's message limit
+    NOT_APPLIED = "not_applied"  # valid, but applying it failed every retry
+
+
 class DeadLetter(Event):
     topic: str
     partition: int
@@ -148,3 +160,4 @@ class DeadLetter(Event):
     key: str | None
     error: str
     payload: str
+    reason: DeadLetterReason | None = None  # None: parked before reasons were typed

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
-from collections.abc import AsyncIterator, Awaitable, Callable
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, FastAPI, HTTPException, Request, Response, status
 from fastapi.responses import JSONResponse
@@ -89,21 +91,77 @@ def settle_heap() -> None:
     gc.freeze()
 
 
+Checks = Mapping[str, Callable[[], Awaitable[bool]]]
+Facts = Callable[[], Awaitable[dict[str, Any]]]
+
+
+class Readiness:
+    """``/readyz`` asks the broker and the database now. ``/healthz`` (the contract's health, what
+    compose and ``rucnet dev`` poll) answers from the last answer while it is younger than
+    ``max_age_s``: a burst of probes costs one round trip to each, not one per probe, and a slow
+    database cannot make the liveness probe itself slow."""
+
+    def __init__(
+        self,
+        broker: KafkaBroker,
+        engine: AsyncEngine,
+        extra: Checks | None = None,
+        max_age_s: float = 2.0,
+        facts: Facts | None = None,
+        serves_without_broker: bool = False,
+    ) -> None:
+        self.broker = broker
+        self.engine = engine
+        self.extra = dict(extra or {})  # a service's own checks
+        self.facts = facts  # what a service reports beside them (intake: its outbox backlog)
+        self.serves_without_broker = serves_without_broker  # intake: its outbox holds what waits
+        self.max_age_s = max_age_s
+        self.last: tuple[float, dict[str, Any]] | None = None
+        self.lock = asyncio.Lock()
+
+    async def check(self) -> dict[str, Any]:
+        result: dict[str, Any] = {
+            "broker": await self.broker.ping(timeout=2.0),
+            "database": await ping(self.engine),
+        }
+        for name, probe in self.extra.items():
+            result[name] = await probe()
+        if self.facts is not None:
+            result |= await self.facts()
+        self.last = (time.monotonic(), result)
+        return result
+
+    async def recent(self) -> dict[str, Any]:
+        async with self.lock:  # concurrent probes wait for one check instead of each making one
+            if self.last is None or time.monotonic() - self.last[0] > self.max_age_s:
+                return await self.check()
+            return self.last[1]
+
+    def answer(self, result: dict[str, Any]) -> JSONResponse:
+        checks = {k: v for k, v in result.items() if isinstance(v, bool)}
+        if self.serves_without_broker:
+            checks.pop("broker")
+        code = status.HTTP_200_OK if all(checks.values()) else status.HTTP_503_SERVICE_UNAVAILABLE
+        return JSONResponse(result, status_code=code)
+
+    async def healthz(self) -> JSONResponse:
+        return self.answer(await self.recent())
+
+    async def readyz(self) -> JSONResponse:
+        return self.answer(await self.check())
+
+
 def service_app(
     title: str,
     engine: AsyncEngine,
     broker: KafkaBroker,
     on_start: Callable[[], Awaitable[None]] | None = None,
     on_stop: Callable[[], Awaitable[None]] | None = None,
-    readiness: Callable[[], Awaitable[dict[str, Any]]] | None = None,
+    readiness: Checks | None = None,
+    facts: Facts | None = None,
     serves_without_broker: bool = False,
 ) -> FastAPI:
-    """A FastAPI app whose lifespan owns the broker and the engine, with /healthz, /readyz, /metrics.
-
-    ``readiness`` adds the service's own facts to the answer (intake: its outbox backlog). A service
-    that ``serves_without_broker`` (intake: its outbox keeps what the broker cannot take yet) stays
-    healthy while the broker is away, and says so in the body.
-    """
+    """A FastAPI app whose lifespan owns the broker and the engine, with /healthz, /readyz, /metrics."""
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -122,18 +180,9 @@ def service_app(
 
     app = FastAPI(title=title, lifespan=lifespan)
 
-    async def _ready() -> JSONResponse:
-        broker_ok = await broker.ping(timeout=2.0)
-        db_ok = await ping(engine)
-        body: dict[str, Any] = {"broker": broker_ok, "database": db_ok}
-        if readiness is not None:
-            body |= await readiness()
-        ok = db_ok and (broker_ok or serves_without_broker)
-        code = status.HTTP_200_OK if ok else status.HTTP_503_SERVICE_UNAVAILABLE
-        return JSONResponse(body, status_code=code)
-
-    app.add_api_route("/healthz", _ready, methods=["GET"], tags=["ops"])
-    app.add_api_route("/readyz", _ready, methods=["GET"], tags=["ops"])
+    checked = Readiness(broker, engine, readiness, facts=facts, serves_without_broker=serves_without_broker)
+    app.add_api_route("/healthz", checked.healthz, methods=["GET"], tags=["ops"])
+    app.add_api_route("/readyz", checked.readyz, methods=["GET"], tags=["ops"])
 
     @app.get("/metrics", tags=["ops"], include_in_schema=False)
     async def metrics() -> Response:

@@ -1,8 +1,10 @@
 """The read model Grafana and the national report use: schema, role, views and reference labels.
 
-The views themselves are created by migration 0004 (PostgreSQL only). The labels they join come
-from small ``reporting.ref_*`` tables filled from shared/data/*.json; after an edit of those files
-``rucnet grafana refresh-reference`` re-fills them (the migration filled them once).
+The views themselves are created by migration 0004 (PostgreSQL only; 0007 points
+``school_form_nsp`` at its count table: the views read the counts, never count again). The labels
+they join come from small ``reporting.ref_*`` tables, which migration 0004 filled with a frozen copy
+of shared/data/*.json; after an edit of those files ``rucnet grafana refresh-reference`` re-fills
+them.
 """
 
 from __future__ import annotations

@@ -4,14 +4,11 @@ import asyncio
 
 from alembic import context
 from sqlalchemy.engine import Connection
-from sqlmodel import SQLModel
 
-import rucnet.intake_tables  # noqa: F401 - intake's tables, aggregator attendance/completeness
-import services.classifier.store  # noqa: F401 - the classifier tables (0002)
-import shared.auth  # noqa: F401 - the tables register on SQLModel.metadata
+from rucnet.migrate import table_metadata
 from shared.db import create_engine
 
-target_metadata = SQLModel.metadata
+target_metadata = table_metadata()
 
 
 def _run(connection: Connection) -> None:

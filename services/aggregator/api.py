@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.aggregator.store import national_counts
+from services.aggregator.queries import national_counts
 from shared.auth import Principal
 from shared.reference import load_reference
 from shared.report import MAX_YEAR, MIN_YEAR

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from services.aggregator import attendance, completeness, read_api, receipts, registry
+from services.aggregator import attendance, completeness, read_api, receipts, ruc_activation
 from services.aggregator.api import router
 from services.aggregator.handlers import register_handlers
 from services.aggregator.settings import AggregatorSettings
@@ -26,6 +26,6 @@ def create_app(settings: AggregatorSettings) -> FastAPI:
     app.include_router(receipts.router)
     app.include_router(attendance.router)
     app.include_router(completeness.router)
-    app.include_router(registry.router)
+    app.include_router(ruc_activation.router)
     install_error_handlers(app)
     return app

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import Field, SQLModel, col, select
 
-from services.aggregator.store import claim_event
+from services.aggregator.upserts import claim_event
 from shared.auth import Principal
 from shared.db import UtcDateTime
 from shared.events import AttendanceReported

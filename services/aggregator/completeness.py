@@ -19,7 +19,7 @@ from sqlmodel import Field, SQLModel, col, select
 
 from services.aggregator.attendance import AttendanceSummary
 from services.aggregator.counting import KnownCodes
-from services.aggregator.registry import active_rucs
+from services.aggregator.ruc_activation import active_rucs
 from shared.auth import Principal
 from shared.db import UtcDateTime, insert_for
 from shared.events import AttendanceReported, ReportSubmitted, utcnow

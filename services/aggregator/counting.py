@@ -1,13 +1,21 @@
-"""Pure counting: what an insats contributes, and the deltas between two versions of it."""
+"""Pure counting: the count spec, what an insats contributes, and the deltas between two versions.
+
+``COUNT_SPEC`` is the one place the counting rule is written. Each count table is keyed by the
+insats's year, RUC, län and status plus its own dimensions, and holds its measures. The live
+upsert (``upserts.py``), the rebuild's recount (``rebuild.py``), verify and the count tables'
+columns (``tables.py``) are all derived from it; the reporting views read the count tables.
+"""
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Callable, Iterable
+import itertools
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
 CountTable = Literal["insats", "school_form", "nsp", "school_form_nsp"]
+Measures = tuple[int, ...]  # one value per measure of the table, in the spec's order
+BASE = ("year", "ruc_id", "lan_kod", "status")  # every count table's leading key columns
 
 
 class InsatsFacts(NamedTuple):
@@ -24,55 +32,101 @@ class InsatsFacts(NamedTuple):
     nsp_area: str
 
 
+class Dimension(NamedTuple):
+    """A key column of a count table, taken from a field of ``InsatsFacts``."""
+
+    column: str
+    fact: str
+    each: bool = False  # the fact is a tuple: the insats counts once under each distinct value
+
+
+class Measure(NamedTuple):
+    """A value column: 1 per insats (a count) when ``fact`` is None, else the sum of that fact."""
+
+    column: str
+    fact: str | None = None
+
+
+class CountSpec(NamedTuple):
+    table: str
+    dimensions: tuple[Dimension, ...] = ()
+    measures: tuple[Measure, ...] = (Measure("n"),)
+
+
+SCHOOL_FORM = Dimension("school_form", "school_forms", each=True)
+NSP_AREA = Dimension("nsp_area", "nsp_area")
+COUNT_SPEC: dict[CountTable, CountSpec] = {
+    "insats": CountSpec("count_insats"),
+    "school_form": CountSpec("count_school_form", (SCHOOL_FORM,)),
+    "nsp": CountSpec("count_nsp", (NSP_AREA,)),
+    # skolform × NSP: an insats counts once in each cell of its school forms and its area
+    "school_form_nsp": CountSpec("count_school_form_nsp", (SCHOOL_FORM, NSP_AREA)),
+}
+# The facts records are grouped by before counting (the rebuild) and the facts summed per group.
+GROUPED_FACTS = tuple(dict.fromkeys([*BASE, *(d.fact for s in COUNT_SPEC.values() for d in s.dimensions)]))
+SUMMED_FACTS = tuple(dict.fromkeys(m.fact for s in COUNT_SPEC.values() for m in s.measures if m.fact))
+
+
 class CountKey(NamedTuple):
     table: CountTable
     year: int
     ruc_id: str
     lan_kod: str
     status: str
-    dimension: str = ""
-    dimension2: str = ""
+    dimensions: tuple[str, ...] = ()  # the values of the table's dimensions, in the spec's order
 
 
-def contributions(facts: InsatsFacts) -> list[CountKey]:
+def _cells(dimensions: tuple[Dimension, ...], facts: InsatsFacts) -> Iterator[tuple[str, ...]]:
+    values = []
+    for dimension in dimensions:
+        value = getattr(facts, dimension.fact)
+        values.append(sorted(set(value)) if dimension.each else (value,))
+    return itertools.product(*values)
+
+
+def contributions(facts: InsatsFacts, weight: int = 1) -> list[tuple[CountKey, Measures]]:
+    """Every cell of every count table the insats falls in, with what it adds there. ``weight``:
+    the insatser it stands for (the rebuild counts a group of records alike at once; then each
+    summed fact holds the group's sum)."""
     base = (facts.year, facts.ruc_id, facts.lan_kod, facts.status)
-    keys = [CountKey("insats", *base), CountKey("nsp", *base, facts.nsp_area)]
-    keys += [CountKey("school_form", *base, form) for form in sorted(set(facts.school_forms))]
-    return keys
+    out = []
+    for name, spec in COUNT_SPEC.items():
+        values = tuple(weight if m.fact is None else getattr(facts, m.fact) for m in spec.measures)
+        out += [(CountKey(name, *base, cell), values) for cell in _cells(spec.dimensions, facts)]
+    return out
 
 
-def cross_contributions(facts: InsatsFacts) -> list[CountKey]:
-    """The skolform × NSP cells an insats falls in: one per school form it targets."""
-    base = (facts.year, facts.ruc_id, facts.lan_kod, facts.status)
-    forms = sorted(set(facts.school_forms))
-    return [CountKey("school_form_nsp", *base, form, facts.nsp_area) for form in forms]
+def add_into(
+    total: dict[CountKey, Measures], changes: Iterable[tuple[CountKey, Measures]], sign: int = 1
+) -> None:
+    for key, values in changes:
+        held = total.get(key)
+        if held is None:
+            total[key] = tuple(sign * v for v in values)
+        else:
+            total[key] = tuple(h + sign * v for h, v in zip(held, values, strict=True))
 
 
-def all_contributions(facts: InsatsFacts) -> list[CountKey]:
-    """Everything the aggregator keeps a count of: the national tables and the cross table."""
-    return contributions(facts) + cross_contributions(facts)
+def nonzero(total: Mapping[CountKey, Measures]) -> dict[CountKey, Measures]:
+    return {key: values for key, values in sorted(total.items()) if any(values)}
 
 
-def count_deltas(
-    old: InsatsFacts | None,
-    new: InsatsFacts | None,
-    contribute: Callable[[InsatsFacts], list[CountKey]] = contributions,
-) -> dict[CountKey, int]:
-    """The count changes that turn ``old`` into ``new``; unchanged keys are left out."""
-    delta: Counter[CountKey] = Counter()
+def count_deltas(old: InsatsFacts | None, new: InsatsFacts | None) -> dict[CountKey, Measures]:
+    """The count changes that turn ``old`` into ``new`` (None: not counted); unchanged keys are left out."""
+    delta: dict[CountKey, Measures] = {}
     if new is not None:
-        delta.update(contribute(new))
+        add_into(delta, contributions(new))
     if old is not None:
-        delta.subtract(contribute(old))
-    return {key: n for key, n in sorted(delta.items()) if n != 0}
+        add_into(delta, contributions(old), -1)
+    return nonzero(delta)
 
 
-def count_all(records: Iterable[InsatsFacts]) -> dict[CountKey, int]:
-    """The counts a set of records adds up to, from scratch: what verify and rebuild compare."""
-    total: Counter[CountKey] = Counter()
-    for facts in records:
-        total.update(all_contributions(facts))
-    return {key: n for key, n in sorted(total.items()) if n != 0}
+def count_records(records: Iterable[tuple[InsatsFacts, int]]) -> dict[CountKey, Measures]:
+    """The counts of records from scratch, each (facts, how many insatser it stands for)."""
+    total: dict[CountKey, Measures] = {}
+    for facts, weight in records:
+        add_into(total, contributions(facts, weight))
+    return nonzero(total)
 
 
 def effective_area(override: str | None, declared: str | None, classified: str) -> str:

@@ -36,7 +36,13 @@ from shared.broker import (
     dead_letter_record,
     parse_record_or_dead_letter,
 )
-from shared.events import AttendanceReported, ClassificationOverridden, ReportClassified, ReportSubmitted
+from shared.events import (
+    AttendanceReported,
+    ClassificationOverridden,
+    DeadLetterReason,
+    ReportClassified,
+    ReportSubmitted,
+)
 from shared.reference import load_reference
 
 log = logging.getLogger("rucnet.aggregator")
@@ -72,31 +78,40 @@ def known_codes() -> KnownCodes:
     )
 
 
-def classified_problems(event: ReportClassified, known: KnownCodes) -> list[str]:
-    problems = unknown_codes(
+Problem = tuple[DeadLetterReason, str]
+
+
+def classified_problems(event: ReportClassified, known: KnownCodes) -> list[Problem]:
+    codes = unknown_codes(
         known,
         ruc_ids=[event.ruc_id],
         lan_codes=[event.huvudman.lan_kod],
         school_forms=[f for i in event.insatser for f in i.school_forms],
         nsp_areas=[i.nsp_area for i in event.insatser] + [c.nsp_area for c in event.classifications],
     )
+    problems = [(DeadLetterReason.UNKNOWN_CODES, p) for p in codes]
     missing = sorted({i.ref for i in event.insatser} - {c.ref for c in event.classifications})
     if missing:
-        problems.append(f"insatser without a classification {missing}")
+        problems.append((DeadLetterReason.INCOMPLETE, f"insatser without a classification {missing}"))
     return problems
 
 
-def override_problems(event: ClassificationOverridden, known: KnownCodes) -> list[str]:
-    return unknown_codes(known, ruc_ids=[event.ruc_id], nsp_areas=[event.nsp_area])
+def override_problems(event: ClassificationOverridden, known: KnownCodes) -> list[Problem]:
+    codes = unknown_codes(known, ruc_ids=[event.ruc_id], nsp_areas=[event.nsp_area])
+    return [(DeadLetterReason.UNKNOWN_CODES, p) for p in codes]
+
+
+def ruc_checked(event: AttendanceReported | ReportSubmitted, known: KnownCodes) -> list[Problem]:
+    return [(DeadLetterReason.UNKNOWN_CODES, p) for p in ruc_problems(event, known)]
 
 
 Parsed = tuple[ConsumerRecord[Any, Any], BaseModel]
 # topic → (event model, its reference-code check)
-EVENT_TYPES: dict[str, tuple[type[Any], Callable[[Any, KnownCodes], list[str]]]] = {
+EVENT_TYPES: dict[str, tuple[type[Any], Callable[[Any, KnownCodes], list[Problem]]]] = {
     topics.REPORTS_CLASSIFIED: (ReportClassified, classified_problems),
     topics.CLASSIFICATIONS_OVERRIDDEN: (ClassificationOverridden, override_problems),
-    topics.ATTENDANCE_REPORTED: (AttendanceReported, ruc_problems),
-    topics.REPORTS_SUBMITTED: (ReportSubmitted, ruc_problems),  # only its server stamp, for completeness
+    topics.ATTENDANCE_REPORTED: (AttendanceReported, ruc_checked),
+    topics.REPORTS_SUBMITTED: (ReportSubmitted, ruc_checked),  # only its server stamp, for completeness
 }
 
 
@@ -132,7 +147,8 @@ def register_handlers(
             return None
         problems = check(event, known)
         if problems:
-            await dead_letter_record(broker, record, f"{model.__name__} has {'; '.join(problems)}")
+            text = "; ".join(p for _, p in problems)
+            await dead_letter_record(broker, record, problems[0][0], f"{model.__name__} has {text}")
             EVENTS_APPLIED.labels(record.topic, "dead_letter").inc()
             return None
         return event
@@ -148,7 +164,10 @@ def register_handlers(
                     raise
                 if attempt == APPLY_ATTEMPTS:
                     await dead_letter_record(
-                        broker, record, f"{type(event).__name__} cannot be applied: {exc!r}"
+                        broker,
+                        record,
+                        DeadLetterReason.NOT_APPLIED,
+                        f"{type(event).__name__} cannot be applied: {exc!r}",
                     )
                     EVENTS_APPLIED.labels(record.topic, "dead_letter").inc()
                     return

@@ -13,7 +13,8 @@ from pydantic import BaseModel
 from sqlalchemy import Table, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.aggregator.store import COUNT_TABLES
+from services.aggregator.counting import CountTable
+from services.aggregator.tables import COUNT_TABLES
 from shared.auth import Principal
 from shared.reference import load_reference
 from shared.report import MAX_YEAR, MIN_YEAR
@@ -102,13 +103,13 @@ def _where(table: Table, years: tuple[int, int], ruc_id: str | None, lan_kod: st
 
 async def _sums(
     session: AsyncSession,
-    name: str,
+    name: CountTable,
     group: list[str],
     years: tuple[int, int],
     ruc: str | None,
     lan: str | None,
 ) -> list[Any]:
-    table, _ = COUNT_TABLES[name]
+    table = COUNT_TABLES[name]
     columns = [table.c[c] for c in group]
     query = select(*columns, func.sum(table.c.n)).where(*_where(table, years, ruc, lan)).group_by(*columns)
     return [tuple(row) for row in (await session.execute(query)).all() if row[-1]]

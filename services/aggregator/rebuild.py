@@ -7,13 +7,9 @@ number: PostgreSQL takes a batch by COPY, SQLite by one executemany per table. T
 read and folded (in a thread) while the previous one is written, so memory holds a few batches
 however long the topics are.
 
-The swap is one transaction: it locks the live tables against the aggregator's writes (PostgreSQL:
-EXCLUSIVE, so dashboards still read the old numbers; SQLite: the single write lock), appends what
-arrived since the replay, replaces the live rows with the winner per key (records: highest version,
-then latest batch; overrides: latest decision, then event id; the first processed event), lays the
-overrides over the records and recounts them in SQL (``counting.all_contributions`` as GROUP BY
-queries), so no record passes through Python. An aggregator running meanwhile waits, then dedupes
-against the new ``processed_event``: nothing is lost or counted twice.
+The swap (``shadow.py``) is one transaction that replaces the live state with what the replay
+built, recounted by the live rule; an aggregator running meanwhile waits, then dedupes against
+the new ``processed_event``: nothing is lost or counted twice.
 
 Analyst overrides already stored are kept (merged with the replayed ones, the latest wins): the
 embedded broker forgets everything on restart and intake re-sends only reports, not overrides.
@@ -22,146 +18,36 @@ embedded broker forgets everything on restart and intake re-sends only reports, 
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import itertools
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import ConsumerRecord
 from pydantic import ValidationError
-from sqlalchemy import (
-    JSON,
-    Column,
-    Integer,
-    MetaData,
-    Table,
-    and_,
-    cast,
-    exists,
-    func,
-    insert,
-    literal,
-    select,
-    text,
-    true,
-    tuple_,
-    update,
-)
-from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.aggregator.counting import KnownCodes
+from services.aggregator.folding import override_row, override_wins, record_values
 from services.aggregator.handlers import classified_problems, known_codes, override_problems
-from services.aggregator.store import (
-    COUNT_TABLES,
-    OVERRIDES,
-    PROCESSED,
-    RECORD_COLUMNS,
-    RECORDS,
-    STATE_TABLES,
-    InsatsKey,
-    override_wins,
+from services.aggregator.shadow import (
+    VERSION,
+    Folded,
+    ShadowWriter,
+    create_shadow,
+    drop_shadow,
+    lock_live,
+    shadow_tables,
+    shadow_writer,
+    swap,
 )
-from services.aggregator.store import record_values as store_record_values
 from shared import topics
 from shared.events import ClassificationOverridden, ReportClassified, utcnow
+from shared.topic_reader import TopicReader
 
-SHADOW = "__shadow"
-GROUPS = "__groups"
-COUNTED = ("year", "ruc_id", "lan_kod", "status", "school_forms", "nsp_area")  # what the counts see
 REPLAYED_TOPICS = (topics.REPORTS_CLASSIFIED, topics.CLASSIFICATIONS_OVERRIDDEN)
 Progress = Callable[[int, int], None]
-Row = tuple[Any, ...]
-
-# The order of the tuples the replay builds; each ends with the batch's sequence number ("seq").
-COLUMNS = {
-    RECORDS.name: (*RECORD_COLUMNS, "seq"),
-    OVERRIDES.name: ("ruc_id", "year", "ref", "nsp_area", "event_id", "occurred_at", "seq"),
-    PROCESSED.name: ("event_id", "topic", "processed_at", "seq"),
-}
-_VERSION = COLUMNS[RECORDS.name].index("version")
-# The row that holds per key at the swap: the greatest in these columns (compared in order), ties
-# to the later batch; None: the first one seen (a processed event id).
-LATEST_BY: dict[str, tuple[str, ...] | None] = {
-    RECORDS.name: ("version",),
-    OVERRIDES.name: ("occurred_at", "event_id"),
-    PROCESSED.name: None,
-}
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)  # the clock aiokafka stamps its fetch responses with
-
-
-class TopicReader:
-    """Reads topics from the beginning without a consumer group (commits nothing), up to their end.
-
-    The end is what the topics held when ``batches()`` was called: every partition's position has
-    reached the high watermark of a fetch *sent* after that call. (Tansu's ListOffsets counts
-    batches, not records, so end offsets are only a lower bound there; the high watermark in a
-    fetch response is exact.) ``idle_ms`` asks for that much quiet on top.
-    """
-
-    def __init__(self, bootstrap: str, names: Sequence[str], idle_ms: int = 0) -> None:
-        self.names = tuple(names)
-        self.idle_ms = idle_ms
-        self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap,
-            group_id=None,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            fetch_max_wait_ms=20,
-            max_partition_fetch_bytes=4 * 1024 * 1024,
-        )
-        self.partitions: list[TopicPartition] = []
-
-    async def __aenter__(self) -> TopicReader:
-        await self.consumer.start()
-        await self.consumer.topics()  # fills the metadata partitions_for_topic reads
-        for name in self.names:
-            for partition in sorted(self.consumer.partitions_for_topic(name) or ()):
-                self.partitions.append(TopicPartition(name, partition))
-        self.consumer.assign(self.partitions)
-        await self.consumer.seek_to_beginning(*self.partitions)
-        return self
-
-    async def __aexit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
-        await self.consumer.stop()
-
-    async def _caught_up(self, since_ms: int, first_fetch: dict[TopicPartition, int]) -> bool:
-        """Positions at high watermarks from fetches requested after ``since_ms``: a partition's
-        fetches do not overlap, so a response stamped after the first one stamped after
-        ``since_ms`` answers a request sent after it."""
-        done = True
-        for tp in self.partitions:
-            stamp = self.consumer.last_poll_timestamp(tp)
-            if stamp is None or stamp <= since_ms:
-                done = False
-                continue
-            first = first_fetch.setdefault(tp, stamp)
-            highwater = self.consumer.highwater(tp)
-            if stamp <= first or highwater is None or await self.consumer.position(tp) < highwater:
-                done = False
-        return done
-
-    async def batches(self, max_records: int = 2000) -> AsyncIterator[list[ConsumerRecord[bytes, bytes]]]:
-        """The records from the current positions up to the end (see the class), in batches."""
-        since_ms, first_fetch = _now_ms(), dict[TopicPartition, int]()
-        quiet_since: float | None = None
-        while True:
-            fetched = await self.consumer.getmany(timeout_ms=20, max_records=max_records)
-            records = [r for batch in fetched.values() for r in batch]
-            if records:
-                quiet_since = None
-                yield records
-            if not await self._caught_up(since_ms, first_fetch):
-                continue
-            quiet_since = quiet_since if quiet_since is not None else time.monotonic()
-            if (time.monotonic() - quiet_since) * 1000 >= self.idle_ms:
-                return
 
 
 @dataclass
@@ -174,34 +60,21 @@ class RebuildResult:
     seconds: float = 0.0
 
 
-@dataclass
-class Folded:
-    """One batch folded: the rows it leaves per key, as tuples in COLUMNS order."""
-
-    seq: int
-    records: dict[tuple[Any, ...], Row] = field(default_factory=dict)  # by InsatsKey
-    overrides: dict[InsatsKey, dict[str, Any]] = field(default_factory=dict)
-    processed: dict[str, Row] = field(default_factory=dict)
-
-
-def record_values(event: ReportClassified, stamp: Any, seq: int) -> Iterator[Row]:
-    """``store.record_values`` of each insats (no override: the swap lays them on) and the batch's
-    ``seq``. ``stamp`` is the batch's time, already bound for the driver."""
-    by_ref = {c.ref: c for c in event.classifications}
-    for insats in event.insatser:
-        yield (*store_record_values(event, insats, by_ref[insats.ref], None, stamp), seq)
-
-
 def _fold_classified(folded: Folded, payload: bytes, known: KnownCodes, stamp: Any) -> tuple[str, int]:
     event = ReportClassified.model_validate_json(payload)
     if classified_problems(event, known):
         raise ValueError("unknown codes")
     records, version = folded.records, event.version
-    for row in record_values(event, stamp, folded.seq):  # a ref twice in one event: the last holds
+    # no override here (the swap lays them on); the batch's ``seq`` last; a ref twice: the last holds
+    for row in record_values(event, stamp, tail=(folded.seq,)):
         key = row[:3]
         held = records.get(key)
-        if held is None or held[_VERSION] <= version:
+        if held is None or held[VERSION] <= version:
             records[key] = row
+    report = str(event.report_id)
+    latest = folded.reports.get(report)
+    if latest is None or latest[1] < version:
+        folded.reports[report] = (report, version, folded.seq)
     return str(event.event_id), len(event.insatser)
 
 
@@ -211,15 +84,7 @@ def _fold_override(folded: Folded, payload: bytes, known: KnownCodes) -> str:
         raise ValueError("unknown codes")
     key = (override.ruc_id, override.year, override.ref)
     if override_wins(folded.overrides.get(key), override):
-        folded.overrides[key] = {
-            "ruc_id": override.ruc_id,
-            "year": override.year,
-            "ref": override.ref,
-            "nsp_area": override.nsp_area,
-            "event_id": str(override.event_id),
-            "occurred_at": override.occurred_at,
-            "seq": folded.seq,
-        }
+        folded.overrides[key] = override_row(override) | {"seq": folded.seq}
     return str(override.event_id)
 
 
@@ -248,92 +113,6 @@ def fold(
     return folded
 
 
-def shadow_tables(dialect: str) -> dict[str, Table]:
-    """Keyless copies of the tables the replay fills, plus ``seq``: every batch is a plain append;
-    and ``GROUPS``, the records grouped by what the counts see of them. PostgreSQL: unlogged, they
-    are thrown away after the swap."""
-    metadata = MetaData()
-    prefixes = ["UNLOGGED"] if dialect == "postgresql" else []
-    shadow = {
-        GROUPS: Table(
-            RECORDS.name + GROUPS,
-            metadata,
-            *(Column(c, RECORDS.c[c].type, nullable=False) for c in COUNTED),
-            Column("n", Integer, nullable=False),
-            prefixes=prefixes,
-        )
-    }
-    for live in (PROCESSED, OVERRIDES, RECORDS):
-        if {c.name for c in live.columns} | {"seq"} != set(COLUMNS[live.name]):
-            raise RuntimeError(f"{live.name} has columns the rebuild does not fill")
-        shadow[live.name] = Table(
-            live.name + SHADOW,
-            metadata,
-            *(Column(c.name, c.type, nullable=c.nullable) for c in live.columns),
-            Column("seq", Integer, nullable=False),
-            prefixes=prefixes,
-        )
-    return shadow
-
-
-class ShadowWriter:
-    """Appends folded batches to the shadow tables through the driver, without per-row SQLAlchemy
-    work; the caller owns the transaction."""
-
-    def __init__(self, conn: AsyncConnection, shadow: dict[str, Table]) -> None:
-        self.conn = conn
-        self.shadow = shadow
-        occurred_at = OVERRIDES.c.occurred_at.type.dialect_impl(conn.dialect)
-        self._bind_time = occurred_at.bind_processor(conn.dialect)
-
-    def bind_time(self, value: dt.datetime) -> Any:
-        """A datetime as the driver takes it (raw driver calls skip SQLAlchemy's type processing)."""
-        return self._bind_time(value) if self._bind_time else value
-
-    def rows(self, folded: Folded) -> dict[str, list[Row]]:
-        columns = COLUMNS[OVERRIDES.name]
-        overrides = [
-            tuple(self.bind_time(o[c]) if c == "occurred_at" else o[c] for c in columns)
-            for o in folded.overrides.values()
-        ]
-        return {
-            RECORDS.name: list(folded.records.values()),
-            OVERRIDES.name: overrides,
-            PROCESSED.name: list(folded.processed.values()),
-        }
-
-    async def write(self, folded: Folded) -> None:
-        for name, rows in self.rows(folded).items():
-            if rows:
-                await self.append(self.shadow[name], COLUMNS[name], rows)
-
-    async def append(self, table: Table, columns: tuple[str, ...], rows: list[Row]) -> None:
-        raise NotImplementedError
-
-
-class CopyShadowWriter(ShadowWriter):
-    """PostgreSQL: COPY (binary), inside the caller's transaction once it has run a statement."""
-
-    async def append(self, table: Table, columns: tuple[str, ...], rows: list[Row]) -> None:
-        driver = (await self.conn.get_raw_connection()).driver_connection
-        assert driver is not None
-        await driver.copy_records_to_table(table.name, records=rows, columns=columns)
-
-
-class ExecutemanyShadowWriter(ShadowWriter):
-    """SQLite: one executemany of plain tuples per table."""
-
-    async def append(self, table: Table, columns: tuple[str, ...], rows: list[Row]) -> None:
-        names, marks = ", ".join(columns), ", ".join("?" * len(columns))
-        await self.conn.exec_driver_sql(f"INSERT INTO {table.name} ({names}) VALUES ({marks})", rows)
-
-
-def shadow_writer(conn: AsyncConnection, shadow: dict[str, Table]) -> ShadowWriter:
-    if conn.dialect.name == "postgresql":
-        return CopyShadowWriter(conn, shadow)
-    return ExecutemanyShadowWriter(conn, shadow)
-
-
 @dataclass
 class Replay:
     """What the replay and the swap's catch-up share: codes, counters and the batch sequence."""
@@ -347,11 +126,11 @@ class Replay:
         stamp = self.writer.bind_time(utcnow())
         return fold(batch, self.known, stamp, next(self.seq), self.result)
 
-    async def catch_up(self, reader: TopicReader) -> None:
+    async def catch_up(self, reader: Reader) -> None:
         async for batch in reader.batches():
             await self.writer.write(self.fold(batch))
 
-    async def stream(self, reader: TopicReader, progress: Progress | None) -> None:
+    async def stream(self, reader: Reader, progress: Progress | None) -> None:
         """Read and fold the next batch while the previous one is written (one waits between).
         The fold runs in a thread so that it cannot hold up the writer's round trips: the
         interpreter switches between them every few milliseconds, and the database works on."""
@@ -374,138 +153,46 @@ class Replay:
             raise failed.exceptions[0] from failed
 
 
-async def _lock_live(conn: AsyncConnection) -> None:
-    """Hold off the aggregator's writes (it starts every transaction with processed_event)."""
-    if conn.dialect.name == "postgresql":
-        names = ", ".join(t.name for t in STATE_TABLES)
-        await conn.execute(text(f"LOCK TABLE {names} IN EXCLUSIVE MODE"))
-    else:  # the first write takes SQLite's one write lock for the whole transaction
-        await conn.execute(text(f"DELETE FROM {PROCESSED.name} WHERE 1 = 0"))
+class Reader(Protocol):
+    """Where the replay reads from: ``TopicReader`` (the topics up to their end), or a test's list."""
 
-
-def _copy_winners(conn: AsyncConnection, live: Table, shadow: Table) -> Any:
-    """INSERT into the live table the shadow row that holds for each key (LATEST_BY)."""
-    columns = [c.name for c in live.columns]
-    keys = [c.name for c in live.primary_key.columns]
-    latest = LATEST_BY[live.name]
-    if conn.dialect.name == "sqlite":  # upserts in the order the rows were appended: no sort
-        appended = select(*(shadow.c[c] for c in columns)).where(true()).order_by(text("rowid"))
-        stmt = sqlite.insert(live).from_select(columns, appended)
-        if latest is None:
-            return stmt.on_conflict_do_nothing(index_elements=keys)
-        newer = tuple_(*(live.c[c] for c in latest)) <= tuple_(*(stmt.excluded[c] for c in latest))
-        others = {c: stmt.excluded[c] for c in columns if c not in keys}
-        return stmt.on_conflict_do_update(index_elements=keys, set_=others, where=newer)
-    # PostgreSQL: one statement may not update a row twice, so rank the rows per key
-    order = [shadow.c.seq] if latest is None else [*(shadow.c[c].desc() for c in latest), shadow.c.seq.desc()]
-    rank = func.row_number().over(partition_by=[shadow.c[c] for c in keys], order_by=order)
-    ranked = select(*(shadow.c[c] for c in columns), rank.label("rank")).subquery()
-    return insert(live).from_select(
-        columns, select(*(ranked.c[c] for c in columns)).where(ranked.c.rank == 1)
-    )
-
-
-async def _overrides_onto_records(conn: AsyncConnection) -> None:
-    rec, ovr = RECORDS, OVERRIDES
-    match = and_(ovr.c.ruc_id == rec.c.ruc_id, ovr.c.year == rec.c.year, ovr.c.ref == rec.c.ref)
-    await conn.execute(
-        update(rec)
-        .where(exists(select(ovr.c.ref).where(match)))
-        .values(
-            nsp_area=select(ovr.c.nsp_area).where(match).scalar_subquery(),
-            area_source="override",
-            needs_review=False,
-        )
-    )
-
-
-def _school_forms(conn: AsyncConnection, rows: Any) -> Any:
-    """A table function: one row (``value``) per school form in a row's JSON list."""
-    if conn.dialect.name == "postgresql":
-        forms = func.json_array_elements_text(cast(rows.c.school_forms, JSON))
-        return forms.table_valued("value").render_derived()
-    return func.json_each(rows.c.school_forms).table_valued("value")
-
-
-async def _recount(conn: AsyncConnection, records: Table, groups: Table) -> int:
-    """Fill the (emptied) count tables from the records in SQL, as ``counting.all_contributions``
-    counts: a record counts once in its NSP area and once per school form × that area (the stored
-    school forms are already a sorted set); the national tables are sums of those two. One pass
-    over the records groups them by what the counts see (a few thousand groups); the JSON lists are
-    unpacked per group. The number of records."""
-    if conn.dialect.name == "postgresql":  # hash the groups in memory, not sort text on disk: ×2
-        await conn.execute(text("SET LOCAL work_mem = '64MB'"))
-    seen = [records.c[c] for c in COUNTED]
-    grouped = select(*seen, func.count()).group_by(*seen)
-    await conn.execute(insert(groups).from_select([*COUNTED, "n"], grouped))
-    nsp, cross = COUNT_TABLES["nsp"][0], COUNT_TABLES["school_form_nsp"][0]
-    base, g, forms = ("year", "ruc_id", "lan_kod", "status"), groups.c, _school_forms(conn, groups)
-    by_area = [*(g[c] for c in base), g.nsp_area]
-    by_form = [*(g[c] for c in base), forms.c.value, g.nsp_area]
-    areas = select(*by_area, func.sum(g.n)).group_by(*by_area)
-    await conn.execute(insert(nsp).from_select([*base, "nsp_area", "n"], areas))
-    crossed = select(*by_form, func.sum(g.n)).select_from(groups.join(forms, true())).group_by(*by_form)
-    await conn.execute(insert(cross).from_select([*base, "school_form", "nsp_area", "n"], crossed))
-    for name, source, dims in (("insats", nsp, ()), ("school_form", cross, ("school_form",))):
-        columns = [source.c[c] for c in (*base, *dims)]
-        total = select(*columns, func.sum(source.c.n)).group_by(*columns)
-        await conn.execute(insert(COUNT_TABLES[name][0]).from_select([*base, *dims, "n"], total))
-    return int(await conn.scalar(select(func.coalesce(func.sum(groups.c.n), 0))) or 0)
-
-
-async def _swap(conn: AsyncConnection, shadow: dict[str, Table]) -> int:
-    """Replace the live rows with the shadow's winners, lay the overrides on and recount; the
-    number of records."""
-    for table in STATE_TABLES:
-        await conn.execute(table.delete())
-    for table in (PROCESSED, OVERRIDES, RECORDS):
-        await conn.execute(_copy_winners(conn, table, shadow[table.name]))
-    await _overrides_onto_records(conn)
-    return await _recount(conn, RECORDS, shadow[GROUPS])
-
-
-async def _create_shadow(conn: AsyncConnection, shadow: dict[str, Table]) -> None:
-    await _drop_shadow(conn, shadow)
-    for table in shadow.values():
-        await conn.run_sync(table.create)
-    columns = [c.name for c in OVERRIDES.columns]  # the stored overrides, as batch 0
-    stored = select(*(OVERRIDES.c[c] for c in columns), literal(0))
-    await conn.execute(insert(shadow[OVERRIDES.name]).from_select([*columns, "seq"], stored))
-
-
-async def _drop_shadow(conn: AsyncConnection, shadow: dict[str, Table]) -> None:
-    for table in shadow.values():
-        await conn.run_sync(table.drop, checkfirst=True)
+    def batches(self) -> AsyncIterator[list[ConsumerRecord[bytes, bytes]]]: ...
 
 
 async def _replay_and_swap(
-    conn: AsyncConnection, bootstrap: str, result: RebuildResult, progress: Progress | None
+    conn: AsyncConnection, reader: Reader, result: RebuildResult, progress: Progress | None
 ) -> None:
     shadow = shadow_tables(conn.dialect.name)
     replay = Replay(shadow_writer(conn, shadow), result)
     async with conn.begin():
-        await _create_shadow(conn, shadow)
+        await create_shadow(conn, shadow)
     try:
-        async with TopicReader(bootstrap, REPLAYED_TOPICS) as reader:
-            await replay.stream(reader, progress)
-            async with conn.begin():
-                await _lock_live(conn)
-                await replay.catch_up(reader)  # whatever arrived during the replay
-                result.records = await _swap(conn, shadow)
-            if progress:
-                progress(result.events, result.insatser)
+        await replay.stream(reader, progress)
+        async with conn.begin():
+            await lock_live(conn)
+            await replay.catch_up(reader)  # whatever arrived during the replay
+            result.records = await swap(conn, shadow)
+        if progress:
+            progress(result.events, result.insatser)
     finally:
         async with conn.begin():
-            await _drop_shadow(conn, shadow)
+            await drop_shadow(conn, shadow)
 
 
-async def rebuild(engine: AsyncEngine, bootstrap: str, progress: Progress | None = None) -> RebuildResult:
+async def rebuild_from(
+    engine: AsyncEngine, reader: Reader, progress: Progress | None = None
+) -> RebuildResult:
     started = time.monotonic()
     result = RebuildResult()
     async with engine.connect() as conn:  # one connection, so the batches' COPY can join its transaction
-        await _replay_and_swap(conn, bootstrap, result, progress)
+        await _replay_and_swap(conn, reader, result, progress)
     result.seconds = time.monotonic() - started
     return result
+
+
+async def rebuild(engine: AsyncEngine, bootstrap: str, progress: Progress | None = None) -> RebuildResult:
+    async with TopicReader(bootstrap, REPLAYED_TOPICS) as reader:
+        return await rebuild_from(engine, reader, progress)
 
 
 def rate_per_minute(result: RebuildResult) -> float:

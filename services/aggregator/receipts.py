@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col, select
 
-from services.aggregator.store import InsatsRecord, ProcessedEvent
+from services.aggregator.tables import InsatsRecord, ProcessedEvent
 from shared.auth import Principal
 from shared.events import derived_event_id
 from shared.web import current_principal

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -10,15 +9,25 @@ from typing import Any
 from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from services.aggregator.counting import CountKey, all_contributions, effective_area
-from services.aggregator.store import COUNT_TABLES, OVERRIDES, RECORDS, facts_of
+from services.aggregator.counting import (
+    COUNT_SPEC,
+    CountKey,
+    CountTable,
+    Measures,
+    add_into,
+    contributions,
+    effective_area,
+    nonzero,
+)
+from services.aggregator.folding import facts_of
+from services.aggregator.tables import COUNT_TABLES, OVERRIDES, RECORDS
 
 
 @dataclass(frozen=True)
 class Difference:
     key: CountKey
-    stored: int
-    expected: int
+    stored: Measures
+    expected: Measures
 
 
 @dataclass(frozen=True)
@@ -32,32 +41,30 @@ class VerifyReport:
         return not self.differences and not self.area_mismatches
 
 
-def compare(stored: Mapping[CountKey, int], expected: Mapping[CountKey, int]) -> list[Difference]:
-    """Every key whose stored count is not what the records add up to (zeros count as absent)."""
-    keys = sorted({k for k, n in stored.items() if n} | {k for k, n in expected.items() if n})
+def compare(stored: Mapping[CountKey, Measures], expected: Mapping[CountKey, Measures]) -> list[Difference]:
+    """Every key whose stored measures are not what the records add up to (zeros count as absent)."""
+    stored, expected = nonzero(stored), nonzero(expected)
+    zeros = {k: (0,) * len(COUNT_SPEC[k.table].measures) for k in (*stored, *expected)}
     return [
-        Difference(k, stored.get(k, 0), expected.get(k, 0))
-        for k in keys
-        if stored.get(k, 0) != expected.get(k, 0)
+        Difference(k, stored.get(k, zero), expected.get(k, zero))
+        for k, zero in sorted(zeros.items())
+        if stored.get(k, zero) != expected.get(k, zero)
     ]
 
 
-def key_of(table_name: str, row: Any) -> CountKey:
-    _, columns = COUNT_TABLES[table_name]
-    dims = [str(row[c]) for c in columns]
-    return CountKey(table_name, row["year"], row["ruc_id"], row["lan_kod"], row["status"], *dims)  # type: ignore[arg-type]
+def key_of(name: CountTable, row: Any) -> tuple[CountKey, Measures]:
+    """A count table's row as its key and measures."""
+    spec = COUNT_SPEC[name]
+    dims = tuple(str(row[d.column]) for d in spec.dimensions)
+    key = CountKey(name, row["year"], row["ruc_id"], row["lan_kod"], row["status"], dims)
+    return key, tuple(int(row[m.column]) for m in spec.measures)
 
 
-async def stored_counts(
-    conn: AsyncConnection, tables: Mapping[str, Table] | None = None
-) -> dict[CountKey, int]:
-    counts: dict[CountKey, int] = {}
-    for name, (live, _) in COUNT_TABLES.items():
-        table = (tables or {}).get(name, live)
-        for row in (await conn.execute(select(table))).mappings():
-            if row["n"]:
-                counts[key_of(name, row)] = int(row["n"])
-    return counts
+async def stored_counts(conn: AsyncConnection) -> dict[CountKey, Measures]:
+    counts: dict[CountKey, Measures] = {}
+    for name, table in COUNT_TABLES.items():
+        counts |= dict(key_of(name, row) for row in (await conn.execute(select(table))).mappings())
+    return nonzero(counts)
 
 
 async def stream_rows(conn: AsyncConnection, table: Table, chunk: int = 5000) -> AsyncIterator[Any]:
@@ -72,12 +79,12 @@ async def verify(engine: AsyncEngine) -> VerifyReport:
             (r["ruc_id"], r["year"], r["ref"]): r["nsp_area"]
             for r in (await conn.execute(select(OVERRIDES))).mappings()
         }
-        expected: Counter[CountKey] = Counter()  # count_all, folded as the rows stream by
+        expected: dict[CountKey, Measures] = {}  # counting.count_records, folded as the rows stream by
         records = 0
         mismatches: list[tuple[str, int, str]] = []
         async for row in stream_rows(conn, RECORDS):
             records += 1
-            expected.update(all_contributions(facts_of(row)))
+            add_into(expected, contributions(facts_of(row)))
             key = (row["ruc_id"], row["year"], row["ref"])
             want = effective_area(overrides.get(key), row["declared_area"], row["classified_area"])
             if row["nsp_area"] != want:

@@ -79,7 +79,7 @@ def create_app(settings: IntakeSettings) -> FastAPI:
         return {"outbox_backlog": relay.backlog, "relay_error": relay.last_error}
 
     app = service_app(
-        "rucnet intake", engine, broker, on_start, on_stop, outbox_readiness, serves_without_broker=True
+        "rucnet intake", engine, broker, on_start, on_stop, facts=outbox_readiness, serves_without_broker=True
     )
     app.state.engine = engine
     app.state.sessions = sessions

@@ -11,6 +11,7 @@ import json
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from sqlalchemy import Text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field as SqlField
 from sqlmodel import SQLModel, col, select
@@ -75,7 +76,7 @@ class ReportPart(SQLModel, table=True):
     ruc_id: str = SqlField(primary_key=True, max_length=16)
     year: int = SqlField(primary_key=True)
     kind: str = SqlField(primary_key=True, max_length=16)
-    body_json: str
+    body_json: str = SqlField(sa_type=Text)  # as migration 0003 made it
     updated_at: dt.datetime = SqlField(default_factory=utcnow, sa_type=UtcDateTime)
     published_at: dt.datetime | None = SqlField(default=None, sa_type=UtcDateTime)
 

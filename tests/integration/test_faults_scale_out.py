@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from rucnet.kafka_node import KafkaNode
-from services.aggregator.store import national_counts
+from services.aggregator.queries import national_counts
 from shared.db import create_engine, session_factory
 from tests.integration.ops_support import (
     Services,

@@ -11,8 +11,10 @@ from aiokafka import AIOKafkaProducer
 from sqlalchemy import func, select
 
 from services.aggregator.app import create_app as aggregator_app
+from services.aggregator.queries import national_counts
 from services.aggregator.settings import AggregatorSettings
-from services.aggregator.store import InsatsRecord, ProcessedEvent, apply_classified, national_counts
+from services.aggregator.store import apply_events
+from services.aggregator.tables import InsatsRecord, ProcessedEvent
 from services.classifier.app import create_app as classifier_app
 from services.classifier.handlers import classify_report
 from services.classifier.settings import ClassifierSettings
@@ -150,7 +152,7 @@ async def test_the_aggregator_transaction_dedupes_and_ignores_stale_versions(pg_
     results = []
     for event in (newer, newer, older):
         async with sessions.begin() as session:
-            results.append(await apply_classified(session, event, topics.REPORTS_CLASSIFIED))
+            results += await apply_events(session, [(event, topics.REPORTS_CLASSIFIED)])
     async with sessions() as session:
         counts = await national_counts(session, 2020)
         record = await session.get(InsatsRecord, ("gu", 2020, "gu-2020-001"))

@@ -11,7 +11,7 @@ from sqlalchemy import delete, func, select
 
 from services.aggregator.app import create_app
 from services.aggregator.settings import AggregatorSettings
-from services.aggregator.store import COUNT_TABLES, PROCESSED
+from services.aggregator.tables import COUNT_TABLES, PROCESSED
 from services.aggregator.verify import stored_counts
 from shared.db import create_engine
 from tests.conftest import test_settings
@@ -48,7 +48,7 @@ async def processed(url: str) -> int:
 async def empty_count_tables(url: str) -> None:
     engine = create_engine(url)
     async with engine.begin() as conn:
-        for table, _ in COUNT_TABLES.values():
+        for table in COUNT_TABLES.values():
             await conn.execute(delete(table))
     await engine.dispose()
 

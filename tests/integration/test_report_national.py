@@ -25,7 +25,7 @@ from rucnet.dataset2020 import (
 )
 from rucnet.grafana import sql_panels as q
 from rucnet.report import NationalTables, charts, national_tables
-from services.aggregator.store import apply_classified
+from services.aggregator.store import apply_events
 from shared import topics
 from shared.db import create_engine, session_factory
 from tests.conftest import new_pg_database
@@ -39,7 +39,7 @@ async def load_2020(url: str) -> None:
     try:
         for event in classified_events_2020():
             async with sessions.begin() as session:
-                await apply_classified(session, event, topics.REPORTS_CLASSIFIED)
+                await apply_events(session, [(event, topics.REPORTS_CLASSIFIED)])
     finally:
         await engine.dispose()
 

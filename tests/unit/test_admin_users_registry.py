@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 
 from services.aggregator.app import create_app as aggregator_app
-from services.aggregator.registry import merge_active
+from services.aggregator.ruc_activation import merge_active
 from services.aggregator.settings import AggregatorSettings
 from shared.reference import load_reference
 from tests.conftest import test_settings

@@ -1,18 +1,30 @@
-"""A batch folded in one transaction counts exactly what the same events applied one by one do,
-whatever their order, duplicates and stale versions (SQLite: the embedded store)."""
+"""Whatever the batching, order and redeliveries of a stream of reports, corrections (that move an
+insats to another year, ref or RUC, or leave it out) and overrides, the live aggregator, the
+rebuild and the read API count what a plain oracle of the contract counts (SQLite: the embedded
+store; tests/integration checks the reporting views on PostgreSQL)."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import uuid
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
 
 import pytest
+from aiokafka import ConsumerRecord
 from sqlalchemy import select
 
 from rucnet.migrate import upgrade
-from services.aggregator.store import COUNT_TABLES, RECORDS, Countable, apply_events
+from services.aggregator.folding import Countable
+from services.aggregator.queries import national_counts
+from services.aggregator.rebuild import rebuild_from
+from services.aggregator.store import apply_events
+from services.aggregator.tables import RECORDS
+from services.aggregator.verify import stored_counts, verify
 from shared import topics
 from shared.db import create_engine, session_factory
 from shared.events import (
@@ -25,9 +37,11 @@ from shared.events import (
 
 FORMS = ("grundskola", "gymnasieskola", "komvux")
 AREAS = ("nyanlanda", "elevhalsa", "digitalisering")
+RUCS, YEARS, REFS = ("gu", "kau"), (2020, 2021), ("a", "b", "c")  # few: reports collide
 
 
-def report(seq: int, version: int, refs: Sequence[str], rng: random.Random) -> ReportClassified:
+def report(report_id: int, version: int, rng: random.Random) -> ReportClassified:
+    refs = rng.sample(REFS, rng.randint(1, 3))
     insatser = tuple(
         Insats(
             ref=ref,
@@ -40,10 +54,10 @@ def report(seq: int, version: int, refs: Sequence[str], rng: random.Random) -> R
     )
     return ReportClassified(
         submission_event_id=uuid.uuid4(),
-        report_id=uuid.UUID(int=seq),
+        report_id=uuid.UUID(int=report_id),
         version=version,
-        ruc_id=rng.choice(("gu", "kau")),
-        year=2020,
+        ruc_id=rng.choice(RUCS),
+        year=rng.choice(YEARS),
         huvudman=HuvudmanRef(pseudonym="hm-0123456789abcdef", lan_kod="14", type="kommunal"),
         insatser=insatser,
         classifications=tuple(
@@ -55,16 +69,14 @@ def report(seq: int, version: int, refs: Sequence[str], rng: random.Random) -> R
 
 
 def stream(seed: int) -> list[Countable]:
-    """Reports in several versions (some refs dropped or added), overrides, and redeliveries."""
+    """Six reports, each corrected up to three times (a new RUC, year or set of refs each time),
+    versions numbered in acceptance order as intake does; overrides; redeliveries; shuffled."""
     rng = random.Random(seed)
     events: list[Countable] = []
-    for seq in range(8):
-        refs = [f"r{seq}-{i}" for i in range(rng.randint(1, 4))]
-        for version in range(1, rng.randint(2, 4)):
-            events.append(report(seq, seq * 10 + version, refs, rng))
-            refs = refs[: rng.randint(1, len(refs))] + [f"r{seq}-new{version}"]
-    keys = [(e.ruc_id, e.year, i.ref) for e in events if isinstance(e, ReportClassified) for i in e.insatser]
-    for ruc_id, year, ref in rng.sample(keys, 6):
+    for version in range(1, 16):
+        events.append(report(rng.randrange(6), version, rng))
+    for _ in range(5):
+        ruc_id, year, ref = rng.choice(RUCS), rng.choice(YEARS), rng.choice(REFS)
         events.append(
             ClassificationOverridden(
                 ruc_id=ruc_id, year=year, ref=ref, nsp_area=rng.choice(AREAS), reason="r", analyst="a"
@@ -75,6 +87,41 @@ def stream(seed: int) -> list[Countable]:
     return events
 
 
+def oracle(
+    events: list[Countable],
+) -> tuple[dict[tuple[Any, ...], tuple[Any, ...]], Counter[tuple[Any, ...]]]:
+    """The contract, written plainly: per insats the highest version that contains it holds, unless
+    its report has a later version (which left it out); an override's area wins. The records and
+    the counts (one per insats, one per school form, one per area, one per form × area)."""
+    unique = {e.event_id: e for e in events}.values()
+    reports = [e for e in unique if isinstance(e, ReportClassified)]
+    latest = {r.report_id: max(x.version for x in reports if x.report_id == r.report_id) for r in reports}
+    overrides = sorted(
+        (o for o in unique if isinstance(o, ClassificationOverridden)),
+        key=lambda o: (o.occurred_at, str(o.event_id)),
+    )
+    area_of = {(o.ruc_id, o.year, o.ref): o.nsp_area for o in overrides}
+    winners: dict[tuple[Any, ...], tuple[ReportClassified, Insats]] = {}
+    for r in sorted(reports, key=lambda r: r.version):
+        for insats in r.insatser:
+            winners[(r.ruc_id, r.year, insats.ref)] = (r, insats)
+    records, counts = {}, Counter[tuple[Any, ...]]()
+    for key, (r, insats) in winners.items():
+        if latest[r.report_id] > r.version:
+            continue
+        classified = next(c.nsp_area for c in r.classifications if c.ref == insats.ref)
+        area = area_of.get(key) or insats.nsp_area or classified
+        forms = sorted(set(insats.school_forms))
+        records[key] = (r.version, insats.status, area, tuple(forms))
+        base = (r.year, r.ruc_id, "14", insats.status)
+        counts[("insats", *base, ())] += 1
+        counts[("nsp", *base, (area,))] += 1
+        for form in forms:
+            counts[("school_form", *base, (form,))] += 1
+            counts[("school_form_nsp", *base, (form, area))] += 1
+    return records, counts
+
+
 def topic_of(event: Countable) -> str:
     return (
         topics.CLASSIFICATIONS_OVERRIDDEN
@@ -83,39 +130,108 @@ def topic_of(event: Countable) -> str:
     )
 
 
-async def counted(
-    url: str, batches: list[list[Countable]]
-) -> tuple[set[tuple[object, ...]], set[tuple[object, ...]], int]:
+class ListReader:
+    """The rebuild's reader over a list: the batches once, then nothing (its catch-up)."""
+
+    def __init__(self, batches: list[list[Countable]]) -> None:
+        self.pending = [[self.record(i, e) for i, e in enumerate(b)] for b in batches]
+
+    @staticmethod
+    def record(offset: int, e: Countable) -> ConsumerRecord[bytes, bytes]:
+        value = e.model_dump_json().encode()
+        return ConsumerRecord(topic_of(e), 0, offset, 0, 0, None, value, None, 0, len(value), ())
+
+    async def batches(self) -> AsyncIterator[list[ConsumerRecord[bytes, bytes]]]:
+        while self.pending:
+            yield self.pending.pop(0)
+
+
+async def outcome(
+    url: str,
+) -> tuple[dict[tuple[Any, ...], tuple[Any, ...]], Counter[tuple[Any, ...]], dict[Any, Any]]:
+    """What the database holds: records, counts, the read API's national figures; verify is clean."""
     engine = create_engine(url)
-    sessions = session_factory(engine)
-    outcomes = []
-    for batch in batches:
-        async with sessions.begin() as session:
-            outcomes += await apply_events(session, [(e, topic_of(e)) for e in batch])
     async with engine.connect() as conn:
-        tables = [RECORDS.c.ruc_id, RECORDS.c.ref, RECORDS.c.version, RECORDS.c.nsp_area, RECORDS.c.status]
-        records = {tuple(r) for r in await conn.execute(select(*tables))}
-        counts = set()
-        for name, (table, _) in COUNT_TABLES.items():
-            counts |= {(name, *r) for r in await conn.execute(select(table).where(table.c.n != 0))}
+        columns = (
+            RECORDS.c[c] for c in ("ruc_id", "year", "ref", "version", "status", "nsp_area", "school_forms")
+        )
+        rows = await conn.execute(select(*columns))
+        records = {(r[0], r[1], r[2]): (r[3], r[4], r[5], tuple(json.loads(r[6]))) for r in rows}
+        counts = Counter(
+            {
+                (k.table, k.year, k.ruc_id, k.lan_kod, k.status, k.dimensions): m[0]
+                for k, m in (await stored_counts(conn)).items()
+            }
+        )
+    async with session_factory(engine)() as session:
+        national = {}
+        for year in YEARS:
+            got = await national_counts(session, year)
+            forms, areas = (
+                {k: n for k, n in d.items() if n} for d in (got.started_by_school_form, got.completed_by_nsp)
+            )
+            national[year] = (got.started_total, forms, got.completed_total, areas)
+    assert (await verify(engine)).clean
     await engine.dispose()
-    return records, counts, len(outcomes) - sum(outcomes)
+    return records, counts, national
 
 
-@pytest.mark.parametrize("seed", range(6))
-def test_one_batch_counts_what_one_by_one_counts(seed: int, tmp_path: object) -> None:
+async def live(url: str, batches: list[list[Countable]]) -> int:
+    engine = create_engine(url)
+    duplicates = 0
+    for batch in batches:
+        async with session_factory(engine).begin() as session:
+            applied = await apply_events(session, [(e, topic_of(e)) for e in batch])
+        duplicates += applied.count(False)
+    await engine.dispose()
+    return duplicates
+
+
+def national_of(
+    counts: Counter[tuple[Any, ...]], year: int
+) -> tuple[int, dict[str, int], int, dict[str, int]]:
+    """The national figures the oracle's counts give (as the contract's endpoint shows them)."""
+    by: dict[tuple[str, str], Counter[str]] = {}
+    for (table, y, _ruc, _lan, status, dims), n in counts.items():
+        if y == year:
+            by.setdefault((table, status), Counter())[dims[0] if dims else ""] += n
+    empty: Counter[str] = Counter()
+    return (
+        by.get(("insats", "started"), empty).total(),
+        dict(by.get(("school_form", "started"), empty)),
+        by.get(("insats", "completed"), empty).total(),
+        dict(by.get(("nsp", "completed"), empty)),
+    )
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_live_and_rebuild_count_what_the_oracle_counts(seed: int, tmp_path: Path) -> None:
     events = stream(seed)
-    results = []
-    for name, batches in (
-        ("one-by-one", [[e] for e in events]),
-        ("one-batch", [events]),
-        ("batches-of-7", [events[i : i + 7] for i in range(0, len(events), 7)]),
-    ):
+    want_records, want_counts = oracle(events)
+    assert want_records
+    mentioned = {
+        (e.ruc_id, e.year, i.ref) for e in events if isinstance(e, ReportClassified) for i in e.insatser
+    }
+    assert mentioned - want_records.keys(), "the stream retracts some insatser"
+    runs = {
+        "one-by-one": [[e] for e in events],
+        "one-batch": [events],
+        "batches-of-7": [events[i : i + 7] for i in range(0, len(events), 7)],
+    }
+    for name, batches in runs.items():
         url = f"sqlite+aiosqlite:///{tmp_path}/{name}.db"
         upgrade(url)
-        results.append(asyncio.run(counted(url, batches)))
-    records, counts, duplicates = results[0]
-    assert records
-    assert counts
-    assert duplicates == 5  # the five redeliveries, whichever batch they fell in
-    assert all(r == results[0] for r in results[1:])
+        assert asyncio.run(live(url, batches)) == 5  # the five redeliveries, whichever batch they fell in
+        records, counts, national = asyncio.run(outcome(url))
+        assert (name, records) == (name, want_records)
+        assert (name, counts) == (name, want_counts)
+        for year in YEARS:
+            assert national[year] == national_of(want_counts, year)
+    url = f"sqlite+aiosqlite:///{tmp_path}/rebuilt.db"
+    upgrade(url)
+    engine = create_engine(url)
+    asyncio.run(rebuild_from(engine, ListReader(runs["batches-of-7"])))
+    asyncio.run(engine.dispose())
+    records, counts, _ = asyncio.run(outcome(url))
+    assert records == want_records
+    assert counts == want_counts

@@ -1,6 +1,14 @@
 import pytest
 
-from services.aggregator.counting import CountKey, InsatsFacts, count_deltas, effective_area
+from services.aggregator.counting import (
+    CountKey,
+    InsatsFacts,
+    add_into,
+    count_deltas,
+    count_records,
+    effective_area,
+    nonzero,
+)
 
 
 def facts(status: str = "started", forms: tuple[str, ...] = ("grundskola",), area: str = "nyanlanda",
@@ -9,7 +17,12 @@ def facts(status: str = "started", forms: tuple[str, ...] = ("grundskola",), are
 
 
 def key(table: str, status: str, dimension: str = "", year: int = 2020) -> CountKey:
-    return CountKey(table, year, "gu", "14", status, dimension)  # type: ignore[arg-type]
+    return CountKey(table, year, "gu", "14", status, (dimension,) if dimension else ())  # type: ignore[arg-type]
+
+
+def national(deltas: dict[CountKey, tuple[int, ...]]) -> dict[CountKey, int]:
+    """The national tables' counts (the skolform × NSP cells have a test of their own)."""
+    return {k: n for k, (n,) in deltas.items() if k.table != "school_form_nsp"}
 
 
 @pytest.mark.parametrize(
@@ -46,7 +59,24 @@ def key(table: str, status: str, dimension: str = "", year: int = 2020) -> Count
     ],
 )  # fmt: skip
 def test_count_deltas(old: InsatsFacts | None, new: InsatsFacts, expected: dict[CountKey, int]) -> None:
-    assert count_deltas(old, new) == expected
+    assert national(count_deltas(old, new)) == expected
+
+
+def test_an_insats_counts_once_in_each_cell_of_its_school_forms_and_its_area() -> None:
+    cells = count_deltas(None, facts(forms=("grundskola", "komvux", "grundskola"), area="elevhalsa"))
+    crossed = {k.dimensions: n for k, n in cells.items() if k.table == "school_form_nsp"}
+    assert crossed == {("grundskola", "elevhalsa"): (1,), ("komvux", "elevhalsa"): (1,)}
+
+
+def test_a_retracted_insats_takes_back_everything_it_added() -> None:
+    added = count_deltas(None, facts(forms=("grundskola", "komvux")))
+    retracted = count_deltas(facts(forms=("grundskola", "komvux")), None)
+    assert retracted == {k: tuple(-n for n in v) for k, v in added.items()}
+
+
+def test_a_group_of_alike_records_counts_what_each_counts() -> None:
+    one = facts(forms=("grundskola", "komvux"))
+    assert count_records([(one, 3)]) == count_records([(one, 1)] * 3)
 
 
 def test_deltas_of_any_chain_of_versions_sum_to_the_last_version() -> None:
@@ -56,13 +86,12 @@ def test_deltas_of_any_chain_of_versions_sum_to_the_last_version() -> None:
         facts(status="completed"),
         facts(area="elevhalsa"),
     ]
-    total: dict[CountKey, int] = {}
+    total: dict[CountKey, tuple[int, ...]] = {}
     previous = None
     for version in versions:
-        for k, n in count_deltas(previous, version).items():
-            total[k] = total.get(k, 0) + n
+        add_into(total, count_deltas(previous, version).items())
         previous = version
-    assert {k: n for k, n in total.items() if n} == count_deltas(None, versions[-1])
+    assert nonzero(total) == count_deltas(None, versions[-1])
 
 
 @pytest.mark.parametrize(

@@ -8,15 +8,15 @@ from typing import Any
 from faststream.kafka import KafkaBroker, TestKafkaBroker
 
 from services.aggregator.handlers import register_handlers as register_aggregator
+from services.aggregator.queries import national_counts
 from services.aggregator.settings import AggregatorSettings
-from services.aggregator.store import national_counts
 from services.classifier.handlers import classify_report
 from services.classifier.handlers import register_handlers as register_classifier
 from services.classifier.settings import ClassifierSettings
 from shared import topics
 from shared.broker import create_broker
 from shared.db import create_engine, session_factory
-from shared.events import DeadLetter, ReportClassified, ReportSubmitted
+from shared.events import DeadLetter, DeadLetterReason, ReportClassified, ReportSubmitted
 from tests.conftest import test_settings
 from tests.unit.test_schemas import event_json, insats
 
@@ -65,7 +65,7 @@ async def test_a_poison_message_goes_to_the_dead_letters_and_the_next_is_handled
     letter = DeadLetter.model_validate(letters[0])
     assert letter.topic == topics.REPORTS_SUBMITTED
     assert letter.payload == "{not json"
-    assert "does not parse" in letter.error
+    assert letter.reason == DeadLetterReason.UNPARSEABLE
     assert len(classified) == 1
 
 

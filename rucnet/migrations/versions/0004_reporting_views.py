@@ -1,7 +1,7 @@
 """reporting views: the read model Grafana and the national report read
 
 Revision ID: 0004
-Revises: 0001
+Revises: 0002, 0003
 Create Date: 2026-11-24
 
 PostgreSQL only (SQLite, used by `rucnet dev`, has no schemas or roles: there this is a no-op).
@@ -19,20 +19,23 @@ A later migration that adds a view for Grafana grants it explicitly:
 ``GRANT SELECT ON reporting.<view> TO rucnet_grafana`` (see docs/dashboards.md).
 """
 
+import datetime
 from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
-from rucnet.grafana.readmodel import ROLE, reference_rows
-from shared.reference import load_reference
 
 revision: str = "0004"
-down_revision: str | None = "0001"
-branch_labels: str | Sequence[str] | None = None
 # The classifier's review tables (0002) and the aggregator's attendance and completeness tables
-# (0003) must exist before views can read them; 0004 stays a branch on 0001 otherwise.
-depends_on: str | Sequence[str] | None = ("0002", "0003")
+# (0003) must exist before views can read them. Written first as a branch on 0001 that depended
+# on both, which left 0002 and 0003 as heads of their own (no revision named them as its parent):
+# as their merge it means the same (a database that has 0004 has both), and the history is a line.
+down_revision: str | Sequence[str] | None = ("0002", "0003")
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+ROLE = "rucnet_grafana"  # rucnet.grafana.readmodel.ROLE, frozen
 
 
 REFERENCE_TABLES = """
@@ -55,6 +58,288 @@ CREATE TABLE reporting.ref_status (
 CREATE TABLE reporting.ref_area_source (
     area_source varchar(16) PRIMARY KEY, name_sv text NOT NULL);
 """
+
+# The label rows as shared/data held them when this revision was written, frozen here: a
+# migration must build the same schema whenever it runs. Later edits of the data files reach
+# the database through `rucnet grafana refresh-reference`.
+REFERENCE_ROWS: dict[str, tuple[tuple[str, ...], list[tuple[object, ...]]]] = {
+    "ref_ruc": (
+        ("ruc_id", "host", "sort_order"),
+        [
+            ("ltu", "Luleå tekniska universitet", 0),
+            ("umu", "Umeå universitet", 1),
+            ("miun", "Mittuniversitetet", 2),
+            ("hig", "Högskolan i Gävle", 3),
+            ("du", "Högskolan Dalarna", 4),
+            ("uu", "Uppsala universitet", 5),
+            ("su", "Stockholms universitet", 6),
+            ("sh", "Södertörns högskola", 7),
+            ("mdu", "Mälardalens universitet", 8),
+            ("oru", "Örebro universitet", 9),
+            ("kau", "Karlstads universitet", 10),
+            ("gu", "Göteborgs universitet", 11),
+            ("hv", "Högskolan Väst", 12),
+            ("ju", "Jönköping University", 13),
+            ("liu", "Linköpings universitet", 14),
+            ("lnu", "Linnéuniversitetet", 15),
+            ("mau", "Malmö universitet", 16),
+            ("hkr", "Högskolan Kristianstad", 17),
+        ],
+    ),
+    "ref_ruc_lan": (
+        ("ruc_id", "lan_kod"),
+        [
+            ("ltu", "25"),
+            ("umu", "24"),
+            ("miun", "22"),
+            ("miun", "23"),
+            ("hig", "21"),
+            ("du", "20"),
+            ("uu", "03"),
+            ("uu", "09"),
+            ("su", "01"),
+            ("sh", "01"),
+            ("mdu", "04"),
+            ("mdu", "19"),
+            ("oru", "18"),
+            ("kau", "17"),
+            ("gu", "14"),
+            ("gu", "13"),
+            ("hv", "14"),
+            ("ju", "06"),
+            ("liu", "05"),
+            ("lnu", "07"),
+            ("lnu", "08"),
+            ("lnu", "10"),
+            ("mau", "12"),
+            ("hkr", "12"),
+        ],
+    ),
+    "ref_ruc_year": (
+        ("ruc_id", "year"),
+        [
+            ("ltu", 2019),
+            ("ltu", 2020),
+            ("ltu", 2021),
+            ("ltu", 2022),
+            ("ltu", 2023),
+            ("ltu", 2024),
+            ("ltu", 2025),
+            ("ltu", 2026),
+            ("umu", 2019),
+            ("umu", 2020),
+            ("umu", 2021),
+            ("umu", 2022),
+            ("umu", 2023),
+            ("umu", 2024),
+            ("umu", 2025),
+            ("umu", 2026),
+            ("miun", 2019),
+            ("miun", 2020),
+            ("miun", 2021),
+            ("miun", 2022),
+            ("miun", 2023),
+            ("miun", 2024),
+            ("miun", 2025),
+            ("miun", 2026),
+            ("hig", 2019),
+            ("hig", 2020),
+            ("hig", 2021),
+            ("hig", 2022),
+            ("hig", 2023),
+            ("hig", 2024),
+            ("hig", 2025),
+            ("hig", 2026),
+            ("du", 2019),
+            ("du", 2020),
+            ("du", 2021),
+            ("du", 2022),
+            ("du", 2023),
+            ("du", 2024),
+            ("du", 2025),
+            ("du", 2026),
+            ("uu", 2019),
+            ("uu", 2020),
+            ("uu", 2021),
+            ("uu", 2022),
+            ("uu", 2023),
+            ("uu", 2024),
+            ("uu", 2025),
+            ("uu", 2026),
+            ("su", 2019),
+            ("su", 2020),
+            ("su", 2021),
+            ("su", 2022),
+            ("su", 2023),
+            ("su", 2024),
+            ("su", 2025),
+            ("su", 2026),
+            ("sh", 2019),
+            ("sh", 2020),
+            ("sh", 2021),
+            ("sh", 2022),
+            ("sh", 2023),
+            ("sh", 2024),
+            ("sh", 2025),
+            ("sh", 2026),
+            ("mdu", 2019),
+            ("mdu", 2020),
+            ("mdu", 2021),
+            ("mdu", 2022),
+            ("mdu", 2023),
+            ("mdu", 2024),
+            ("mdu", 2025),
+            ("mdu", 2026),
+            ("oru", 2019),
+            ("oru", 2020),
+            ("oru", 2021),
+            ("oru", 2022),
+            ("oru", 2023),
+            ("oru", 2024),
+            ("oru", 2025),
+            ("oru", 2026),
+            ("kau", 2019),
+            ("kau", 2020),
+            ("kau", 2021),
+            ("kau", 2022),
+            ("kau", 2023),
+            ("kau", 2024),
+            ("kau", 2025),
+            ("kau", 2026),
+            ("gu", 2019),
+            ("gu", 2020),
+            ("gu", 2021),
+            ("gu", 2022),
+            ("gu", 2023),
+            ("gu", 2024),
+            ("gu", 2025),
+            ("gu", 2026),
+            ("hv", 2019),
+            ("hv", 2020),
+            ("hv", 2021),
+            ("hv", 2022),
+            ("hv", 2023),
+            ("hv", 2024),
+            ("hv", 2025),
+            ("hv", 2026),
+            ("ju", 2019),
+            ("ju", 2020),
+            ("ju", 2021),
+            ("ju", 2022),
+            ("ju", 2023),
+            ("ju", 2024),
+            ("ju", 2025),
+            ("ju", 2026),
+            ("liu", 2019),
+            ("liu", 2020),
+            ("liu", 2021),
+            ("liu", 2022),
+            ("liu", 2023),
+            ("liu", 2024),
+            ("liu", 2025),
+            ("liu", 2026),
+            ("lnu", 2019),
+            ("lnu", 2020),
+            ("lnu", 2021),
+            ("lnu", 2022),
+            ("lnu", 2023),
+            ("lnu", 2024),
+            ("lnu", 2025),
+            ("lnu", 2026),
+            ("mau", 2019),
+            ("mau", 2020),
+            ("mau", 2021),
+            ("mau", 2022),
+            ("mau", 2023),
+            ("mau", 2024),
+            ("mau", 2025),
+            ("mau", 2026),
+            ("hkr", 2019),
+            ("hkr", 2020),
+            ("hkr", 2021),
+            ("hkr", 2022),
+            ("hkr", 2023),
+            ("hkr", 2024),
+            ("hkr", 2025),
+            ("hkr", 2026),
+        ],
+    ),
+    "ref_lan": (
+        ("lan_kod", "name_sv", "letter"),
+        [
+            ("01", "Stockholms län", "AB"),
+            ("03", "Uppsala län", "C"),
+            ("04", "Södermanlands län", "D"),
+            ("05", "Östergötlands län", "E"),
+            ("06", "Jönköpings län", "F"),
+            ("07", "Kronobergs län", "G"),
+            ("08", "Kalmar län", "H"),
+            ("09", "Gotlands län", "I"),
+            ("10", "Blekinge län", "K"),
+            ("12", "Skåne län", "M"),
+            ("13", "Hallands län", "N"),
+            ("14", "Västra Götalands län", "O"),
+            ("17", "Värmlands län", "S"),
+            ("18", "Örebro län", "T"),
+            ("19", "Västmanlands län", "U"),
+            ("20", "Dalarnas län", "W"),
+            ("21", "Gävleborgs län", "X"),
+            ("22", "Västernorrlands län", "Y"),
+            ("23", "Jämtlands län", "Z"),
+            ("24", "Västerbottens län", "AC"),
+            ("25", "Norrbottens län", "BD"),
+        ],
+    ),
+    "ref_school_form_name": (
+        ("school_form", "valid_from", "name_sv", "sort_order"),
+        [
+            ("forskola", datetime.date(1998, 1, 1), "Förskola", 0),
+            ("forskoleklass", datetime.date(1998, 1, 1), "Förskoleklass", 1),
+            ("fritidshem", datetime.date(1998, 1, 1), "Fritidshem", 2),
+            ("grundskola", datetime.date(1998, 1, 1), "Grundskola", 3),
+            ("grundsarskola", datetime.date(1998, 1, 1), "Grundsärskola", 4),
+            ("grundsarskola", datetime.date(2023, 7, 2), "Anpassad grundskola", 4),
+            ("specialskola", datetime.date(1998, 1, 1), "Specialskola", 5),
+            ("sameskola", datetime.date(1998, 1, 1), "Sameskola", 6),
+            ("gymnasieskola", datetime.date(1998, 1, 1), "Gymnasieskola", 7),
+            ("gymnasiesarskola", datetime.date(1998, 1, 1), "Gymnasiesärskola", 8),
+            ("gymnasiesarskola", datetime.date(2023, 7, 2), "Anpassad gymnasieskola", 8),
+            ("komvux", datetime.date(1998, 1, 1), "Kommunal vuxenutbildning", 9),
+            ("sarvux", datetime.date(1998, 1, 1), "Särvux", 10),
+            ("sarvux", datetime.date(2020, 7, 1), "Komvux som särskild utbildning", 10),
+            ("sarvux", datetime.date(2023, 7, 2), "Komvux som anpassad utbildning", 10),
+        ],
+    ),
+    "ref_nsp_area": (
+        ("nsp_area", "name_sv", "official", "valid_from", "valid_to", "sort_order"),
+        [
+            ("bedomning-och-betyg", "Bedömning och betyg", True, 2019, None, 0),
+            ("digitalisering", "Digitalisering", True, 2019, None, 1),
+            ("elevhalsa", "Elevhälsa och barns omsorg", True, 2019, None, 2),
+            ("kunskaper-och-varden", "Kunskaper och värden", True, 2019, None, 3),
+            ("lasa-skriva-rakna", "Läsa, skriva, räkna", True, 2021, None, 4),
+            ("nyanlanda", "Nyanlända och flerspråkiga barns och elevers lärande", True, 2019, None, 5),
+            ("skola-och-arbetsliv", "Skola och arbetsliv samt vidare studier", True, 2019, None, 6),
+            ("styrning-och-ledning", "Styrning och ledning", True, 2019, None, 7),
+            ("systematiskt-kvalitetsarbete", "Systematiskt kvalitetsarbete (SKA)", False, 2019, None, 8),
+        ],
+    ),
+    "ref_status": (
+        ("status", "name_sv", "sort_order"),
+        [
+            ("started", "Påbörjad", 0),
+            ("completed", "Genomförd och uppföljd", 1),
+        ],
+    ),
+    "ref_area_source": (
+        ("area_source", "name_sv"),
+        [
+            ("declared", "Angivet av inrapportören"),
+            ("classifier", "Klassificerat automatiskt"),
+            ("override", "Ändrat av analytiker"),
+        ],
+    ),
+}
 
 # School-form names change over time (Grundsärskola -> Anpassad grundskola, 2023-07-02): a year's
 # figures carry the name in force when that year began (2020: "Särvux", as in the PM).
@@ -303,9 +588,7 @@ GROUP BY i.year, i.model_version, i.area_source, least(floor(i.confidence * 10),
 
 
 def _grant_sql() -> str:
-    grants = "\n".join(
-        f"        EXECUTE 'GRANT SELECT ON reporting.{name} TO {ROLE}';" for name, _ in VIEWS
-    )
+    grants = "\n".join(f"        EXECUTE 'GRANT SELECT ON reporting.{name} TO {ROLE}';" for name, _ in VIEWS)
     return f"""
 DO $$
 BEGIN
@@ -337,15 +620,12 @@ def upgrade() -> None:
     for statement in REFERENCE_TABLES.split(";"):
         if statement.strip():
             op.execute(statement)
-    # The label tables are filled from shared/data, as `rucnet grafana refresh-reference` does later.
-    for table, rows in reference_rows(load_reference()).items():
-        if rows:
-            columns = list(rows[0])
-            stmt = sa.text(
-                f"INSERT INTO reporting.{table} ({', '.join(columns)}) "
-                f"VALUES ({', '.join(':' + c for c in columns)})"
-            )
-            bind.execute(stmt, rows)
+    for table, (columns, rows) in REFERENCE_ROWS.items():
+        stmt = sa.text(
+            f"INSERT INTO reporting.{table} ({', '.join(columns)}) "
+            f"VALUES ({', '.join(':' + c for c in columns)})"
+        )
+        bind.execute(stmt, [dict(zip(columns, row, strict=True)) for row in rows])
     for name, body in VIEWS:
         op.execute(f"CREATE VIEW reporting.{name} AS {body}")
     op.execute(_grant_sql())

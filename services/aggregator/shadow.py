@@ -1,0 +1,269 @@
+"""The rebuild's shadow tables and its swap.
+
+The replay appends folded batches to ``<table>__shadow`` copies that have no keys, only the batch's
+sequence number: PostgreSQL takes a batch by COPY, SQLite by one executemany per table.
+
+The swap is one transaction: it locks the live tables against the aggregator's writes (PostgreSQL:
+EXCLUSIVE, so dashboards still read the old numbers; SQLite: the single write lock), replaces the
+live rows with the winner per key (records: highest version, then latest batch; overrides: latest
+decision, then event id; reports: highest version; the first processed event), retracts the records
+whose report has a later version (as ``folding.py`` does live), lays the overrides over the records
+and recounts them: SQL groups the records by what the counts see (a few thousand groups for a
+million records) and ``counting.count_records`` counts the groups, so the rule is the live one and
+no record passes through Python.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    Integer,
+    MetaData,
+    Table,
+    and_,
+    exists,
+    func,
+    insert,
+    literal,
+    select,
+    text,
+    true,
+    tuple_,
+    update,
+)
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from services.aggregator.counting import GROUPED_FACTS, SUMMED_FACTS, InsatsFacts, count_records
+from services.aggregator.folding import stored_forms
+from services.aggregator.tables import (
+    COUNT_TABLES,
+    OVERRIDES,
+    PROCESSED,
+    RECORD_COLUMNS,
+    RECORDS,
+    REPORTS,
+    RETRACTIONS,
+    STATE_TABLES,
+    InsatsKey,
+)
+from services.aggregator.upserts import count_row
+
+SHADOW = "__shadow"
+REPLAYED_TABLES = (PROCESSED, OVERRIDES, REPORTS, RECORDS)  # what the replay fills; the rest is derived
+Row = tuple[Any, ...]
+
+# The order of the tuples the replay builds; each ends with the batch's sequence number ("seq").
+COLUMNS = {
+    RECORDS.name: (*RECORD_COLUMNS, "seq"),
+    OVERRIDES.name: ("ruc_id", "year", "ref", "nsp_area", "event_id", "occurred_at", "seq"),
+    PROCESSED.name: ("event_id", "topic", "processed_at", "seq"),
+    REPORTS.name: ("report_id", "version", "seq"),
+}
+VERSION = COLUMNS[RECORDS.name].index("version")
+# The row that holds per key at the swap: the greatest in these columns (compared in order), ties
+# to the later batch; None: the first one seen (a processed event id).
+LATEST_BY: dict[str, tuple[str, ...] | None] = {
+    RECORDS.name: ("version",),
+    OVERRIDES.name: ("occurred_at", "event_id"),
+    PROCESSED.name: None,
+    REPORTS.name: ("version",),
+}
+
+
+@dataclass
+class Folded:
+    """One batch folded: the rows it leaves per key, as tuples in COLUMNS order."""
+
+    seq: int
+    records: dict[tuple[Any, ...], Row] = field(default_factory=dict)  # by InsatsKey
+    overrides: dict[InsatsKey, dict[str, Any]] = field(default_factory=dict)
+    processed: dict[str, Row] = field(default_factory=dict)
+    reports: dict[str, Row] = field(default_factory=dict)  # by report id: its highest version
+
+
+def shadow_tables(dialect: str) -> dict[str, Table]:
+    """Keyless copies of the tables the replay fills, plus ``seq``: every batch is a plain append.
+    PostgreSQL: unlogged, they are thrown away after the swap."""
+    metadata = MetaData()
+    prefixes = ["UNLOGGED"] if dialect == "postgresql" else []
+    shadow = {}
+    for live in REPLAYED_TABLES:
+        if {c.name for c in live.columns} | {"seq"} != set(COLUMNS[live.name]):
+            raise RuntimeError(f"{live.name} has columns the rebuild does not fill")
+        shadow[live.name] = Table(
+            live.name + SHADOW,
+            metadata,
+            *(Column(c.name, c.type, nullable=c.nullable) for c in live.columns),
+            Column("seq", Integer, nullable=False),
+            prefixes=prefixes,
+        )
+    return shadow
+
+
+class ShadowWriter:
+    """Appends folded batches to the shadow tables through the driver, without per-row SQLAlchemy
+    work; the caller owns the transaction."""
+
+    def __init__(self, conn: AsyncConnection, shadow: dict[str, Table]) -> None:
+        self.conn = conn
+        self.shadow = shadow
+        occurred_at = OVERRIDES.c.occurred_at.type.dialect_impl(conn.dialect)
+        self._bind_time = occurred_at.bind_processor(conn.dialect)
+
+    def bind_time(self, value: dt.datetime) -> Any:
+        """A datetime as the driver takes it (raw driver calls skip SQLAlchemy's type processing)."""
+        return self._bind_time(value) if self._bind_time else value
+
+    def rows(self, folded: Folded) -> dict[str, list[Row]]:
+        columns = COLUMNS[OVERRIDES.name]
+        overrides = [
+            tuple(self.bind_time(o[c]) if c == "occurred_at" else o[c] for c in columns)
+            for o in folded.overrides.values()
+        ]
+        return {
+            RECORDS.name: list(folded.records.values()),
+            OVERRIDES.name: overrides,
+            PROCESSED.name: list(folded.processed.values()),
+            REPORTS.name: list(folded.reports.values()),
+        }
+
+    async def write(self, folded: Folded) -> None:
+        for name, rows in self.rows(folded).items():
+            if rows:
+                await self.append(self.shadow[name], COLUMNS[name], rows)
+
+    async def append(self, table: Table, columns: tuple[str, ...], rows: list[Row]) -> None:
+        raise NotImplementedError
+
+
+class CopyShadowWriter(ShadowWriter):
+    """PostgreSQL: COPY (binary), inside the caller's transaction once it has run a statement."""
+
+    async def append(self, table: Table, columns: tuple[str, ...], rows: list[Row]) -> None:
+        driver = (await self.conn.get_raw_connection()).driver_connection
+        assert driver is not None
+        await driver.copy_records_to_table(table.name, records=rows, columns=columns)
+
+
+class ExecutemanyShadowWriter(ShadowWriter):
+    """SQLite: one executemany of plain tuples per table."""
+
+    async def append(self, table: Table, columns: tuple[str, ...], rows: list[Row]) -> None:
+        names, marks = ", ".join(columns), ", ".join("?" * len(columns))
+        await self.conn.exec_driver_sql(f"INSERT INTO {table.name} ({names}) VALUES ({marks})", rows)
+
+
+def shadow_writer(conn: AsyncConnection, shadow: dict[str, Table]) -> ShadowWriter:
+    if conn.dialect.name == "postgresql":
+        return CopyShadowWriter(conn, shadow)
+    return ExecutemanyShadowWriter(conn, shadow)
+
+
+async def lock_live(conn: AsyncConnection) -> None:
+    """Hold off the aggregator's writes (it starts every transaction with processed_event)."""
+    if conn.dialect.name == "postgresql":
+        names = ", ".join(t.name for t in STATE_TABLES)
+        await conn.execute(text(f"LOCK TABLE {names} IN EXCLUSIVE MODE"))
+    else:  # the first write takes SQLite's one write lock for the whole transaction
+        await conn.execute(text(f"DELETE FROM {PROCESSED.name} WHERE 1 = 0"))
+
+
+def _copy_winners(conn: AsyncConnection, live: Table, shadow: Table) -> Any:
+    """INSERT into the live table the shadow row that holds for each key (LATEST_BY)."""
+    columns = [c.name for c in live.columns]
+    keys = [c.name for c in live.primary_key.columns]
+    latest = LATEST_BY[live.name]
+    if conn.dialect.name == "sqlite":  # upserts in the order the rows were appended: no sort
+        appended = select(*(shadow.c[c] for c in columns)).where(true()).order_by(text("rowid"))
+        stmt = sqlite.insert(live).from_select(columns, appended)
+        if latest is None:
+            return stmt.on_conflict_do_nothing(index_elements=keys)
+        newer = tuple_(*(live.c[c] for c in latest)) <= tuple_(*(stmt.excluded[c] for c in latest))
+        others = {c: stmt.excluded[c] for c in columns if c not in keys}
+        return stmt.on_conflict_do_update(index_elements=keys, set_=others, where=newer)
+    # PostgreSQL: one statement may not update a row twice, so rank the rows per key
+    order = [shadow.c.seq] if latest is None else [*(shadow.c[c].desc() for c in latest), shadow.c.seq.desc()]
+    rank = func.row_number().over(partition_by=[shadow.c[c] for c in keys], order_by=order)
+    ranked = select(*(shadow.c[c] for c in columns), rank.label("rank")).subquery()
+    return insert(live).from_select(
+        columns, select(*(ranked.c[c] for c in columns)).where(ranked.c.rank == 1)
+    )
+
+
+async def _overrides_onto_records(conn: AsyncConnection) -> None:
+    rec, ovr = RECORDS, OVERRIDES
+    match = and_(ovr.c.ruc_id == rec.c.ruc_id, ovr.c.year == rec.c.year, ovr.c.ref == rec.c.ref)
+    await conn.execute(
+        update(rec)
+        .where(exists(select(ovr.c.ref).where(match)))
+        .values(
+            nsp_area=select(ovr.c.nsp_area).where(match).scalar_subquery(),
+            area_source="override",
+            needs_review=False,
+        )
+    )
+
+
+async def _retract_superseded(conn: AsyncConnection) -> None:
+    """A record whose report has a later version (one that left it out) is retracted."""
+    rec, rep = RECORDS, REPORTS
+    later = exists(
+        select(rep.c.report_id).where(rep.c.report_id == rec.c.report_id, rep.c.version > rec.c.version)
+    )
+    columns = [c.name for c in RETRACTIONS.columns]
+    await conn.execute(
+        insert(RETRACTIONS).from_select(columns, select(*(rec.c[c] for c in columns)).where(later))
+    )
+    await conn.execute(rec.delete().where(later))
+
+
+async def _recount(conn: AsyncConnection) -> int:
+    """Fill the (emptied) count tables from the records: SQL groups them by what the counts see
+    (a few thousand groups), ``counting.count_records`` counts the groups. The number of records."""
+    if conn.dialect.name == "postgresql":  # hash the groups in memory, not sort text on disk: ×2
+        await conn.execute(text("SET LOCAL work_mem = '64MB'"))
+    seen = [RECORDS.c[c] for c in GROUPED_FACTS]
+    sums = [func.sum(RECORDS.c[c]) for c in SUMMED_FACTS]
+    groups = []
+    for row in await conn.execute(select(*seen, *sums, func.count()).group_by(*seen)):
+        values = dict(zip((*GROUPED_FACTS, *SUMMED_FACTS), row, strict=False))
+        values["school_forms"] = stored_forms(values["school_forms"])
+        groups.append((InsatsFacts(**values), int(row[-1])))
+    rows: dict[str, list[dict[str, object]]] = {}
+    for key, measures in count_records(groups).items():
+        rows.setdefault(key.table, []).append(count_row(key, measures))
+    for name, table in COUNT_TABLES.items():
+        if rows.get(name):
+            await conn.execute(insert(table), rows[name])
+    return sum(n for _, n in groups)
+
+
+async def swap(conn: AsyncConnection, shadow: dict[str, Table]) -> int:
+    """Replace the live rows with the shadow's winners, lay the overrides on and recount; the
+    number of records."""
+    for table in STATE_TABLES:
+        await conn.execute(table.delete())
+    for table in REPLAYED_TABLES:
+        await conn.execute(_copy_winners(conn, table, shadow[table.name]))
+    await _retract_superseded(conn)
+    await _overrides_onto_records(conn)
+    return await _recount(conn)
+
+
+async def create_shadow(conn: AsyncConnection, shadow: dict[str, Table]) -> None:
+    await drop_shadow(conn, shadow)
+    for table in shadow.values():
+        await conn.run_sync(table.create)
+    columns = [c.name for c in OVERRIDES.columns]  # the stored overrides, as batch 0
+    stored = select(*(OVERRIDES.c[c] for c in columns), literal(0))
+    await conn.execute(insert(shadow[OVERRIDES.name]).from_select([*columns, "seq"], stored))
+
+
+async def drop_shadow(conn: AsyncConnection, shadow: dict[str, Table]) -> None:
+    for table in shadow.values():
+        await conn.run_sync(table.drop, checkfirst=True)
