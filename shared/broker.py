@@ -41,6 +41,7 @@ def create_broker(settings: RucnetSettings) -> KafkaBroker:
         enable_idempotence=settings.kafka_idempotence,
         allow_auto_create_topics=False,
         request_timeout_ms=15_000,
+        max_request_size=settings.kafka_max_message_bytes,
         graceful_timeout=15.0,
         log_level=logging.DEBUG,  # the level of its routine "Received"/"Processed" lines
     )

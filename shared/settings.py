@@ -5,8 +5,10 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.budget import DEFAULT_MAX_MESSAGE_BYTES
 
 
 class RucnetSettings(BaseSettings):
@@ -32,9 +34,27 @@ class RucnetSettings(BaseSettings):
         "as long again): the delay a quiet topic adds to a message",
     )
     kafka_partitions: int = Field(default=3, ge=1, le=64)
+    kafka_max_message_bytes: int = Field(
+        default=DEFAULT_MAX_MESSAGE_BYTES,
+        ge=65_536,
+        description="the broker's message.max.bytes: every event must fit (shared/budget.py); "
+        "producers use it as max_request_size",
+    )
+    max_body_bytes: int = Field(default=1_000_000, ge=1_000, description="largest HTTP request body")
     pseudonym_secret: SecretStr | None = None
     host: str = "127.0.0.1"
     log_level: str = "INFO"
+
+    @field_validator("pseudonym_secret")
+    @classmethod
+    def _secret_not_blank(cls, value: SecretStr | None) -> SecretStr | None:
+        # An empty HMAC key would make every pseudonym a plain hash of the name: refuse to start.
+        if value is not None and not value.get_secret_value().strip():
+            raise ValueError(
+                "RUCNET_PSEUDONYM_SECRET är tom / is empty: set a long random secret "
+                "(or leave it unset outside Docker for a generated one in the data dir)"
+            )
+        return value
 
     @property
     def db_url(self) -> str:

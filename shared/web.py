@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from shared.auth import Principal, TokenCache, hash_token, resolve_token_hash
 from shared.db import ping
+from shared.guards import BodySizeLimit, RejectNul, SecurityHeaders
 
 _bearer = HTTPBearer(auto_error=False)
 
@@ -95,8 +96,12 @@ def service_app(
     broker: KafkaBroker,
     on_start: Callable[[], Awaitable[None]] | None = None,
     on_stop: Callable[[], Awaitable[None]] | None = None,
+    *,
+    max_body_bytes: int = 1_000_000,
+    larger_bodies: Sequence[tuple[str, int]] = (),
 ) -> FastAPI:
-    """A FastAPI app whose lifespan owns the broker and the engine, with /healthz, /readyz, /metrics."""
+    """A FastAPI app whose lifespan owns the broker and the engine, with /healthz, /readyz, /metrics,
+    behind the guards (body limit, NUL in the URL, security headers) of ``shared.guards``."""
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -129,4 +134,7 @@ def service_app(
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
+    app.add_middleware(RejectNul)
+    app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes, larger=larger_bodies)
+    app.add_middleware(SecurityHeaders)
     return app

@@ -59,7 +59,9 @@ def create_app(settings: ClassifierSettings, model: NspModel | None = None) -> F
                 await task
         await scoring.close()
 
-    app = service_app("rucnet classifier", engine, broker, on_start, on_stop)
+    app = service_app(
+        "rucnet classifier", engine, broker, on_start, on_stop, max_body_bytes=settings.max_body_bytes
+    )
     app.state.sessions = sessions
     app.state.broker = broker
     app.state.model = model

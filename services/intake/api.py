@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from services.intake.batching import GroupCommit
 from services.intake.idempotency import MAX_KEY_LENGTH, body_hash, find_key, remember_key
-from services.intake.limits import limited_principal
+from services.intake.limits import ensure_attendance_fits, ensure_report_fits, limited_principal
 from services.intake.outbox import PublishedMarks
 from services.intake.parts import AttendanceIn, SkaIn, attendance_event, mark_part_published, save_part
 from services.intake.publishing import ReportPublisher
@@ -76,6 +76,7 @@ async def accept_report(
     """Record, then publish: 202 only after the broker's ack (403 and 503 as HTTPException)."""
     ensure_may_act(principal, report.ruc_id)
     receipt = Receipt(report, pseudonymise(app.state.pseudonym_key, report.huvudman.name), report_id)
+    ensure_report_fits(report, receipt.pseudonym, app.state.max_message_bytes)
     if idempotency is None:  # stored with the receipts of concurrent requests (group commit)
         batches: GroupCommit[Receipt, tuple[ReportSubmitted, str]] = app.state.receipt_batches
         event, body = await batches.submit(receipt)
@@ -148,6 +149,7 @@ router.add_api_route(
 
 async def accept_attendance(app: FastAPI, part: AttendanceIn, principal: Principal) -> None:
     ensure_may_act(principal, part.ruc_id)
+    ensure_attendance_fits(attendance_event(part, app.state.pseudonym_key), app.state.max_message_bytes)
     sessions: async_sessionmaker[AsyncSession] = app.state.sessions
     async with sessions.begin() as session:
         await save_part(session, "attendance", part)

@@ -10,12 +10,11 @@ from functools import partial
 
 from fastapi import FastAPI
 from prometheus_client import Counter
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.intake import login, tokens, user_admin, web, web_parts, web_upload
 from services.intake.api import publish_attendance, router
 from services.intake.batching import GroupCommit, ReceiptWriter
-from services.intake.limits import BodySizeLimit, RateLimiter
+from services.intake.limits import RateLimiter
 from services.intake.outbox import PublishedMarks, unpublished_attendance
 from services.intake.parts import mark_part_published
 from services.intake.publishing import ReportPublisher, publish_submission
@@ -31,29 +30,6 @@ from shared.web import service_app
 
 log = logging.getLogger("rucnet.intake")
 REPORTS_ACCEPTED = Counter("rucnet_reports_accepted", "Reports accepted by intake")
-SECURITY_HEADERS = [
-    (b"x-content-type-options", b"nosniff"),
-    (b"x-frame-options", b"DENY"),
-    (b"referrer-policy", b"same-origin"),
-    (
-        b"content-security-policy",
-        b"default-src 'self'; script-src 'none'; style-src 'self' 'unsafe-inline'; "
-        b"frame-ancestors 'none'; form-action 'self'",
-    ),
-]
-
-
-class SecurityHeaders:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        async def with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = list(message.get("headers", [])) + SECURITY_HEADERS
-            await send(message)
-
-        await self.app(scope, receive, with_headers if scope["type"] == "http" else send)
 
 
 def create_app(settings: IntakeSettings) -> FastAPI:
@@ -113,7 +89,15 @@ def create_app(settings: IntakeSettings) -> FastAPI:
         await receipts.close()
         await receipt_store.close()
 
-    app = service_app("rucnet intake", engine, broker, on_start, on_stop)
+    app = service_app(
+        "rucnet intake",
+        engine,
+        broker,
+        on_start,
+        on_stop,
+        max_body_bytes=settings.max_body_bytes,
+        larger_bodies=[(web_upload.UPLOAD_PREFIX, settings.max_upload_bytes)],
+    )
     app.state.engine = engine
     app.state.sessions = sessions
     app.state.token_cache = TokenCache(settings.token_cache_ttl_s)
@@ -123,6 +107,7 @@ def create_app(settings: IntakeSettings) -> FastAPI:
     app.state.publisher = publisher
     app.state.broker = broker
     app.state.pseudonym_key = settings.pseudonym_key()
+    app.state.max_message_bytes = settings.kafka_max_message_bytes
     app.state.metrics_accepted = REPORTS_ACCEPTED
     app.state.cookie_secure = settings.cookie_secure
     app.state.session_ttl_s = settings.session_ttl_s
@@ -139,8 +124,4 @@ def create_app(settings: IntakeSettings) -> FastAPI:
     app.include_router(web_upload.router)
     web.install_web(app)
     install_error_handlers(app)
-    app.add_middleware(
-        BodySizeLimit, max_bytes=settings.max_body_bytes, max_upload_bytes=settings.max_upload_bytes
-    )
-    app.add_middleware(SecurityHeaders)
     return app

@@ -18,6 +18,7 @@ from services.intake.users import SessionUser
 from services.intake.web import checked_form, render, reporter, scope_ruc
 
 router = APIRouter(include_in_schema=False)
+UPLOAD_PREFIX = "/uppladdning"  # posts under it may be as large as max_upload_bytes
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 KEEP_JOBS = 50
 
