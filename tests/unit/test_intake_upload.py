@@ -68,7 +68,7 @@ def test_a_clean_file_becomes_one_report_per_huvudman() -> None:
 def test_the_csv_template_reads_back_with_semicolons_and_swedish_words() -> None:
     lines = [csv_template().decode("utf-8-sig").strip()]
     lines.append("2020;Exempelkommun;14;kommunal;gu-1;Titel;;påbörjad;grundskola;;;")
-    lines.append("2020;Exempelkommun;14;kommunal;gu-1;Annan;;genomförd;grundskola;;;")  # duplicate ref
+    lines.append("2020;Exempelkommun;14;kommunal;gu-1;Annan;;genomförd;grundskola;;Uppföljd;")  # duplicate ref
     result = dry_run(read_rows("x.csv", "\n".join(lines).encode()), "gu")
     assert [(e.row, e.column) for e in result.errors] == [(2, "Ref"), (3, "Ref")]
 
