@@ -21,6 +21,7 @@ from services.intake.publishing import ReportPublisher, publish_submission
 from services.intake.receipts import ReceiptClient
 from services.intake.settings import IntakeSettings
 from services.intake.store import Receipt, unpublished
+from services.intake.throttle import LoginThrottle
 from shared.auth import TokenCache
 from shared.broker import create_broker
 from shared.db import create_engine, session_factory
@@ -113,6 +114,9 @@ def create_app(settings: IntakeSettings) -> FastAPI:
     app.state.session_ttl_s = settings.session_ttl_s
     app.state.idempotency_ttl_s = settings.idempotency_ttl_s
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
+    app.state.login_throttle = LoginThrottle(
+        settings.login_failures_per_account, settings.login_failures_per_client, settings.login_window_s
+    )
     app.state.receipts = receipts
     app.state.upload_jobs = OrderedDict()
     app.state.upload_tasks = set()

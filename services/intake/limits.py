@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import math
-import time
 import uuid
-from collections import deque
 
 from fastapi import HTTPException, Request, status
 
 from services.intake.store import to_event
+from services.intake.throttle import SlidingWindow
 from shared.auth import Principal
 from shared.budget import classified_bytes_quick_bound, event_overflow, fits, report_overflow
 from shared.events import AttendanceReported
@@ -34,24 +32,18 @@ def ensure_attendance_fits(event: AttendanceReported, max_message_bytes: int) ->
         raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, detail=overflow.message("Närvarorapporten"))
 
 
-class RateLimiter:
-    """A sliding one-minute window per token, in memory (one intake process per deployment)."""
+class RateLimiter(SlidingWindow):
+    """API requests per token in a sliding one-minute window."""
 
     def __init__(self, per_minute: int, window_s: float = 60.0) -> None:
-        self.per_minute = per_minute
-        self.window_s = window_s
-        self._hits: dict[int, deque[float]] = {}
+        super().__init__(per_minute, window_s)
 
     def retry_after(self, key: int, now: float | None = None) -> int:
         """0 when the request may go ahead (and is counted), else seconds to wait."""
-        now = time.monotonic() if now is None else now
-        hits = self._hits.setdefault(key, deque())
-        while hits and hits[0] <= now - self.window_s:
-            hits.popleft()
-        if len(hits) >= self.per_minute:
-            return max(1, math.ceil(hits[0] + self.window_s - now))
-        hits.append(now)
-        return 0
+        wait = self.wait(key, now)
+        if not wait:
+            self.add(key, now)
+        return wait
 
 
 class LimitedPrincipal(BearerPrincipal):

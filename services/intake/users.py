@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
+from weakref import WeakKeyDictionary
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -19,9 +24,33 @@ from shared.db import UtcDateTime
 from shared.events import utcnow
 
 _hasher = PasswordHasher()
-# Verifying against a dummy hash when the e-mail is unknown keeps the timing of both failures alike.
-_DUMMY_HASH = _hasher.hash("not-a-real-password")
 MIN_PASSWORD = 10
+T = TypeVar("T")
+# argon2 takes ~50 ms of CPU and 64 MiB per hash: in threads, off the event loop, and few at a time,
+# so a burst of logins neither stalls the service nor runs it out of memory.
+HASHING_SLOTS = 2
+_slots: WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = WeakKeyDictionary()
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verifying against it when the e-mail is unknown keeps the timing of both failures alike."""
+    return _hasher.hash("not-a-real-password")
+
+
+async def _off_loop(function: Callable[..., T], *args: str) -> T:
+    loop = asyncio.get_running_loop()
+    slots = _slots.setdefault(loop, asyncio.Semaphore(HASHING_SLOTS))
+    async with slots:
+        return await asyncio.to_thread(function, *args)
+
+
+def _verifies(password_hash: str, password: str) -> bool:
+    """In a thread; an empty hash (no such user) verifies against the dummy and fails anyway."""
+    try:
+        return bool(_hasher.verify(password_hash or _dummy_hash(), password)) and bool(password_hash)
+    except (VerificationError, InvalidHashError):
+        return False
 
 
 class IntakeUser(SQLModel, table=True):
@@ -79,7 +108,7 @@ async def create_user(
         raise ValueError("en RUC-användare behöver ett RUC / a RUC user needs --ruc")
     user = IntakeUser(
         email=normalise_email(email),
-        password_hash=_hasher.hash(password),
+        password_hash=await _off_loop(_hasher.hash, password),
         role=role,
         ruc_id=ruc_id if role == "ruc" else None,
     )
@@ -92,14 +121,12 @@ async def authenticate(session: AsyncSession, email: str, password: str) -> Inta
     user = (
         await session.execute(select(IntakeUser).where(col(IntakeUser.email) == normalise_email(email)))
     ).scalar_one_or_none()
-    try:
-        _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
-    except (VerificationError, InvalidHashError):
+    if not await _off_loop(_verifies, user.password_hash if user else "", password):
         return None
     if user is None or user.disabled_at is not None:
         return None
     if _hasher.check_needs_rehash(user.password_hash):
-        user.password_hash = _hasher.hash(password)
+        user.password_hash = await _off_loop(_hasher.hash, password)
     return user
 
 
@@ -139,4 +166,5 @@ async def close_session(session: AsyncSession, raw: str | None) -> None:
 
 
 def same_token(expected: str, given: str | None) -> bool:
-    return given is not None and hmac.compare_digest(expected.encode(), given.encode())
+    """An empty token (no cookie, an empty field) never matches, not even another empty one."""
+    return bool(expected) and bool(given) and hmac.compare_digest(expected.encode(), (given or "").encode())
