@@ -76,7 +76,7 @@ async def accept_report(
     """Record, then publish: 202 only after the broker's ack (403 and 503 as HTTPException)."""
     ensure_may_act(principal, report.ruc_id)
     receipt = Receipt(report, pseudonymise(app.state.pseudonym_key, report.huvudman.name), report_id)
-    ensure_report_fits(report, receipt.pseudonym, app.state.max_message_bytes)
+    ensure_report_fits(report, app.state.max_message_bytes)
     if idempotency is None:  # stored with the receipts of concurrent requests (group commit)
         batches: GroupCommit[Receipt, tuple[ReportSubmitted, str]] = app.state.receipt_batches
         event, body = await batches.submit(receipt)

@@ -9,18 +9,24 @@ from fastapi import HTTPException, Request, status
 from services.intake.store import to_event
 from services.intake.throttle import SlidingWindow
 from shared.auth import Principal
-from shared.budget import classified_bytes_quick_bound, event_overflow, fits, report_overflow
+from shared.budget import Overflow, classified_bytes_quick_bound, event_overflow, fits, report_overflow
 from shared.events import AttendanceReported
 from shared.report import ReportIn
 from shared.web import BearerPrincipal
 
 
-def ensure_report_fits(report: ReportIn, pseudonym: str, max_message_bytes: int) -> None:
-    """413 unless the report's events (ReportSubmitted, and the larger ReportClassified the
-    classifier makes of it) fit the broker's limit; most reports pass on a bound without serialising."""
+def report_draft_overflow(report: ReportIn, max_message_bytes: int) -> Overflow | None:
+    """Which of the report's events (ReportSubmitted, or the larger ReportClassified the classifier
+    makes of it) would not fit the broker's limit; most reports pass on a bound without serialising."""
     if fits(classified_bytes_quick_bound(report.insatser), report.ruc_id.encode(), max_message_bytes):
-        return
-    overflow = report_overflow(to_event(report, pseudonym, 1, uuid.UUID(int=0)), max_message_bytes)
+        return None
+    # every pseudonym is as long as this one, so the draft's size is the stored event's
+    return report_overflow(to_event(report, "hm-" + "0" * 16, 1, uuid.UUID(int=0)), max_message_bytes)
+
+
+def ensure_report_fits(report: ReportIn, max_message_bytes: int) -> None:
+    """413 unless the report's events fit the broker's limit."""
+    overflow = report_draft_overflow(report, max_message_bytes)
     if overflow is not None:
         raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, detail=overflow.message())
 

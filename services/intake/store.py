@@ -151,6 +151,7 @@ async def latest_submissions(
         newest = select(col(ReportSubmission.report_id), func.max(col(ReportSubmission.seq))).where(
             col(ReportSubmission.report_id).in_([r.report_id for r in latest])
         )
-        last = dict((await session.execute(newest.group_by(col(ReportSubmission.report_id)))).tuples().all())
+        grouped = await session.execute(newest.group_by(col(ReportSubmission.report_id)))
+        last = {report_id: seq for report_id, seq in grouped.all()}
         latest = [r for r in latest if last.get(r.report_id) == r.seq]
     return latest[:limit]

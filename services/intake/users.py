@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import functools
 import hashlib
 import hmac
 import secrets
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
-from weakref import WeakKeyDictionary
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -22,27 +18,19 @@ from sqlmodel import Field, SQLModel, col, select
 from shared.auth import Principal, Role
 from shared.db import UtcDateTime
 from shared.events import utcnow
+from shared.offload import BoundedThreads
 
 _hasher = PasswordHasher()
 MIN_PASSWORD = 10
-T = TypeVar("T")
 # argon2 takes ~50 ms of CPU and 64 MiB per hash: in threads, off the event loop, and few at a time,
 # so a burst of logins neither stalls the service nor runs it out of memory.
-HASHING_SLOTS = 2
-_slots: WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = WeakKeyDictionary()
+_hashing = BoundedThreads(2)
 
 
 @functools.cache
 def _dummy_hash() -> str:
     """Verifying against it when the e-mail is unknown keeps the timing of both failures alike."""
     return _hasher.hash("not-a-real-password")
-
-
-async def _off_loop(function: Callable[..., T], *args: str) -> T:
-    loop = asyncio.get_running_loop()
-    slots = _slots.setdefault(loop, asyncio.Semaphore(HASHING_SLOTS))
-    async with slots:
-        return await asyncio.to_thread(function, *args)
 
 
 def _verifies(password_hash: str, password: str) -> bool:
@@ -108,7 +96,7 @@ async def create_user(
         raise ValueError("en RUC-användare behöver ett RUC / a RUC user needs --ruc")
     user = IntakeUser(
         email=normalise_email(email),
-        password_hash=await _off_loop(_hasher.hash, password),
+        password_hash=await _hashing.run(_hasher.hash, password),
         role=role,
         ruc_id=ruc_id if role == "ruc" else None,
     )
@@ -121,12 +109,12 @@ async def authenticate(session: AsyncSession, email: str, password: str) -> Inta
     user = (
         await session.execute(select(IntakeUser).where(col(IntakeUser.email) == normalise_email(email)))
     ).scalar_one_or_none()
-    if not await _off_loop(_verifies, user.password_hash if user else "", password):
+    if not await _hashing.run(_verifies, user.password_hash if user else "", password):
         return None
     if user is None or user.disabled_at is not None:
         return None
     if _hasher.check_needs_rehash(user.password_hash):
-        user.password_hash = await _off_loop(_hasher.hash, password)
+        user.password_hash = await _hashing.run(_hasher.hash, password)
     return user
 
 
