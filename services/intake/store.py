@@ -152,6 +152,6 @@ async def latest_submissions(
             col(ReportSubmission.report_id).in_([r.report_id for r in latest])
         )
         grouped = await session.execute(newest.group_by(col(ReportSubmission.report_id)))
-        last: dict[str, int] = {row[0]: row[1] for row in grouped.all()}
+        last: dict[str, int | None] = {row[0]: row[1] for row in grouped.all()}
         latest = [r for r in latest if last.get(r.report_id) == r.seq]
     return latest[:limit]
