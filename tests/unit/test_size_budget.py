@@ -26,7 +26,8 @@ def test_an_event_fits_up_to_the_limit_with_room_for_headers_and_framing() -> No
     largest = max(n for n in range(90_000, limit) if fits(n, key, limit))
     assert record_bytes(largest, key) <= limit < record_bytes(largest + 1, key)
     assert limit - largest < 1_200  # the allowance is a kilobyte, not a guess of tens
-    assert fits(b"x" * largest, key, limit) and not fits(b"x" * (largest + 1), key, limit)
+    assert fits(b"x" * largest, key, limit)
+    assert not fits(b"x" * (largest + 1), key, limit)
 
 
 def test_a_classifications_explanation_is_capped_in_bytes_strongest_first() -> None:
