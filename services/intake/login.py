@@ -118,9 +118,11 @@ async def login(request: Request) -> Response:
         return _throttled(request, wait)
     sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
     if not errors:
-        async with sessions.begin() as session:
-            user = await authenticate(session, email, password)
-            raw = await open_session(session, user, request.app.state.session_ttl_s) if user else None
+        user = await authenticate(sessions, email, password)
+        raw = None
+        if user is not None:
+            async with sessions.begin() as session:
+                raw = await open_session(session, user, request.app.state.session_ttl_s)
         if raw is not None:
             throttle.succeeded(account)
             response = RedirectResponse(_safe_next(form.get("next")), status_code=303)

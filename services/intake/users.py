@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import Field, SQLModel, col, select
 
 from shared.auth import Principal, Role
@@ -24,7 +24,7 @@ _hasher = PasswordHasher()
 MIN_PASSWORD = 10
 # argon2 takes ~50 ms of CPU and 64 MiB per hash: in threads, off the event loop, and few at a time,
 # so a burst of logins neither stalls the service nor runs it out of memory.
-_hashing = BoundedThreads(2)
+_hashing = BoundedThreads(1)
 
 
 @functools.cache
@@ -105,16 +105,24 @@ async def create_user(
     return user
 
 
-async def authenticate(session: AsyncSession, email: str, password: str) -> IntakeUser | None:
-    user = (
-        await session.execute(select(IntakeUser).where(col(IntakeUser.email) == normalise_email(email)))
-    ).scalar_one_or_none()
+async def authenticate(
+    sessions: async_sessionmaker[AsyncSession], email: str, password: str
+) -> IntakeUser | None:
+    """The user if the password is theirs. No database connection is held while the password is
+    checked: a burst of logins waiting for a hashing slot must not take the pool from /healthz."""
+    query = select(IntakeUser).where(col(IntakeUser.email) == normalise_email(email))
+    async with sessions() as session:
+        user = (await session.execute(query)).scalar_one_or_none()
     if not await _hashing.run(_verifies, user.password_hash if user else "", password):
         return None
     if user is None or user.disabled_at is not None:
         return None
     if _hasher.check_needs_rehash(user.password_hash):
-        user.password_hash = await _hashing.run(_hasher.hash, password)
+        rehashed = await _hashing.run(_hasher.hash, password)
+        async with sessions.begin() as session:
+            stored = await session.get(IntakeUser, user.id)
+            if stored is not None:
+                stored.password_hash = rehashed
     return user
 
 
