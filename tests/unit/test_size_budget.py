@@ -69,3 +69,20 @@ async def test_the_classifier_dead_letters_a_classified_report_too_large_and_goe
     assert letter["topic"] == topics.REPORTS_SUBMITTED
     assert "ReportClassified event would be" in letter["error"]
     assert str(big.event_id) in letter["payload"]
+
+
+def test_the_budget_is_stated_once_and_compose_gives_it_to_brokers_and_services_alike() -> None:
+    import re
+
+    from shared.budget import DEFAULT_MAX_MESSAGE_BYTES
+    from shared.settings import RucnetSettings
+
+    compose = (Path(__file__).resolve().parents[2] / "docker-compose.yml").read_text(encoding="utf-8")
+    broker = re.search(r"KAFKA_MESSAGE_MAX_BYTES: \$\{RUCNET_KAFKA_MAX_MESSAGE_BYTES:-(\d+)\}", compose)
+    services = re.search(
+        r"RUCNET_KAFKA_MAX_MESSAGE_BYTES: \$\{RUCNET_KAFKA_MAX_MESSAGE_BYTES:-(\d+)\}", compose
+    )
+    assert broker is not None
+    assert services is not None
+    assert int(broker.group(1)) == int(services.group(1)) == DEFAULT_MAX_MESSAGE_BYTES
+    assert RucnetSettings().kafka_max_message_bytes == DEFAULT_MAX_MESSAGE_BYTES
