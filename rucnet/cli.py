@@ -148,4 +148,7 @@ for _module in (cli_ops, cli_grafana, cli_intake, cli_classifier, cli_docs):
 
 
 def main() -> None:
+    # Everything rucnet writes (the SQLite file with names and password hashes, the pseudonym
+    # secret, models, logs, the broker's data) is for its own user only: files 0600, dirs 0700.
+    os.umask(0o077)
     app()

@@ -10,9 +10,14 @@ import uuid
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import to_json
 
 SCHEMA_VERSION = 1
+# A classification's explanation is bounded, so the ReportClassified made from a report has a size
+# intake can bound before it accepts the report (shared/budget.py).
+MAX_CANDIDATES = 3
+REASONS_MAX_BYTES = 300
 _NAMESPACE = uuid.UUID("6f1d0b52-2b7a-4c8e-9a51-4b0f6b1c7e10")
 
 InsatsStatus = Literal["started", "completed"]
@@ -84,6 +89,29 @@ class InsatsClassification(_Model):
     candidates: tuple[AreaScore, ...] = ()
     reasons: tuple[str, ...] = ()
     needs_review: bool = False
+
+    @field_validator("candidates", mode="before")
+    @classmethod
+    def _best_candidates(cls, value: object) -> object:
+        return tuple(value)[:MAX_CANDIDATES] if isinstance(value, list | tuple) else value
+
+    @field_validator("reasons")
+    @classmethod
+    def _bounded_reasons(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return cap_reasons(value)
+
+
+def cap_reasons(reasons: tuple[str, ...], max_bytes: int = REASONS_MAX_BYTES) -> tuple[str, ...]:
+    """The leading reasons whose JSON list stays within ``max_bytes`` (the strongest come first)."""
+    kept: list[str] = []
+    size = 2  # []
+    for reason in reasons:
+        cost = len(to_json(reason)) + (1 if kept else 0)
+        if size + cost > max_bytes:
+            break
+        kept.append(reason)
+        size += cost
+    return tuple(kept)
 
 
 class ReportClassified(Event):

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.budget import DEFAULT_MAX_MESSAGE_BYTES
 
 
 class RucnetSettings(BaseSettings):
@@ -36,13 +39,26 @@ class RucnetSettings(BaseSettings):
         default=1, ge=1, le=5, description="replicas of the topics rucnet creates (compose: its own script)"
     )
     kafka_max_message_bytes: int = Field(
-        default=1_048_576,
+        default=DEFAULT_MAX_MESSAGE_BYTES,
         ge=65_536,
-        description="the largest message a producer sends: the broker's message.max.bytes (compose sets it)",
+        description="the broker's message.max.bytes: every event must fit (shared/budget.py); "
+        "producers use it as max_request_size",
     )
+    max_body_bytes: int = Field(default=1_000_000, ge=1_000, description="largest HTTP request body")
     pseudonym_secret: SecretStr | None = None
     host: str = "127.0.0.1"
     log_level: str = "INFO"
+
+    @field_validator("pseudonym_secret")
+    @classmethod
+    def _secret_not_blank(cls, value: SecretStr | None) -> SecretStr | None:
+        # An empty HMAC key would make every pseudonym a plain hash of the name: refuse to start.
+        if value is not None and not value.get_secret_value().strip():
+            raise ValueError(
+                "RUCNET_PSEUDONYM_SECRET är tom / is empty: set a long random secret "
+                "(or leave it unset outside Docker for a generated one in the data dir)"
+            )
+        return value
 
     @property
     def db_url(self) -> str:
@@ -60,7 +76,8 @@ class RucnetSettings(BaseSettings):
             return self.pseudonym_secret.get_secret_value()
         path = self.data_dir / "pseudonym.secret"
         if not path.exists():
-            self.data_dir.mkdir(parents=True, exist_ok=True)
-            path.touch(mode=0o600)
-            path.write_text(secrets.token_urlsafe(32), encoding="utf-8")
+            self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            descriptor = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_EXCL, 0o600)
+            with os.fdopen(descriptor, "w", encoding="utf-8") as out:
+                out.write(secrets.token_urlsafe(32))
         return path.read_text(encoding="utf-8").strip()

@@ -114,6 +114,6 @@ def push(api: Grafana, dry_run: bool = False, env: dict[str, str] | None = None)
 
 
 def connect(url: str, token: str, timeout: float = 10.0) -> Grafana:
-    from grafana_client import GrafanaApi  # type: ignore[attr-defined]
+    from grafana_client import GrafanaApi
 
     return cast(Grafana, GrafanaApi.from_url(url, credential=token, timeout=timeout))

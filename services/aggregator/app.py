@@ -19,7 +19,7 @@ def create_app(settings: AggregatorSettings) -> FastAPI:
     sessions = session_factory(engine)
     broker = create_broker(settings)
     register_handlers(broker, settings, sessions)
-    app = service_app("rucnet aggregator", engine, broker)
+    app = service_app("rucnet aggregator", engine, broker, max_body_bytes=settings.max_body_bytes)
     app.state.sessions = sessions
     app.include_router(router)
     app.include_router(read_api.router)

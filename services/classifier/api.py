@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from faststream.kafka import KafkaBroker
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -20,6 +20,10 @@ Year = Annotated[int | None, Query(ge=MIN_YEAR, le=MAX_YEAR)]
 RucId = Annotated[str | None, Query(max_length=16, pattern=r"^[a-z]+$")]
 Limit = Annotated[int, Query(ge=1, le=500)]
 Offset = Annotated[int, Query(ge=0, le=1_000_000)]
+# Path parameters bounded like the stored columns: a 20-digit year is a 422, not an OverflowError
+PathRuc = Annotated[str, Path(max_length=16, pattern=r"^[a-z]+$")]
+PathYear = Annotated[int, Path(ge=MIN_YEAR, le=MAX_YEAR)]
+PathRef = Annotated[str, Path(max_length=64)]
 ERRORS: dict[int | str, dict[str, object]] = {401: {}, 403: {}, 404: {}, 409: {}, 422: {}}
 
 
@@ -46,7 +50,12 @@ async def get_review_queue(
 
 @router.post("/review/{ruc_id}/{year}/{ref:path}", responses=ERRORS)
 async def post_review(
-    ruc_id: str, year: int, ref: str, decision: ReviewDecision, request: Request, principal: National
+    ruc_id: PathRuc,
+    year: PathYear,
+    ref: PathRef,
+    decision: ReviewDecision,
+    request: Request,
+    principal: National,
 ) -> dict[str, object]:
     """Accept the current area, or override it with a reason (published as ClassificationOverridden)."""
     broker: KafkaBroker = request.app.state.broker
@@ -73,7 +82,7 @@ async def get_review_audit(
 
 @router.get("/classifications/{ruc_id}/{year}/{ref:path}", responses=ERRORS)
 async def get_one_classification(
-    ruc_id: str, year: int, ref: str, request: Request, _principal: National
+    ruc_id: PathRuc, year: PathYear, ref: PathRef, request: Request, _principal: National
 ) -> dict[str, object]:
     async with _sessions(request)() as session:
         row = await get_classification(session, (ruc_id, year, ref))

@@ -13,6 +13,7 @@ from services.classifier.handlers import register_handlers
 from services.classifier.model import NspModel
 from services.classifier.registry import load_or_train
 from services.classifier.review import send_overrides
+from services.classifier.review_sessions import ReviewSessions
 from services.classifier.scoring import ScoringPool
 from services.classifier.settings import ClassifierSettings
 from shared.broker import create_broker
@@ -59,10 +60,14 @@ def create_app(settings: ClassifierSettings, model: NspModel | None = None) -> F
                 await task
         await scoring.close()
 
-    app = service_app("rucnet classifier", engine, broker, on_start, on_stop)
+    app = service_app(
+        "rucnet classifier", engine, broker, on_start, on_stop, max_body_bytes=settings.max_body_bytes
+    )
     app.state.sessions = sessions
     app.state.broker = broker
     app.state.model = model
+    app.state.review_sessions = ReviewSessions(settings.review_session_ttl_s)
+    app.state.cookie_secure = settings.cookie_secure
     app.include_router(api.router)
     app.include_router(pages.router)
     install_error_handlers(app)

@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from typing import Any
 
+from aiokafka import ConsumerRecord
 from faststream.kafka import KafkaBroker, KafkaMessage
 from prometheus_client import Counter, Histogram
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.classifier.model import NspModel
+from services.classifier.oversized import producible
 from services.classifier.registry import shipped_default
 from services.classifier.rules import CANDIDATES, MODEL_VERSION, Scored, decide, score_text
 from services.classifier.scoring import ScoringPool
@@ -93,16 +96,21 @@ def register_handlers(
         **consumer_options(settings, topics.CLASSIFIER_GROUP),
     )
     async def handle_report_submitted(msg: KafkaMessage) -> None:
-        events = []
+        events: list[ReportSubmitted] = []
+        sources: list[ConsumerRecord[Any, Any]] = []
         for record in batch_records(msg):
             event = await parse_record_or_dead_letter(broker, record, ReportSubmitted)
             if event is not None:
                 events.append(event)
+                sources.append(record)
         if not events:
             return
         # CPU-bound: off the event loop (in a worker process), so the consumer and the API keep going
         scores = await scoring.score_batch(scoring_items(events), areas=CANDIDATES)
         classified = classified_reports(events, scores, settings.review_threshold, scoring.model.version)
+        events, classified = await producible(
+            broker, settings.kafka_max_message_bytes, sources, events, classified
+        )
         try:
             async with sessions.begin() as session:
                 await record_classified(session, classified)

@@ -1,13 +1,14 @@
 """The analyst's review page: server-rendered Swedish HTML over the same decisions as the API.
 
-The page signs in with the same bearer token as the API, kept in an HttpOnly, SameSite=Strict
-cookie (so another site cannot post a decision with it).
+The page signs in with the same bearer token as the API, once: the classifier keeps a session
+(``review_sessions``) and the HttpOnly, SameSite=Strict cookie holds only its random id. Every
+form carries a CSRF token: the session's, or on the login form a double-submit cookie's.
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
+import secrets
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlencode
@@ -19,12 +20,14 @@ from faststream.kafka import KafkaBroker
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.classifier.review import ReviewDecision, ReviewError, analyst_name, apply_decision
+from services.classifier.review_sessions import ReviewSession, ReviewSessions
 from services.classifier.store import audit_log, review_queue
-from shared.auth import Principal, resolve_token
+from shared.auth import Principal, hash_token, resolve_token_hash
 from shared.reference import load_reference
 from shared.report import MAX_YEAR, MIN_YEAR
 
-COOKIE = "rucnet_review_token"
+COOKIE = "rucnet_review_session"
+LOGIN_CSRF_COOKIE = "rucnet_review_login_csrf"
 router = APIRouter(prefix="/review", tags=["review page"], include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 
@@ -34,23 +37,33 @@ def _sessions(request: Request) -> async_sessionmaker[AsyncSession]:
     return sessions
 
 
+def _session(request: Request) -> ReviewSession | None:
+    sessions: ReviewSessions = request.app.state.review_sessions
+    return sessions.get(request.cookies.get(COOKIE))
+
+
 async def _principal(request: Request) -> Principal | None:
-    raw = request.cookies.get(COOKIE, "")
-    if not raw or len(raw) > 200:
+    signed_in = _session(request)
+    if signed_in is None:
         return None
-    async with _sessions(request)() as session:
-        principal = await resolve_token(session, raw)
+    async with _sessions(request)() as session:  # the token may have been revoked since
+        principal = await resolve_token_hash(session, signed_in.token_hash)
     return principal if principal is not None and principal.is_national else None
 
 
 def csrf_for(request: Request) -> str:
-    """A form token bound to the signed-in cookie: a page on another site cannot know it."""
-    raw = request.cookies.get(COOKIE, "")
-    return hashlib.sha256(f"rucnet-review-csrf\x1f{raw}".encode()).hexdigest()[:32]
+    """The signed-in session's form token: a page on another site cannot know it."""
+    signed_in = _session(request)
+    return signed_in.csrf_token if signed_in is not None else ""
 
 
 def _same_origin_form(request: Request, csrf_token: str) -> bool:
-    return bool(csrf_token) and hmac.compare_digest(csrf_token, csrf_for(request))
+    expected = csrf_for(request)
+    return bool(csrf_token) and bool(expected) and hmac.compare_digest(csrf_token, expected)
+
+
+def _secure(request: Request) -> bool:
+    return bool(request.app.state.cookie_secure) or request.url.scheme == "https"
 
 
 def _names() -> dict[str, str]:
@@ -89,7 +102,7 @@ async def queue_page(
 ) -> Response:
     principal = await _principal(request)
     if principal is None:
-        return await _render(request, "login.html", None, error=error)
+        return await _login_page(request, error=error)
     async with _sessions(request)() as session:
         rows, total = await review_queue(session, year, None, flagged_only, 100, 0)
     items = [r.as_dict() for r in rows]
@@ -111,17 +124,41 @@ async def queue_page(
     )
 
 
+async def _login_page(request: Request, status: int = 200, error: str = "") -> Response:
+    token = secrets.token_hex(16)
+    response = await _render(request, "login.html", None, status=status, error=error, login_csrf=token)
+    response.set_cookie(
+        LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", path="/review", secure=_secure(request)
+    )
+    return response
+
+
 @router.post("/login")
-async def login(request: Request, token: Annotated[str, Form(max_length=200)]) -> Response:
+async def login(
+    request: Request,
+    token: Annotated[str, Form(max_length=200)],
+    csrf_token: Annotated[str, Form(max_length=64)] = "",
+) -> Response:
+    expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    if not (csrf_token and expected and hmac.compare_digest(csrf_token, expected)):
+        return await _login_page(request, 403, "Ogiltig förfrågan: ladda om sidan och logga in igen.")
+    token_hash = hash_token(token.strip())
     async with _sessions(request)() as session:
-        principal = await resolve_token(session, token.strip())
+        principal = await resolve_token_hash(session, token_hash)
     if principal is None or not principal.is_national:
-        error = "Ogiltig token eller saknar behörighet för granskning."
-        return await _render(request, "login.html", None, status=401, error=error)
+        return await _login_page(request, 401, "Ogiltig token eller saknar behörighet för granskning.")
+    sessions: ReviewSessions = request.app.state.review_sessions
     response = _back()
     response.set_cookie(
-        COOKIE, token.strip(), httponly=True, samesite="strict", path="/review", max_age=8 * 3600
+        COOKIE,
+        sessions.open(token_hash),
+        httponly=True,
+        samesite="strict",
+        path="/review",
+        max_age=int(sessions.ttl_s),
+        secure=_secure(request),
     )
+    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/review")
     return response
 
 
@@ -129,6 +166,8 @@ async def login(request: Request, token: Annotated[str, Form(max_length=200)]) -
 async def logout(request: Request, csrf_token: Annotated[str, Form(max_length=64)] = "") -> Response:
     if not _same_origin_form(request, csrf_token):
         return _back(error="Ogiltig förfrågan: ladda om sidan / invalid form token")
+    sessions: ReviewSessions = request.app.state.review_sessions
+    sessions.close(request.cookies.get(COOKIE))
     response = _back()
     response.delete_cookie(COOKIE, path="/review", httponly=True, samesite="strict")
     return response

@@ -16,6 +16,14 @@ class ClassifierSettings(RucnetSettings):
         description="re-send every stored override at start (an embedded broker that lost its memory)",
     )
     outbox_interval_s: float = Field(default=5.0, gt=0)
+    cookie_secure: bool = Field(
+        default=False,
+        description="mark the review page's cookies Secure (they are whenever served over https)",
+    )
+    review_session_ttl_s: float = Field(default=8 * 3600, ge=60)
+    max_body_bytes: int = Field(
+        default=262_144, ge=1_000, description="largest HTTP request body (its posts are small)"
+    )
     retry_backoff_s: float = Field(
         default=1.0, gt=0, description="pause before a failed event is redelivered"
     )

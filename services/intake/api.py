@@ -14,8 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from services.intake.batching import GroupCommit
 from services.intake.idempotency import MAX_KEY_LENGTH, body_hash, find_key, remember_key
-from services.intake.limits import limited_principal
-from services.intake.parts import AttendanceIn, SkaIn, save_part
+from services.intake.limits import ensure_attendance_fits, ensure_report_fits, limited_principal
+from services.intake.parts import AttendanceIn, SkaIn, attendance_event, save_part
 from services.intake.relay import OutboxRelay
 from services.intake.store import Receipt, record_submissions
 from shared.auth import Principal
@@ -57,6 +57,7 @@ async def accept_report(
     """Record receipt and outbox row in one transaction: then it is accepted (403 as HTTPException)."""
     ensure_may_act(principal, report.ruc_id)
     receipt = Receipt(report, pseudonymise(app.state.pseudonym_key, report.huvudman.name), report_id)
+    ensure_report_fits(report, app.state.max_message_bytes)
     if idempotency is None:  # stored with the receipts of concurrent requests (group commit)
         batches: GroupCommit[Receipt, tuple[ReportSubmitted, str]] = app.state.receipt_batches
         event, body = await batches.submit(receipt)
@@ -118,6 +119,7 @@ router.add_api_route(
 
 async def accept_attendance(app: FastAPI, part: AttendanceIn, principal: Principal) -> None:
     ensure_may_act(principal, part.ruc_id)
+    ensure_attendance_fits(attendance_event(part, app.state.pseudonym_key), app.state.max_message_bytes)
     sessions: async_sessionmaker[AsyncSession] = app.state.sessions
     async with sessions.begin() as session:
         await save_part(session, "attendance", part)

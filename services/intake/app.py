@@ -9,15 +9,15 @@ from collections import OrderedDict
 
 from fastapi import FastAPI
 from prometheus_client import Counter
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.intake import login, tokens, user_admin, web, web_parts, web_upload
 from services.intake.api import router
 from services.intake.batching import GroupCommit, ReceiptWriter
-from services.intake.limits import BodySizeLimit, RateLimiter
+from services.intake.limits import RateLimiter
 from services.intake.receipts import ReceiptClient
 from services.intake.relay import OutboxRelay
 from services.intake.settings import IntakeSettings
+from services.intake.throttle import LoginThrottle
 from shared.auth import TokenCache
 from shared.broker import create_broker
 from shared.db import create_engine, session_factory
@@ -26,29 +26,6 @@ from shared.web import service_app
 
 log = logging.getLogger("rucnet.intake")
 REPORTS_ACCEPTED = Counter("rucnet_reports_accepted", "Reports accepted by intake")
-SECURITY_HEADERS = [
-    (b"x-content-type-options", b"nosniff"),
-    (b"x-frame-options", b"DENY"),
-    (b"referrer-policy", b"same-origin"),
-    (
-        b"content-security-policy",
-        b"default-src 'self'; script-src 'none'; style-src 'self' 'unsafe-inline'; "
-        b"frame-ancestors 'none'; form-action 'self'",
-    ),
-]
-
-
-class SecurityHeaders:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        async def with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = list(message.get("headers", [])) + SECURITY_HEADERS
-            await send(message)
-
-        await self.app(scope, receive, with_headers if scope["type"] == "http" else send)
 
 
 def create_app(settings: IntakeSettings) -> FastAPI:
@@ -79,7 +56,15 @@ def create_app(settings: IntakeSettings) -> FastAPI:
         return {"outbox_backlog": relay.backlog, "relay_error": relay.last_error}
 
     app = service_app(
-        "rucnet intake", engine, broker, on_start, on_stop, facts=outbox_readiness, serves_without_broker=True
+        "rucnet intake",
+        engine,
+        broker,
+        on_start,
+        on_stop,
+        facts=outbox_readiness,
+        serves_without_broker=True,
+        max_body_bytes=settings.max_body_bytes,
+        larger_bodies=[(web_upload.UPLOAD_PREFIX, settings.max_upload_bytes)],
     )
     app.state.engine = engine
     app.state.sessions = sessions
@@ -89,11 +74,15 @@ def create_app(settings: IntakeSettings) -> FastAPI:
     app.state.receipt_batches = receipt_batches
     app.state.broker = broker
     app.state.pseudonym_key = settings.pseudonym_key()
+    app.state.max_message_bytes = settings.kafka_max_message_bytes
     app.state.metrics_accepted = REPORTS_ACCEPTED
     app.state.cookie_secure = settings.cookie_secure
     app.state.session_ttl_s = settings.session_ttl_s
     app.state.idempotency_ttl_s = settings.idempotency_ttl_s
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
+    app.state.login_throttle = LoginThrottle(
+        settings.login_failures_per_account, settings.login_failures_per_client, settings.login_window_s
+    )
     app.state.receipts = receipts
     app.state.upload_jobs = OrderedDict()
     app.state.upload_tasks = set()
@@ -105,8 +94,4 @@ def create_app(settings: IntakeSettings) -> FastAPI:
     app.include_router(web_upload.router)
     web.install_web(app)
     install_error_handlers(app)
-    app.add_middleware(
-        BodySizeLimit, max_bytes=settings.max_body_bytes, max_upload_bytes=settings.max_upload_bytes
-    )
-    app.add_middleware(SecurityHeaders)
     return app

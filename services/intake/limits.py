@@ -1,99 +1,55 @@
-"""Protections in front of the API: a request size limit and a per-token rate limit."""
+"""Protections in front of the API: the event size budget and a per-token rate limit."""
 
 from __future__ import annotations
 
-import json
-import math
-import time
-from collections import deque
+import uuid
 
 from fastapi import HTTPException, Request, status
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from services.intake.store import to_event
+from services.intake.throttle import SlidingWindow
 from shared.auth import Principal
+from shared.budget import Overflow, classified_bytes_quick_bound, event_overflow, fits, report_overflow
+from shared.events import AttendanceReported
+from shared.report import ReportIn
 from shared.web import BearerPrincipal
 
-UPLOAD_PREFIX = "/uppladdning"
+
+def report_draft_overflow(report: ReportIn, max_message_bytes: int) -> Overflow | None:
+    """Which of the report's events (ReportSubmitted, or the larger ReportClassified the classifier
+    makes of it) would not fit the broker's limit; most reports pass on a bound without serialising."""
+    if fits(classified_bytes_quick_bound(report.insatser), report.ruc_id.encode(), max_message_bytes):
+        return None
+    # every pseudonym is as long as this one, so the draft's size is the stored event's
+    return report_overflow(to_event(report, "hm-" + "0" * 16, 1, uuid.UUID(int=0)), max_message_bytes)
 
 
-class _TooLarge(BaseException):
-    """A BaseException so the framework's body parsing (which catches Exception) lets it through."""
+def ensure_report_fits(report: ReportIn, max_message_bytes: int) -> None:
+    """413 unless the report's events fit the broker's limit."""
+    overflow = report_draft_overflow(report, max_message_bytes)
+    if overflow is not None:
+        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, detail=overflow.message())
 
 
-class BodySizeLimit:
-    """413 for a body above the limit, whether announced by Content-Length or streamed."""
-
-    def __init__(self, app: ASGIApp, max_bytes: int, max_upload_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-        self.max_upload_bytes = max_upload_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        path: str = scope.get("path", "")
-        limit = self.max_upload_bytes if path.startswith(UPLOAD_PREFIX) else self.max_bytes
-        declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > limit):
-            await _reject(send, limit)
-            return
-        seen = 0
-        started = False
-
-        async def counting_receive() -> Message:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > limit:
-                    raise _TooLarge
-            return message
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, counting_receive, tracking_send)
-        except _TooLarge:
-            if not started:
-                await _reject(send, limit)
+def ensure_attendance_fits(event: AttendanceReported, max_message_bytes: int) -> None:
+    body = event.model_dump_json().encode()
+    overflow = event_overflow("AttendanceReported", body, event.ruc_id.encode(), max_message_bytes)
+    if overflow is not None:
+        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, detail=overflow.message("Närvarorapporten"))
 
 
-async def _reject(send: Send, limit: int) -> None:
-    body = json.dumps(
-        {"detail": f"För stor förfrågan: högst {limit} byte / request body too large (limit {limit} bytes)"}
-    ).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status.HTTP_413_CONTENT_TOO_LARGE,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
-
-
-class RateLimiter:
-    """A sliding one-minute window per token, in memory (one intake process per deployment)."""
+class RateLimiter(SlidingWindow):
+    """API requests per token in a sliding one-minute window."""
 
     def __init__(self, per_minute: int, window_s: float = 60.0) -> None:
-        self.per_minute = per_minute
-        self.window_s = window_s
-        self._hits: dict[int, deque[float]] = {}
+        super().__init__(per_minute, window_s)
 
     def retry_after(self, key: int, now: float | None = None) -> int:
         """0 when the request may go ahead (and is counted), else seconds to wait."""
-        now = time.monotonic() if now is None else now
-        hits = self._hits.setdefault(key, deque())
-        while hits and hits[0] <= now - self.window_s:
-            hits.popleft()
-        if len(hits) >= self.per_minute:
-            return max(1, math.ceil(hits[0] + self.window_s - now))
-        hits.append(now)
-        return 0
+        wait = self.wait(key, now)
+        if not wait:
+            self.add(key, now)
+        return wait
 
 
 class LimitedPrincipal(BearerPrincipal):

@@ -5,12 +5,20 @@ from __future__ import annotations
 import secrets
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.intake.forms import FieldError
-from services.intake.users import SessionUser, authenticate, close_session, open_session, same_token
+from services.intake.throttle import LoginThrottle
+from services.intake.users import (
+    SessionUser,
+    authenticate,
+    close_session,
+    normalise_email,
+    open_session,
+    same_token,
+)
 from services.intake.web import (
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
@@ -67,6 +75,25 @@ async def login_form(request: Request) -> Response:
     return _login_page(request, [], "", 200)
 
 
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "?"
+
+
+def _throttled(request: Request, wait: int) -> Response:
+    minutes = max(1, round(wait / 60))
+    response = render(
+        request,
+        "error.html",
+        None,
+        status.HTTP_429_TOO_MANY_REQUESTS,
+        title="För många inloggningsförsök",
+        message=f"För många misslyckade inloggningar. Vänta {minutes} "
+        f"{'minut' if minutes == 1 else 'minuter'} och försök sedan igen.",
+    )
+    response.headers["Retry-After"] = str(wait)
+    return response
+
+
 @router.post("/logga-in", response_class=HTMLResponse)
 async def login(request: Request) -> Response:
     form = await request.form()
@@ -82,12 +109,22 @@ async def login(request: Request) -> Response:
         errors.append(FieldError("email", "Fyll i din e-postadress."))
     if not password:
         errors.append(FieldError("password", "Fyll i ditt lösenord."))
+    if "\x00" in email or "\x00" in password:
+        errors.append(FieldError("email", "Fel e-postadress eller lösenord."))
+    throttle: LoginThrottle = request.app.state.login_throttle
+    account, client = normalise_email(email), _client(request)
+    wait = throttle.wait(account, client)
+    if wait:
+        return _throttled(request, wait)
     sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
     if not errors:
-        async with sessions.begin() as session:
-            user = await authenticate(session, email, password)
-            raw = await open_session(session, user, request.app.state.session_ttl_s) if user else None
+        user = await authenticate(sessions, email, password)
+        raw = None
+        if user is not None:
+            async with sessions.begin() as session:
+                raw = await open_session(session, user, request.app.state.session_ttl_s)
         if raw is not None:
+            throttle.succeeded(account)
             response = RedirectResponse(_safe_next(form.get("next")), status_code=303)
             response.set_cookie(
                 SESSION_COOKIE,
@@ -99,6 +136,7 @@ async def login(request: Request) -> Response:
             )
             response.delete_cookie(LOGIN_CSRF_COOKIE, path="/logga-in")
             return response
+        throttle.failed(account, client)
         errors.append(FieldError("email", "Fel e-postadress eller lösenord."))
     return _login_page(request, errors, email, 400)
 

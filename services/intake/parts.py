@@ -10,7 +10,7 @@ import datetime as dt
 import json
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 from sqlalchemy import Text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field as SqlField
@@ -20,17 +20,13 @@ from shared.db import UtcDateTime
 from shared.events import AttendanceReported, MeetingHeld, utcnow
 from shared.pseudonym import pseudonymise
 from shared.reference import load_reference
-from shared.report import MAX_YEAR, MIN_YEAR, LongText, ShortText
+from shared.report import MAX_YEAR, MIN_YEAR, Inbound, LongText, ShortText, YearScoped, reporting_year
 
 PartKind = Literal["attendance", "ska"]
 MAX_MEMBERS, MAX_MEETINGS = 500, 100
 
 
-class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class _ForRuc(_In):
+class _ForRuc(YearScoped):
     ruc_id: str
     year: int = Field(ge=MIN_YEAR, le=MAX_YEAR)
 
@@ -42,9 +38,17 @@ class _ForRuc(_In):
         return value
 
 
-class MeetingIn(_In):
+class MeetingIn(Inbound):
     date: dt.date
     attendees: list[ShortText] = Field(default_factory=list, max_length=MAX_MEMBERS)
+
+    @field_validator("date")
+    @classmethod
+    def _in_reporting_year(cls, value: dt.date) -> dt.date:
+        year = reporting_year()
+        if year is not None and value.year != year:
+            raise ValueError(f"träffen ligger inte i rapportåret {year} / meeting date outside {year}")
+        return value
 
 
 class AttendanceIn(_ForRuc):

@@ -26,8 +26,14 @@ class IntakeSettings(RucnetSettings):
     aggregator_port: int = 8002
     cookie_secure: bool = Field(default=False, description="mark the session cookie Secure (behind HTTPS)")
     session_ttl_s: int = Field(default=8 * 3600, ge=60)
-    max_body_bytes: int = Field(default=1_000_000, ge=1_000, description="JSON API and form posts")
     max_upload_bytes: int = Field(default=5_000_000, ge=1_000, description="spreadsheet uploads")
+    login_failures_per_account: int = Field(
+        default=10, ge=1, description="failed logins per e-mail address within login_window_s"
+    )
+    login_failures_per_client: int = Field(
+        default=30, ge=1, description="failed logins per client address within login_window_s"
+    )
+    login_window_s: float = Field(default=900.0, gt=0)
     rate_limit_per_minute: int = Field(default=120, ge=1, description="API requests per token and minute")
     idempotency_ttl_s: int = Field(default=24 * 3600, ge=60)
 

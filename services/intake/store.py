@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Index, bindparam, insert, text, update
+from sqlalchemy import Index, bindparam, func, insert, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlmodel import Field, SQLModel, col, select
 
@@ -124,7 +124,8 @@ async def submission_versions(session: AsyncSession, report_id: str) -> list[Rep
 async def latest_submissions(
     session: AsyncSession, ruc_id: str | None, limit: int = 500
 ) -> list[ReportSubmission]:
-    """The latest version of each report, newest first; ``None`` lists every RUC (admin)."""
+    """The latest version of each report, newest first; ``None`` lists every RUC (admin). A report
+    whose latest version belongs to another RUC (an admin moved it) is no longer this RUC's."""
     query = select(ReportSubmission).order_by(col(ReportSubmission.seq).desc()).limit(limit * 4)
     if ruc_id is not None:
         query = query.where(col(ReportSubmission.ruc_id) == ruc_id)
@@ -134,4 +135,11 @@ async def latest_submissions(
         if row.report_id not in seen:
             seen.add(row.report_id)
             latest.append(row)
+    if ruc_id is not None and latest:
+        newest = select(col(ReportSubmission.report_id), func.max(col(ReportSubmission.seq))).where(
+            col(ReportSubmission.report_id).in_([r.report_id for r in latest])
+        )
+        grouped = await session.execute(newest.group_by(col(ReportSubmission.report_id)))
+        last: dict[str, int | None] = {row[0]: row[1] for row in grouped.all()}
+        latest = [r for r in latest if last.get(r.report_id) == r.seq]
     return latest[:limit]

@@ -12,30 +12,18 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from openpyxl import Workbook, load_workbook
+from openpyxl import Workbook
 from openpyxl.styles import Font
 from openpyxl.worksheet.datavalidation import DataValidation
 from pydantic import ValidationError
 
 from services.intake.forms import message_sv
+from services.intake.limits import report_draft_overflow
+from services.intake.sheets import COLUMNS, HEADERS, MAX_ROWS
+from shared.budget import DEFAULT_MAX_MESSAGE_BYTES
 from shared.reference import load_reference
 from shared.report import MAX_INSATSER, ReportIn
 
-COLUMNS: tuple[tuple[str, str], ...] = (
-    ("year", "År"),
-    ("huvudman.name", "Huvudman"),
-    ("huvudman.lan_kod", "Länskod"),
-    ("huvudman.type", "Huvudmannatyp"),
-    ("ref", "Ref"),
-    ("title", "Titel"),
-    ("description", "Beskrivning"),
-    ("status", "Status"),
-    ("school_forms", "Skolformer"),
-    ("expected_effects", "Förväntade effekter"),
-    ("actual_effects", "Faktiska effekter"),
-    ("nsp_area", "NSP-område"),
-)
-HEADERS = tuple(h for _k, h in COLUMNS)
 HEADER_OF = dict(COLUMNS)
 STATUS_WORDS = {
     "påbörjad": "started",
@@ -43,7 +31,6 @@ STATUS_WORDS = {
     "genomförd": "completed",
     "completed": "completed",
 }
-MAX_ROWS = 5_000
 
 
 @dataclass(frozen=True)
@@ -62,10 +49,6 @@ class DryRun:
     @property
     def insatser(self) -> int:
         return sum(len(r.insatser) for r in self.reports)
-
-
-class UnreadableFile(ValueError):
-    """The file is not a spreadsheet this template describes."""
 
 
 def xlsx_template() -> bytes:
@@ -110,58 +93,6 @@ def csv_template() -> bytes:
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 
 
-def read_rows(filename: str, content: bytes) -> list[tuple[int, dict[str, str]]]:
-    """(spreadsheet row number, cells by field key), empty rows left out."""
-    if filename.lower().endswith(".xlsx"):
-        raw = _xlsx_rows(content)
-    elif filename.lower().endswith(".csv"):
-        raw = _csv_rows(content)
-    else:
-        raise UnreadableFile("Filen måste vara .xlsx eller .csv.")
-    if not raw:
-        raise UnreadableFile("Filen är tom.")
-    header = [h.strip() for h in raw[0]]
-    missing = [h for h in HEADERS if h not in header]
-    if missing:
-        raise UnreadableFile(f"Kolumner saknas: {', '.join(missing)}. Använd mallen.")
-    index = {key: header.index(title) for key, title in COLUMNS}
-    rows = []
-    for number, cells in enumerate(raw[1:], start=2):
-        values = {key: (cells[i].strip() if i < len(cells) else "") for key, i in index.items()}
-        if any(values.values()):
-            rows.append((number, values))
-    if len(rows) > MAX_ROWS:
-        raise UnreadableFile(f"Högst {MAX_ROWS} rader per fil.")
-    return rows
-
-
-def _xlsx_rows(content: bytes) -> list[list[str]]:
-    try:
-        book = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
-    except Exception as exc:  # openpyxl raises many kinds for a file that is not a workbook
-        raise UnreadableFile("Filen kunde inte läsas som Excel (.xlsx).") from exc
-    sheet = book["Insatser"] if "Insatser" in book.sheetnames else book.worksheets[0]
-    rows = [["" if v is None else _cell(v) for v in row] for row in sheet.iter_rows(values_only=True)]
-    book.close()
-    return rows
-
-
-def _cell(value: Any) -> str:
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
-def _csv_rows(content: bytes) -> list[list[str]]:
-    try:
-        text = content.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = content.decode("cp1252")
-    first = text.split("\n", 1)[0]
-    delimiter = ";" if first.count(";") >= first.count(",") else ","
-    return list(csv.reader(io.StringIO(text), delimiter=delimiter))
-
-
 def _insats(values: dict[str, str]) -> dict[str, Any]:
     status = values["status"].casefold()
     return {
@@ -176,8 +107,11 @@ def _insats(values: dict[str, str]) -> dict[str, Any]:
     }
 
 
-def dry_run(rows: list[tuple[int, dict[str, str]]], ruc_id: str) -> DryRun:
-    """Group rows into reports and validate each with ReportIn; nothing is sent from here."""
+def dry_run(
+    rows: list[tuple[int, dict[str, str]]], ruc_id: str, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+) -> DryRun:
+    """Group rows into reports and validate each with ReportIn (and the size budget of its
+    events); nothing is sent from here."""
     groups: dict[tuple[str, ...], list[tuple[int, dict[str, str]]]] = defaultdict(list)
     for number, values in rows:
         key = (values["year"], " ".join(values["huvudman.name"].split()).casefold(),
@@ -197,9 +131,15 @@ def dry_run(rows: list[tuple[int, dict[str, str]]], ruc_id: str) -> DryRun:
             "insatser": [_insats(v) for _n, v in members],
         }
         try:
-            result.reports.append(ReportIn.model_validate(data))
+            report = ReportIn.model_validate(data)
         except ValidationError as exc:
             result.errors.extend(_row_errors(exc, members))
+            continue
+        overflow = report_draft_overflow(report, max_message_bytes)
+        if overflow is None:
+            result.reports.append(report)
+        else:
+            result.errors.extend(RowError(n, "Ref", overflow.message().split(" / ")[0]) for n, _v in members)
     result.errors.sort(key=lambda e: (e.row, e.column))
     return result
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import secrets
@@ -11,17 +12,33 @@ from dataclasses import dataclass
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import Field, SQLModel, col, select
 
 from shared.auth import Principal, Role
 from shared.db import UtcDateTime
 from shared.events import utcnow
+from shared.offload import BoundedThreads
 
 _hasher = PasswordHasher()
-# Verifying against a dummy hash when the e-mail is unknown keeps the timing of both failures alike.
-_DUMMY_HASH = _hasher.hash("not-a-real-password")
 MIN_PASSWORD = 10
+# argon2 takes ~50 ms of CPU and 64 MiB per hash: in threads, off the event loop, and few at a time,
+# so a burst of logins neither stalls the service nor runs it out of memory.
+_hashing = BoundedThreads(1)
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verifying against it when the e-mail is unknown keeps the timing of both failures alike."""
+    return _hasher.hash("not-a-real-password")
+
+
+def _verifies(password_hash: str, password: str) -> bool:
+    """In a thread; an empty hash (no such user) verifies against the dummy and fails anyway."""
+    try:
+        return bool(_hasher.verify(password_hash or _dummy_hash(), password)) and bool(password_hash)
+    except (VerificationError, InvalidHashError):
+        return False
 
 
 class IntakeUser(SQLModel, table=True):
@@ -79,7 +96,7 @@ async def create_user(
         raise ValueError("en RUC-användare behöver ett RUC / a RUC user needs --ruc")
     user = IntakeUser(
         email=normalise_email(email),
-        password_hash=_hasher.hash(password),
+        password_hash=await _hashing.run(_hasher.hash, password),
         role=role,
         ruc_id=ruc_id if role == "ruc" else None,
     )
@@ -88,18 +105,24 @@ async def create_user(
     return user
 
 
-async def authenticate(session: AsyncSession, email: str, password: str) -> IntakeUser | None:
-    user = (
-        await session.execute(select(IntakeUser).where(col(IntakeUser.email) == normalise_email(email)))
-    ).scalar_one_or_none()
-    try:
-        _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
-    except (VerificationError, InvalidHashError):
+async def authenticate(
+    sessions: async_sessionmaker[AsyncSession], email: str, password: str
+) -> IntakeUser | None:
+    """The user if the password is theirs. No database connection is held while the password is
+    checked: a burst of logins waiting for a hashing slot must not take the pool from /healthz."""
+    query = select(IntakeUser).where(col(IntakeUser.email) == normalise_email(email))
+    async with sessions() as session:
+        user = (await session.execute(query)).scalar_one_or_none()
+    if not await _hashing.run(_verifies, user.password_hash if user else "", password):
         return None
     if user is None or user.disabled_at is not None:
         return None
     if _hasher.check_needs_rehash(user.password_hash):
-        user.password_hash = _hasher.hash(password)
+        rehashed = await _hashing.run(_hasher.hash, password)
+        async with sessions.begin() as session:
+            stored = await session.get(IntakeUser, user.id)
+            if stored is not None:
+                stored.password_hash = rehashed
     return user
 
 
@@ -139,4 +162,5 @@ async def close_session(session: AsyncSession, raw: str | None) -> None:
 
 
 def same_token(expected: str, given: str | None) -> bool:
-    return given is not None and hmac.compare_digest(expected.encode(), given.encode())
+    """An empty token (no cookie, an empty field) never matches, not even another empty one."""
+    return bool(expected) and bool(given) and hmac.compare_digest(expected.encode(), (given or "").encode())

@@ -211,8 +211,9 @@ async def _own_versions(request: Request, user: SessionUser, report_id: str) -> 
     sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
     async with sessions() as session:
         versions = await submission_versions(session, report_id[:36])
-    # Another RUC's report is answered like a missing one: its existence is not disclosed.
-    if not versions or (user.role == "ruc" and versions[0].ruc_id != user.ruc_id):
+    # Another RUC's report is answered like a missing one: its existence is not disclosed. The
+    # owner is the latest version's RUC: an admin's correction that moves a report moves access.
+    if not versions or (user.role == "ruc" and versions[-1].ruc_id != user.ruc_id):
         return None
     return versions
 

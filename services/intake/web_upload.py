@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Annotated
@@ -13,13 +14,19 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import UploadFile
 
 from services.intake.api import accept_report
-from services.intake.upload import DryRun, UnreadableFile, csv_template, dry_run, read_rows, xlsx_template
+from services.intake.sheets import UnreadableFile, read_rows
+from services.intake.upload import DryRun, csv_template, dry_run, xlsx_template
 from services.intake.users import SessionUser
 from services.intake.web import checked_form, render, reporter, scope_ruc
+from shared.offload import BoundedThreads
 
 router = APIRouter(include_in_schema=False)
+UPLOAD_PREFIX = "/uppladdning"  # posts under it may be as large as max_upload_bytes
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-KEEP_JOBS = 50
+KEEP_PER_USER = 5  # a user's newer upload replaces their oldest; nobody evicts another's
+MAX_JOBS = 1_000  # every user's together (each holds a parsed file): beyond it, come back later
+JOB_TTL_S = 3_600.0
+_parsing = BoundedThreads(1)  # one file parsed at a time: each may take seconds of CPU
 
 
 @dataclass
@@ -32,6 +39,7 @@ class UploadJob:
     report_ids: list[str] = field(default_factory=list)
     started: bool = False
     failure: str | None = None
+    created: float = field(default_factory=time.monotonic)
 
     @property
     def done(self) -> bool:
@@ -40,9 +48,28 @@ class UploadJob:
 
 def _jobs(app: FastAPI) -> OrderedDict[str, UploadJob]:
     jobs: OrderedDict[str, UploadJob] = app.state.upload_jobs
-    while len(jobs) > KEEP_JOBS:
-        jobs.popitem(last=False)
     return jobs
+
+
+def _keep(app: FastAPI, job: UploadJob) -> str | None:
+    """Store a new job (None when the server holds too many): expired and the user's oldest
+    beyond ``KEEP_PER_USER`` go first, a job being sent stays."""
+    jobs = _jobs(app)
+    now = time.monotonic()
+    for key in [k for k, j in jobs.items() if now - j.created > JOB_TTL_S and (j.done or not j.started)]:
+        del jobs[key]
+    own = [k for k, j in jobs.items() if j.user_id == job.user_id and (j.done or not j.started)]
+    for key in own[: max(0, len(own) - KEEP_PER_USER + 1)]:
+        del jobs[key]
+    if len(jobs) >= MAX_JOBS:
+        return None
+    job_id = secrets.token_urlsafe(16)
+    jobs[job_id] = job
+    return job_id
+
+
+def _parse(filename: str, content: bytes, ruc_id: str, max_message_bytes: int) -> DryRun:
+    return dry_run(read_rows(filename, content), ruc_id, max_message_bytes)
 
 
 @router.get("/uppladdning", response_class=HTMLResponse)
@@ -73,16 +100,18 @@ async def upload_dry_run(request: Request, user: Annotated[SessionUser, Depends(
         )
     if not ruc_id:
         return render(request, "upload.html", user, 422, job=None, job_id=None, error="Välj ett RUC.")
-    try:
-        result = dry_run(read_rows(upload.filename, await upload.read()), ruc_id)
+    content, limit = await upload.read(), request.app.state.max_message_bytes
+    try:  # off the event loop: parsing and validating thousands of rows takes a while
+        result = await _parsing.run(_parse, upload.filename, content, ruc_id, limit)
     except UnreadableFile as exc:
         return render(request, "upload.html", user, 422, job=None, job_id=None, error=str(exc))
-    job_id = secrets.token_urlsafe(16)
-    _jobs(request.app)[job_id] = UploadJob(user.user_id, ruc_id, upload.filename, result)
+    job = UploadJob(user.user_id, ruc_id, upload.filename, result)
+    job_id = _keep(request.app, job)
+    if job_id is None:
+        busy = "Servern har för många uppladdningar just nu. Försök igen om en stund."
+        return render(request, "upload.html", user, 503, job=None, job_id=None, error=busy)
     code = 422 if result.errors else 200
-    return render(
-        request, "upload.html", user, code, job=_jobs(request.app)[job_id], job_id=job_id, error=None
-    )
+    return render(request, "upload.html", user, code, job=job, job_id=job_id, error=None)
 
 
 def _own_job(request: Request, user: SessionUser, job_id: str) -> UploadJob:

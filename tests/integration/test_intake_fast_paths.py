@@ -24,7 +24,7 @@ def receipt(ruc_id: str = "gu", title: str = "Studiehandledning", report_id: str
 async def test_on_postgresql_one_statement_stores_exactly_the_events_that_get_published(pg_url: str) -> None:
     engine = create_engine(pg_url)
     writer = ReceiptWriter(engine)
-    tricky = b'Sade "version":1, och\\u0000 gick'.decode("unicode_escape")  # quote and NUL
+    tricky = b'Sade "version":1, och\\u0001 gick'.decode("unicode_escape")  # a quote and a control character (NUL is refused as input)
     try:
         first = await writer.store([receipt(), receipt(title=tricky), receipt(ruc_id="su")])
         again = await writer.store([receipt(report_id=str(first[0][0].report_id))])  # a correction

@@ -163,12 +163,18 @@ async def test_the_page_signs_in_with_an_httponly_cookie_and_overrides(review: R
     page = await review.client.get("/review")
     assert page.status_code == 200
     assert "Logga in" in page.text
-    bad = await review.client.post("/review/login", data={"token": "rucnet_fel"})
+    login_token = re.search(r'name="csrf_token" value="([0-9a-f]{32})"', page.text)
+    assert login_token is not None
+    bad = await review.client.post("/review/login", data={"token": "rucnet_fel", "csrf_token": login_token.group(1)})
     assert bad.status_code == 401
-    login = await review.client.post("/review/login", data={"token": review.raw_token})
+    page = await review.client.get("/review")
+    login_token = re.search(r'name="csrf_token" value="([0-9a-f]{32})"', page.text)
+    assert login_token is not None
+    login = await review.client.post("/review/login", data={"token": review.raw_token, "csrf_token": login_token.group(1)})
     assert login.status_code == 303
     assert "httponly" in login.headers["set-cookie"].lower()
     assert "samesite=strict" in login.headers["set-cookie"].lower()
+    assert review.raw_token not in login.headers["set-cookie"]  # a session id, never the bearer token
     queue = await review.client.get("/review")
     assert "väntar på granskning" in queue.text
     assert "gu/2020/unsure" in queue.text

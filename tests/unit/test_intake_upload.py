@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 
-from services.intake.upload import HEADERS, csv_template, dry_run, read_rows, xlsx_template
+from services.intake.sheets import read_rows
+from services.intake.upload import HEADERS, csv_template, dry_run, xlsx_template
 from tests.unit.test_intake_web import csrf, intake_app
 
 BAD_ROWS = {7: "Skolformer", 58: "Status", 233: "Titel", 377: "Länskod", 480: "NSP-område"}
@@ -68,7 +69,7 @@ def test_a_clean_file_becomes_one_report_per_huvudman() -> None:
 def test_the_csv_template_reads_back_with_semicolons_and_swedish_words() -> None:
     lines = [csv_template().decode("utf-8-sig").strip()]
     lines.append("2020;Exempelkommun;14;kommunal;gu-1;Titel;;påbörjad;grundskola;;;")
-    lines.append("2020;Exempelkommun;14;kommunal;gu-1;Annan;;genomförd;grundskola;;;")  # duplicate ref
+    lines.append("2020;Exempelkommun;14;kommunal;gu-1;Annan;;genomförd;grundskola;;Uppföljd;")  # duplicate ref
     result = dry_run(read_rows("x.csv", "\n".join(lines).encode()), "gu")
     assert [(e.row, e.column) for e in result.errors] == [(2, "Ref"), (3, "Ref")]
 
@@ -77,7 +78,7 @@ def test_the_csv_template_reads_back_with_semicolons_and_swedish_words() -> None
     ("name", "content"), [("x.txt", b"hello"), ("x.xlsx", b"not a workbook"), ("x.csv", b"a;b\n1;2")]
 )
 def test_a_file_that_is_not_the_template_is_refused(name: str, content: bytes) -> None:
-    from services.intake.upload import UnreadableFile
+    from services.intake.sheets import UnreadableFile
 
     with pytest.raises(UnreadableFile):
         read_rows(name, content)

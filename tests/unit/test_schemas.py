@@ -28,7 +28,10 @@ def valid_report(**changes: Any) -> dict[str, Any]:
 
 
 def insats(**changes: Any) -> dict[str, Any]:
-    return valid_report()["insatser"][0] | changes
+    body: dict[str, Any] = valid_report()["insatser"][0] | changes
+    if body["status"] == "completed":  # a completed insats is followed up: it has actual effects
+        body.setdefault("actual_effects", "Rutinerna används i alla skolor.")
+    return body
 
 
 def test_a_valid_report_parses_and_normalises_school_forms() -> None:
@@ -52,6 +55,9 @@ def test_a_valid_report_parses_and_normalises_school_forms() -> None:
         ({"insatser": [insats(title="x" * 301)]}, "insatser.0.title"),
         ({"insatser": [insats(description="x" * 10_001)]}, "insatser.0.description"),
         ({"insatser": [insats(ref="has space")]}, "insatser.0.ref"),
+        ({"insatser": [insats(status="completed", actual_effects=None)]}, "insatser.0.actual_effects"),
+        ({"insatser": [insats(nsp_area="lasa-skriva-rakna")]}, "insatser.0.nsp_area"),  # from 2021
+        ({"huvudman": {"name": "Kom\x00mun", "lan_kod": "14", "type": "kommunal"}}, "huvudman.name"),
         ({"insatser": [insats(), insats()]}, ""),  # duplicate refs: a report-level error
         ({"surprise": 1}, "surprise"),
     ],
