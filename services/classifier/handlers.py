@@ -10,7 +10,7 @@ from faststream.kafka import KafkaBroker, KafkaMessage
 from prometheus_client import Counter, Histogram
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.classifier.model import NspModel
+from services.classifier.protocol import NspScorer
 from services.classifier.registry import shipped_default
 from services.classifier.rules import CANDIDATES, MODEL_VERSION, Scored, decide, score_text
 from services.classifier.scoring import ScoringPool
@@ -55,7 +55,7 @@ def classified_reports(
 
 
 def classify_reports(
-    events: Sequence[ReportSubmitted], threshold: float, model: NspModel | None = None
+    events: Sequence[ReportSubmitted], threshold: float, model: NspScorer | None = None
 ) -> list[ReportClassified]:
     """Each report's insatser tagged by ``model`` (the lexicon when None), all texts scored in one pass."""
     if model is None:
@@ -66,7 +66,7 @@ def classify_reports(
 
 
 def classify_report(
-    event: ReportSubmitted, threshold: float, model: NspModel | None = None
+    event: ReportSubmitted, threshold: float, model: NspScorer | None = None
 ) -> ReportClassified:
     return classify_reports([event], threshold, model)[0]
 
@@ -74,7 +74,7 @@ def classify_report(
 def register_handlers(
     broker: KafkaBroker,
     settings: ClassifierSettings,
-    model: NspModel | None = None,
+    model: NspScorer | None = None,
     sessions: async_sessionmaker[AsyncSession] | None = None,
     scoring: ScoringPool | None = None,
 ) -> None:

@@ -25,10 +25,17 @@ class Scored:
     reasons: tuple[str, ...]
     readable: bool = True
     foreign: bool = False
+    uncertain: bool = False  # below the model's calibrated review cut-off
+    plausible: tuple[str, ...] = ()  # the areas a calibrated prediction set keeps (best first)
 
     @property
     def best(self) -> AreaScore:
         return self.areas[0]
+
+    def needs_review(self, threshold: float = 0.0) -> bool:
+        """Likely wrong: uncertain by the model's own calibration, below an operator's ``threshold``,
+        or unreadable/foreign text (a confident guess about it would be a lie)."""
+        return self.uncertain or self.best.score < threshold or not self.readable or self.foreign
 
 
 def _normalise(text: str) -> str:
@@ -56,10 +63,7 @@ def score_text(text: str, reference: ReferenceData, year: int | None = None) -> 
 
 
 def decide(insats: Insats, scored: Scored, threshold: float) -> InsatsClassification:
-    """The classification of an insats from its scored text.
-
-    Unreadable or foreign text is always flagged: a confident guess about it would be a lie.
-    """
+    """The classification of an insats from its scored text (flagged as ``Scored.needs_review`` says)."""
     if insats.nsp_area is not None:
         return InsatsClassification(
             ref=insats.ref,
@@ -76,5 +80,5 @@ def decide(insats: Insats, scored: Scored, threshold: float) -> InsatsClassifica
         confidence=scored.best.score,
         candidates=scored.areas[:CANDIDATES],
         reasons=scored.reasons,
-        needs_review=scored.best.score < threshold or not scored.readable or scored.foreign,
+        needs_review=scored.needs_review(threshold),
     )
