@@ -62,6 +62,15 @@ def score_text(text: str, reference: ReferenceData, year: int | None = None) -> 
     return Scored(areas=tuple(ranked), reasons=tuple(hits[best]), readable=bool(normalised.strip()))
 
 
+def scoring_text(insats: Insats) -> str:
+    """What the model reads of an insats: its effects, which say what changed; the title and
+    description only when there are no effects. The title names the topic (often "studiehandledning"
+    or "nyanlända"), which the 2020 convention says little about the area: on the evaluation set a
+    topic title before the effects took top-1 from 0.96 to 0.68 (docs/classifier-evaluation.md)."""
+    effects = "\n".join(p for p in (insats.expected_effects, insats.actual_effects) if p.strip())
+    return effects or insats.text
+
+
 def decide(insats: Insats, scored: Scored, threshold: float) -> InsatsClassification:
     """The classification of an insats from its scored text (flagged as ``Scored.needs_review`` says)."""
     if insats.nsp_area is not None:

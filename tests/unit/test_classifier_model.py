@@ -20,7 +20,9 @@ AREAS_2020 = frozenset(REFERENCE.nsp_codes_for(2020))
 
 @pytest.fixture(scope="module")
 def model() -> NspModel:
-    return shipped_default()
+    shipped = shipped_default()
+    assert isinstance(shipped, NspModel)  # the n-gram model's own parts are tested here
+    return shipped
 
 
 def classified(model: NspModel, insats: Insats) -> InsatsClassification:

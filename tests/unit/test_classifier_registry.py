@@ -28,7 +28,9 @@ REFERENCE = load_reference()
 
 def test_a_saved_model_loads_with_the_same_version_and_scores(tmp_path: Path) -> None:
     model = shipped_default()
-    learned = [Example("Rutiner för studiehandledning", "styrning-och-ledning", "granskning gu/2020/1", real=True)]
+    learned = [
+        Example("Rutiner för studiehandledning", "styrning-och-ledning", "granskning gu/2020/1", real=True)
+    ]
     path = save(model, tmp_path, learned, {"accepted": True})
     again = load(path)
     text = "Studiehandledning på modersmålet i klassrummet"
