@@ -14,6 +14,7 @@ from shared.reference import ReferenceData
 
 CORPUS = "nsp_corpus.jsonl"  # the training corpus (issue 15): short effect texts in the samordnare's style
 EVAL_SET = "eval_set.jsonl"  # written apart, never trained or tuned on
+CURVE_SET = "curve_set.jsonl"  # a second, narrative-style set: the learning curve's pool, never trained on
 LEGACY_CORPUS = "legacy_corpus.jsonl"  # the first corpus (issue 4): kept only to measure against
 
 
@@ -46,6 +47,11 @@ def load_corpus() -> list[Example]:
 def load_eval_set() -> list[Example]:
     """The separate evaluation set: written by another method, never used for training or tuning."""
     return _read(EVAL_SET)
+
+
+def load_curve_set() -> list[Example]:
+    """A second set in a third (narrative) style, for the learning curve and as a second judge."""
+    return _read(CURVE_SET)
 
 
 def load_legacy_corpus() -> list[Example]:

@@ -23,6 +23,7 @@ class Figures:
     eval_set: Sequence[Example]
     methods: Sequence[Measured]
     chosen: HeldOut
+    second: HeldOut  # the chosen model on the curve set (a third writing style)
     corpus_held_out: RecipeScore  # the chosen recipe on its own corpus, whole themes held out
     curve: Mapping[int, float]
     with_title: RecipeScore  # the evaluation texts behind a topic-only title
@@ -59,21 +60,27 @@ def _header(f: Figures) -> list[str]:
 
 
 def _review(f: Figures) -> list[str]:
-    flagged, unflagged = f.chosen.review()
-    covered, size = f.chosen.set_coverage()
-    return [
+    lines = ["", "## Säkerhet och granskning (vald metod)", ""]
+    lines += [
+        "| mängd | texter | top-1 | top-2 | flaggade | top-1 oflaggade | mängden rätt | storlek | ECE |"
+    ]
+    lines += ["|---|---|---|---|---|---|---|---|---|"]
+    for name, h in (("utvärderingsmängden", f.chosen), ("kurvmängden (berättande stil)", f.second)):
+        flagged, unflagged = h.review()
+        covered, size = h.set_coverage()
+        ranks = f"{_f(h.top_k(1))} | {_f(h.top_k(2))}"
+        review = f"{flagged:.1%} | {_f(unflagged)} | {covered:.1%} | {size:.2f} | {_f(h.calibration_error())}"
+        lines.append(f"| {name} | {len(h.truth)} | {ranks} | {review} |")
+    return lines + [
         "",
-        "## Säkerhet och granskning (vald metod, utvärderingsmängden)",
-        "",
-        f"- `needs_review` flaggar {flagged:.1%}; top-1 bland de oflaggade {_f(unflagged)}",
-        f"- prediktionsmängden (konform, 90 %) innehåller rätt område för {covered:.1%}, "
-        f"i snitt {size:.2f} områden",
-        f"- förväntat kalibreringsfel (ECE, 10 intervall) {_f(f.chosen.calibration_error())}",
+        "Flaggade: `needs_review` (under modellens kalibrerade gräns). Mängden: den konforma "
+        "prediktionsmängden (90 %), hur ofta den innehåller rätt område och hur många områden den har. "
+        "ECE: förväntat kalibreringsfel, 10 intervall.",
         "",
         "## Inlärningskurva",
         "",
-        "Top-1 på utelämnade texter i verklig stil när k granskade exempel läggs till "
-        "(utvärderingsmängden delas slumpvis, 5 frön; testdelen är alltid utanför träningen).",
+        "Top-1 på utelämnade texter i verklig stil när k granskade exempel läggs till (utvärderings- och "
+        "kurvmängden tillsammans, slumpvis delade, 5 frön; testdelen är alltid utanför träningen).",
         "",
         "| granskade exempel | " + " | ".join(str(k) for k in f.curve) + " |",
         "|---|" + "---|" * len(f.curve),
@@ -132,6 +139,7 @@ def gather_figures(reference: ReferenceData) -> Figures:
     from services.classifier.evaluation import compare_recipes, held_out, learning_curve, rank_with
     from services.classifier.examples import (
         load_corpus,
+        load_curve_set,
         load_eval_set,
         load_legacy_corpus,
         vocabulary_examples,
@@ -140,7 +148,7 @@ def gather_figures(reference: ReferenceData) -> Figures:
     from services.classifier.training import train
 
     corpus, eval_set, vocabulary = load_corpus(), load_eval_set(), vocabulary_examples(reference)
-    legacy = load_legacy_corpus()
+    legacy, curve_set = load_legacy_corpus(), load_curve_set()
 
     def on_eval(examples: Sequence[Example], extra: Sequence[Example]) -> RecipeScore:
         return held_out(train(examples, extra, calibrated=False), eval_set).as_score("eval")
@@ -165,7 +173,8 @@ def gather_figures(reference: ReferenceData) -> Figures:
         eval_set=eval_set,
         methods=methods,
         chosen=chosen,
+        second=held_out(chosen_model, curve_set),
         corpus_held_out=compare_recipes(corpus, [], [], vocabulary)[0],
-        curve=learning_curve(corpus, vocabulary, eval_set),
+        curve=learning_curve(corpus, vocabulary, [*eval_set, *curve_set]),
         with_title=held_out(chosen_model, titled).as_score("eval"),
     )
