@@ -19,7 +19,7 @@ from typing import Any
 
 from services.classifier.evaluation import RecipeScore, compare_recipes
 from services.classifier.examples import Example, load_corpus, vocabulary_examples
-from services.classifier.model import load_model
+from services.classifier.model import ALGORITHM, fingerprint, load_model
 from services.classifier.protocol import NspScorer
 from services.classifier.training import train
 from shared.events import utcnow
@@ -97,16 +97,30 @@ def shipped_default() -> NspScorer:
     return train_default(load_reference())
 
 
+def outdated(path: Path, reference: ReferenceData) -> bool:
+    """A version this release would not train: another algorithm, or a default (nothing learned)
+    from an older shipped corpus. Its learned examples are kept; the model is rebuilt."""
+    version = str(read_meta(path).get("version", ""))
+    if not version.startswith(f"{ALGORITHM}-"):
+        return True
+    default = f"{ALGORITHM}-{fingerprint([*load_corpus(), *vocabulary_examples(reference)])}"
+    return not learned_examples(path) and version != default
+
+
 def load_or_train(data_dir: Path, reference: ReferenceData) -> NspScorer:
-    """The newest accepted version in the data dir; else the default, trained now and kept there."""
+    """The newest accepted version in the data dir; else the default, trained now and kept there.
+    An unreadable or outdated version is rebuilt from the corpus and the examples it had learned."""
     directory = models_dir(data_dir)
     path = newest_accepted(directory)
     if path is not None:
         try:
-            return load(path)
+            if not outdated(path, reference):
+                return load(path)
+            log.info("model %s is from an older release; rebuilding it from its examples", path.name)
         except Exception:  # noqa: BLE001 - an unreadable artifact (e.g. another scikit-learn) is rebuilt
             log.exception("model %s cannot be loaded; retraining it from its examples", path.name)
-            learned = learned_examples(path)
+        learned = learned_examples(path)
+        if learned:
             rebuilt = train([*load_corpus(), *learned], vocabulary_examples(reference))
             _try_save(rebuilt, directory, learned, {"accepted": True, "rebuilt_from": path.name})
             return rebuilt

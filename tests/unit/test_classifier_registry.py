@@ -110,3 +110,29 @@ def _two_fold_compare(*args: object, **kwargs: object) -> tuple[RecipeScore, Rec
     from services.classifier.evaluation import compare_recipes
 
     return compare_recipes(*args, **{**kwargs, "folds": 2})  # type: ignore[arg-type]
+
+
+def test_a_version_from_an_older_release_is_rebuilt_with_what_it_had_learned(tmp_path: Path) -> None:
+    old = models_dir(tmp_path) / "charlr-1-0123456789"
+    old.mkdir(parents=True)
+    (old / "meta.json").write_text(
+        '{"version": "charlr-1-0123456789", "accepted": true, "trained_at": "2025"}'
+    )
+    row = '{"text": "Modersmålet schemaläggs centralt", "label": "styrning-och-ledning", "provenance": "g"}\n'
+    (old / "learned.jsonl").write_text(row, encoding="utf-8")
+    model = load_or_train(tmp_path, REFERENCE)
+    assert model.version.startswith("charlr-2-")
+    assert model.version != shipped_default().version  # it learned the example
+    kept = newest_accepted(models_dir(tmp_path))
+    assert kept is not None
+    assert [e.text for e in learned_examples(kept)] == ["Modersmålet schemaläggs centralt"]
+    assert read_meta(kept)["rebuilt_from"] == old.name
+
+
+def test_a_default_from_an_older_corpus_gives_way_to_the_shipped_one(tmp_path: Path) -> None:
+    old = models_dir(tmp_path) / "charlr-2-0123456789"
+    old.mkdir(parents=True)
+    (old / "meta.json").write_text(
+        '{"version": "charlr-2-0123456789", "accepted": true, "trained_at": "2025"}'
+    )
+    assert load_or_train(tmp_path, REFERENCE).version == shipped_default().version
