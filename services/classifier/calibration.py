@@ -15,7 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import minimize_scalar
 
-UNFLAGGED_TARGET = 0.97  # right among the unflagged held-out corpus texts: real text runs harder, so aim above 0.9
+UNFLAGGED_TARGET = (
+    0.97  # right among the unflagged held-out corpus texts: real text runs harder, so aim above 0.9
+)
 MAX_FLAGGED = 0.5  # never flag more than this share of the held-out texts to reach the target
 SET_COVERAGE = 0.9  # the prediction set holds the right area this often
 

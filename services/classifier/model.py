@@ -194,8 +194,8 @@ class NspModel:
         if foreign:  # the model has only seen Swedish: halve its say
             probs = 0.5 * probs + 0.5 * keep / max(1, keep.sum())
         ranked = _ranked(labels, probs)
-        plausible = tuple(a.code for a in ranked if a.score >= self.set_level) or (ranked[0].code,)
         uncertain = ranked[0].score < self.cutoff
+        plausible = _plausible(ranked, self.set_level, uncertain)
         return Scored(ranked, (), readable=True, foreign=foreign, uncertain=uncertain, plausible=plausible)
 
     def explain(self, text: str, code: str, k: int = 5) -> tuple[str, ...]:
@@ -250,6 +250,21 @@ class NspModel:
             self.meta["_analyser"] = cached
         analyse: Callable[[str], list[str]] = cached
         return analyse
+
+
+def _plausible(ranked: Sequence[AreaScore], level: float, uncertain: bool) -> tuple[str, ...]:
+    """The conformal set (areas at or above ``level``); for a flagged text, so the analyst has a
+    choice, the best areas until they hold 90 % of the score, two at least and three at most."""
+    found = [a.code for a in ranked if a.score >= level] or [ranked[0].code]
+    if not uncertain:
+        return tuple(found)
+    chosen, total = [], 0.0
+    for area in ranked[:3]:
+        chosen.append(area.code)
+        total += area.score
+        if len(chosen) >= 2 and total >= 0.9:
+            break
+    return tuple(dict.fromkeys([*found, *chosen]))[:3]
 
 
 def _ranked(labels: Sequence[str], probs: np.ndarray) -> tuple[AreaScore, ...]:

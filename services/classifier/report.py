@@ -73,8 +73,9 @@ def _review(f: Figures) -> list[str]:
         lines.append(f"| {name} | {len(h.truth)} | {ranks} | {review} |")
     return lines + [
         "",
-        "Flaggade: `needs_review` (under modellens kalibrerade gräns). Mängden: den konforma "
-        "prediktionsmängden (90 %), hur ofta den innehåller rätt område och hur många områden den har. "
+        "Flaggade: `needs_review` (under modellens kalibrerade gräns). Mängden: de rimliga områdena "
+        "(`plausible`: den konforma prediktionsmängden för 90 %, för en flaggad insats utökad till två "
+        "eller tre), hur ofta den innehåller rätt område och hur många områden den har i snitt. "
         "ECE: förväntat kalibreringsfel, 10 intervall.",
         "",
         "## Inlärningskurva",

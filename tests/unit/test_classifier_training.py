@@ -128,3 +128,13 @@ async def test_the_scoring_pool_takes_any_model_of_the_protocol() -> None:
 def test_an_operator_threshold_only_adds_flags(threshold: float) -> None:
     scored = shipped_default().score("Lärarna använder digitala verktyg och egna datorer i undervisningen.")
     assert scored.needs_review(threshold) == (scored.uncertain or scored.best.score < threshold)
+
+
+def test_a_flagged_text_offers_two_or_three_plausible_areas_best_first() -> None:
+    model = shipped_default()
+    texts = [e.text for e in load_eval_set()] + ["Vi har arbetat med nyanlända elever."]
+    flagged = [s for s in model.score_many(texts) if s.uncertain]
+    assert flagged
+    for scored in flagged:
+        assert 2 <= len(scored.plausible) <= 3
+        assert scored.plausible[0] == scored.best.code
