@@ -132,7 +132,8 @@ def classifier_train(
         f"  learned from {result.learned} real examples ({len(reviewed)} reviewed, {len(supplied)} supplied);"
         f" previous {result.previous_version}"
     )
-    judged = f"judged on held-out {result.candidate.judged_on} examples (n={result.candidate.n})"
+    c = result.candidate
+    judged = f"judged on held-out {c.judged_on} examples (n={c.n}; lost {c.lost}, gained {c.gained})"
     typer.echo(f"  candidate top-1 {result.candidate.top1:.3f} top-2 {result.candidate.top2:.3f}, {judged}")
     typer.echo(f"  previous  top-1 {result.previous.top1:.3f} top-2 {result.previous.top2:.3f}")
     typer.echo("  restart the classifier service to load it" if result.accepted else "  kept the previous")

@@ -65,6 +65,9 @@ def test_without_a_stored_version_the_default_is_trained_and_kept(tmp_path: Path
         (RecipeScore(0.90, 0.95, 300), RecipeScore(0.88, 0.97, 300), True),
         (RecipeScore(0.90, 0.95, 300), RecipeScore(0.90, 0.95, 300), True),
         (RecipeScore(0.85, 0.99, 300), RecipeScore(0.90, 0.95, 300), False),
+        # paired: one text lost net of four disagreements is noise; three of three is not
+        (RecipeScore(0.95, 1.0, 40, lost=2, gained=1), RecipeScore(0.975, 1.0, 40), True),
+        (RecipeScore(0.90, 1.0, 40, lost=3, gained=0), RecipeScore(0.975, 1.0, 40), False),
     ],
 )
 def test_a_version_is_used_only_when_it_is_not_worse(
