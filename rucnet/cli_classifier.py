@@ -9,9 +9,12 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any, BinaryIO
+from typing import TYPE_CHECKING, Annotated, Any, BinaryIO
 
 import typer
+
+if TYPE_CHECKING:
+    from services.classifier.rules import Scored
 
 
 def _line_batches(stream: BinaryIO) -> Iterator[list[bytes]]:
@@ -44,13 +47,23 @@ def _parse(line: bytes) -> str:
     return text
 
 
+def _answer(scored: Scored, top: int, threshold: float) -> dict[str, Any]:
+    return {
+        "areas": [{"code": a.code, "score": a.score} for a in scored.areas[:top]],
+        "confidence": scored.best.score,
+        "needs_review": scored.needs_review(threshold),
+        "plausible": list(scored.plausible or (scored.best.code,)),
+    }
+
+
 def run_classify(top: int, year: int | None) -> None:
     from services.classifier.registry import load_or_train
     from services.classifier.settings import ClassifierSettings
     from shared.reference import load_reference
 
     reference = load_reference()
-    model = load_or_train(ClassifierSettings().data_dir, reference)
+    settings = ClassifierSettings()
+    model = load_or_train(settings.data_dir, reference)
     allowed = frozenset(reference.nsp_codes_for(year)) if year is not None else None
     out = sys.stdout
     number = 0
@@ -70,21 +83,35 @@ def run_classify(top: int, year: int | None) -> None:
         scored = iter(model.score_many(texts, allowed))
         for answer in answers:
             if answer is None:
-                areas = [{"code": a.code, "score": a.score} for a in next(scored).areas[:top]]
-                answer = {"areas": areas}
+                answer = _answer(next(scored), top, settings.review_threshold)
             out.write(json.dumps(answer, ensure_ascii=False) + "\n")
         out.flush()
 
 
-def classifier_train() -> None:
-    """Train a new model version on the corpus and the analysts' reviews; use it only if not worse."""
+def classifier_train(
+    examples: Annotated[
+        Path | None,
+        typer.Option(
+            "--examples", help='labelled real texts, JSON lines {"text": ..., "area": "<nsp code>"}'
+        ),
+    ] = None,
+) -> None:
+    """Train a new model version on the corpus, the analysts' reviews and any supplied examples;
+    use it only if it does not do worse on real examples it did not train on."""
     from rucnet.migrate import upgrade
+    from services.classifier.examples import ExampleFileError, read_examples_file
     from services.classifier.registry import retrain
     from services.classifier.settings import ClassifierSettings
     from services.classifier.store import reviewed_examples
     from shared.db import create_engine, session_factory
     from shared.reference import load_reference
 
+    reference = load_reference()
+    try:
+        supplied = read_examples_file(examples, [a.code for a in reference.nsp_areas]) if examples else []
+    except (OSError, ExampleFileError) as exc:
+        typer.echo(f"Kan inte läsa exemplen: {exc}", err=True)
+        raise typer.Exit(2) from exc
     settings = ClassifierSettings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     upgrade(settings.db_url)
@@ -97,11 +124,17 @@ def classifier_train() -> None:
         finally:
             await engine.dispose()
 
-    result = retrain(settings.data_dir, load_reference(), asyncio.run(_reviewed()))
+    reviewed = asyncio.run(_reviewed())
+    result = retrain(settings.data_dir, reference, reviewed, supplied)
     verdict = "i bruk / in use" if result.accepted else "förkastad, sämre / rejected, worse"
     typer.echo(f"model {result.version}: {verdict}")
-    typer.echo(f"  learned from {result.learned} reviewed insatser; previous {result.previous_version}")
-    typer.echo(f"  candidate top-1 {result.candidate.top1:.3f} top-2 {result.candidate.top2:.3f}")
+    typer.echo(
+        f"  learned from {result.learned} real examples ({len(reviewed)} reviewed, {len(supplied)} supplied);"
+        f" previous {result.previous_version}"
+    )
+    c = result.candidate
+    judged = f"judged on held-out {c.judged_on} examples (n={c.n}; lost {c.lost}, gained {c.gained})"
+    typer.echo(f"  candidate top-1 {result.candidate.top1:.3f} top-2 {result.candidate.top2:.3f}, {judged}")
     typer.echo(f"  previous  top-1 {result.previous.top1:.3f} top-2 {result.previous.top2:.3f}")
     typer.echo("  restart the classifier service to load it" if result.accepted else "  kept the previous")
 
@@ -111,40 +144,20 @@ def classifier_eval(
         "docs/classifier-evaluation.md"
     ),
 ) -> None:
-    """Cross-validate on the corpus and write the evaluation report (Markdown)."""
-    from services.classifier.evaluation import cross_validate, rank_with
-    from services.classifier.examples import load_corpus, vocabulary_examples
-    from services.classifier.report import Measured, render_evaluation
-    from services.classifier.rules import score_text
-    from services.classifier.settings import ClassifierSettings
+    """Judge the classifier on the separate evaluation set, with a learning curve; write the report."""
+    from services.classifier.report import gather_figures, render_evaluation
     from shared.reference import load_reference
 
     reference = load_reference()
-    corpus = load_corpus()
-    lexicon = rank_with(lambda t: [a.code for a in score_text(t, reference).areas], corpus)
-    without = cross_validate(corpus, [])
-    chosen = cross_validate(corpus, vocabulary_examples(reference))
-    hard = list(chosen.hard)
-    methods = [
-        Measured(
-            "tecken-n-gram TF-IDF + LR, bara korpusen",
-            without.top_k(1),
-            without.top_k(2),
-            without.top_k(1, hard),
-        ),
-        Measured(
-            "**tecken-n-gram TF-IDF + LR + referensordlistan (vald)**",
-            chosen.top_k(1),
-            chosen.top_k(2),
-            chosen.top_k(1, hard),
-        ),
-    ]
-    threshold = ClassifierSettings().review_threshold
+    figures = gather_figures(reference)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(
-        render_evaluation(corpus, chosen, methods, lexicon, threshold, reference), encoding="utf-8"
-    )
-    typer.echo(f"wrote {out}: top-1 {chosen.top_k(1):.3f}, top-2 {chosen.top_k(2):.3f} ({len(corpus)} texts)")
+    out.write_text(render_evaluation(figures, reference), encoding="utf-8")
+    flagged, unflagged = figures.chosen.review()
+    typer.echo(f"wrote {out} ({len(figures.eval_set)} evaluation texts, never trained on)")
+    typer.echo(f"  top-1 {figures.chosen.top_k(1):.3f}  top-2 {figures.chosen.top_k(2):.3f}")
+    typer.echo(f"  flagged {flagged:.1%}, top-1 among the unflagged {unflagged:.3f}")
+    curve = "  ".join(f"{k}: {v:.3f}" for k, v in figures.curve.items())
+    typer.echo(f"  learning curve (reviewed examples: top-1 on held-out ones)  {curve}")
 
 
 def register(app: typer.Typer) -> None:

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from faststream.kafka import KafkaBroker
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.classifier.protocol import NspScorer
 from services.classifier.review import ReviewDecision, ReviewError, apply_decision
 from services.classifier.store import audit_log, get_classification, review_queue
 from shared.auth import Principal
@@ -94,6 +95,6 @@ async def get_one_classification(
 @router.get("/model", responses=ERRORS)
 async def get_model(request: Request, _principal: National) -> dict[str, object]:
     """The model version in use and how it was measured when it was trained."""
-    model = request.app.state.model
-    meta = {k: v for k, v in model.meta.items() if not k.startswith("_")}
+    model: NspScorer = request.app.state.model
+    meta = {k: v for k, v in getattr(model, "meta", {}).items() if not k.startswith("_")}
     return {"version": model.version, "labels": list(model.labels), "meta": meta}

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from services.classifier import api, pages
 from services.classifier.handlers import register_handlers
-from services.classifier.model import NspModel
+from services.classifier.protocol import NspScorer
 from services.classifier.registry import load_or_train
 from services.classifier.review import send_overrides
 from services.classifier.review_sessions import ReviewSessions
@@ -25,7 +25,7 @@ from shared.web import service_app
 log = logging.getLogger("rucnet.classifier")
 
 
-def create_app(settings: ClassifierSettings, model: NspModel | None = None) -> FastAPI:
+def create_app(settings: ClassifierSettings, model: NspScorer | None = None) -> FastAPI:
     """``model``: the newest accepted version in the data dir unless given (tests pass one)."""
     model = model or load_or_train(settings.data_dir, load_reference())
     log.info("classifier model %s", model.version)

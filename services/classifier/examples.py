@@ -1,14 +1,21 @@
-"""Labelled examples: the hand-written corpus shipped in ``corpus/``, the reference vocabulary, and
-(from the store) every insats an analyst reviewed.
+"""Labelled examples: the hand-written corpus and evaluation set shipped in ``corpus/``, the reference
+vocabulary, labelled real texts supplied by a file, and (from the store) every insats an analyst reviewed.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
+from pathlib import Path
 
 from shared.reference import ReferenceData
+
+CORPUS = "nsp_corpus.jsonl"  # the training corpus (issue 15): short effect texts in the samordnare's style
+EVAL_SET = "eval_set.jsonl"  # written apart, never trained or tuned on
+CURVE_SET = "curve_set.jsonl"  # a second, narrative-style set: the learning curve's pool, never trained on
+LEGACY_CORPUS = "legacy_corpus.jsonl"  # the first corpus (issue 4): kept only to measure against
 
 
 @dataclass(frozen=True)
@@ -17,13 +24,38 @@ class Example:
     label: str
     provenance: str = ""
     hard: bool = False
+    group: str = ""  # texts written together about one theme: they are held out together
+    real: bool = False  # a text from a real report (reviewed or supplied), not one we wrote
+
+
+def _read(name: str) -> list[Example]:
+    raw = resources.files("services.classifier").joinpath("corpus", name)
+    rows = [json.loads(line) for line in raw.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [
+        Example(
+            r["text"], r["label"], r.get("provenance", ""), bool(r.get("hard", False)), r.get("group", "")
+        )
+        for r in rows
+    ]
 
 
 def load_corpus() -> list[Example]:
-    """The hand-written labelled corpus shipped with the service (JSON lines)."""
-    raw = resources.files("services.classifier").joinpath("corpus", "nsp_corpus.jsonl")
-    rows = [json.loads(line) for line in raw.read_text(encoding="utf-8").splitlines() if line.strip()]
-    return [Example(r["text"], r["label"], r.get("provenance", ""), bool(r.get("hard", False))) for r in rows]
+    """The hand-written labelled training corpus shipped with the service (JSON lines)."""
+    return _read(CORPUS)
+
+
+def load_eval_set() -> list[Example]:
+    """The separate evaluation set: written by another method, never used for training or tuning."""
+    return _read(EVAL_SET)
+
+
+def load_curve_set() -> list[Example]:
+    """A second set in a third (narrative) style, for the learning curve and as a second judge."""
+    return _read(CURVE_SET)
+
+
+def load_legacy_corpus() -> list[Example]:
+    return _read(LEGACY_CORPUS)
 
 
 def vocabulary_examples(reference: ReferenceData) -> list[Example]:
@@ -33,3 +65,27 @@ def vocabulary_examples(reference: ReferenceData) -> list[Example]:
         for area in reference.nsp_areas
         for term in area.vocabulary
     ]
+
+
+class ExampleFileError(ValueError):
+    """A line of a labelled-examples file that cannot be used (its message says which and why)."""
+
+
+def read_examples_file(path: Path, codes: Iterable[str]) -> list[Example]:
+    """Lines ``{"text": ..., "area": "<nsp code>"}`` of a file as real labelled examples."""
+    known = set(codes)
+    out = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            text, area = row["text"], row.get("area", row.get("label"))
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise ExampleFileError(f'Rad {number}: väntade {{"text": ..., "area": ...}} ({exc}).') from exc
+        if not isinstance(text, str) or not text.strip():
+            raise ExampleFileError(f"Rad {number}: texten saknas.")
+        if area not in known:
+            raise ExampleFileError(f"Rad {number}: okänt NSP-område {area!r}.")
+        out.append(Example(text, area, f"{path.name}:{number}", group=f"fil:{path.name}", real=True))
+    return out

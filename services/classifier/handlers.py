@@ -12,10 +12,10 @@ from faststream.kafka import KafkaBroker, KafkaMessage
 from prometheus_client import Counter, Histogram
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.classifier.model import NspModel
 from services.classifier.oversized import producible
+from services.classifier.protocol import NspScorer
 from services.classifier.registry import shipped_default
-from services.classifier.rules import CANDIDATES, MODEL_VERSION, Scored, decide, score_text
+from services.classifier.rules import CANDIDATES, MODEL_VERSION, Scored, decide, score_text, scoring_text
 from services.classifier.scoring import ScoringPool
 from services.classifier.settings import ClassifierSettings
 from services.classifier.store import record_classified
@@ -42,7 +42,7 @@ def scoring_items(events: Sequence[ReportSubmitted]) -> list[tuple[str, frozense
     """Every insats's text with the NSP areas its year allows, in the events' order."""
     reference = load_reference()
     allowed = {year: frozenset(reference.nsp_codes_for(year)) for year in {e.year for e in events}}
-    return [(i.text, allowed[event.year]) for event in events for i in event.insatser]
+    return [(scoring_text(i), allowed[event.year]) for event in events for i in event.insatser]
 
 
 def classified_reports(
@@ -58,18 +58,18 @@ def classified_reports(
 
 
 def classify_reports(
-    events: Sequence[ReportSubmitted], threshold: float, model: NspModel | None = None
+    events: Sequence[ReportSubmitted], threshold: float, model: NspScorer | None = None
 ) -> list[ReportClassified]:
     """Each report's insatser tagged by ``model`` (the lexicon when None), all texts scored in one pass."""
     if model is None:
         reference = load_reference()
-        scores = [score_text(i.text, reference, e.year) for e in events for i in e.insatser]
+        scores = [score_text(scoring_text(i), reference, e.year) for e in events for i in e.insatser]
         return classified_reports(events, scores, threshold, MODEL_VERSION)
     return classified_reports(events, model.score_batch(scoring_items(events)), threshold, model.version)
 
 
 def classify_report(
-    event: ReportSubmitted, threshold: float, model: NspModel | None = None
+    event: ReportSubmitted, threshold: float, model: NspScorer | None = None
 ) -> ReportClassified:
     return classify_reports([event], threshold, model)[0]
 
@@ -77,7 +77,7 @@ def classify_report(
 def register_handlers(
     broker: KafkaBroker,
     settings: ClassifierSettings,
-    model: NspModel | None = None,
+    model: NspScorer | None = None,
     sessions: async_sessionmaker[AsyncSession] | None = None,
     scoring: ScoringPool | None = None,
 ) -> None:

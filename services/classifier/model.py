@@ -3,37 +3,41 @@
 Pure and synchronous (scikit-learn and numpy only). Character n-grams inside word boundaries
 (``char_wb``) carry Swedish compounds and inflections: "studiehandledningen" shares most of its
 n-grams with "studiehandledning", and a coefficient on an n-gram can be traced back to the word it
-came from, which is how a decision is explained. Scores are temperature-scaled on out-of-fold
-predictions so that 0.8 means about 80 % right on the corpus.
+came from, which is how a decision is explained. Scores are temperature-scaled on held-out
+predictions (calibration.py); the model also carries its review cut-off and prediction-set level.
+Training lives in training.py; this module only scores, saves and loads.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import joblib
 import numpy as np
-from scipy.optimize import minimize_scalar
 from scipy.sparse import csr_matrix
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold
 
+from services.classifier.calibration import softmax
 from services.classifier.examples import Example
 from services.classifier.rules import Scored
 from shared.events import AreaScore
 
-ALGORITHM = "charlr-1"
+ALGORITHM = "charlr-2"
+MODEL_FILE = "model.joblib"
 MAX_CHARS = 4_000  # an insats is a few sentences; a 100 kB paste is read by its beginning
 EXPLAIN_CHARS = 1_500
 SWEDISH_MIN_SHARE = 0.3
 WORD_CACHE_SIZE = 200_000  # words whose n-gram columns are remembered for explanations
-_LETTER_WORD = re.compile(r"[^\W\d_]{2,}", re.UNICODE)
+LETTER_WORD = re.compile(r"[^\W\d_]{2,}", re.UNICODE)
 # Common Swedish words, so a short Swedish text about something new is not mistaken for a foreign one.
 _SWEDISH = frozenset(
     "och i att det som en ett på är av för med till den de har inte om men var sig från vi så kan "
@@ -56,32 +60,18 @@ def fingerprint(examples: Iterable[Example]) -> str:
     return digest.hexdigest()[:10]
 
 
-def fit_pipeline(texts: Sequence[str], labels: Sequence[str]) -> tuple[TfidfVectorizer, LogisticRegression]:
+def fit_pipeline(
+    texts: Sequence[str], labels: Sequence[str], weights: Sequence[float] | None = None
+) -> tuple[TfidfVectorizer, LogisticRegression]:
     vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, dtype=np.float32)
     matrix = vectorizer.fit_transform([prepare(t) for t in texts])
     clf = LogisticRegression(C=20.0, max_iter=3000, class_weight="balanced", solver="newton-cg")
-    clf.fit(matrix, list(labels))
+    clf.fit(matrix, list(labels), sample_weight=None if weights is None else np.asarray(weights))
     return vectorizer, clf
 
 
-def fit_temperature(logits: np.ndarray, truth: np.ndarray) -> float:
-    """The softmax temperature that minimises the log loss of out-of-fold predictions."""
-
-    def nll(t: float) -> float:
-        z = logits / t
-        z = z - z.max(axis=1, keepdims=True)
-        logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
-        return float(-logp[np.arange(len(truth)), truth].mean())
-
-    result = minimize_scalar(nll, bounds=(0.05, 20.0), method="bounded")
-    return float(result.x)
-
-
-def softmax(z: np.ndarray) -> np.ndarray:
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    out: np.ndarray = e / e.sum(axis=1, keepdims=True)
-    return out
+def decision_values(vectorizer: TfidfVectorizer, clf: LogisticRegression, texts: Sequence[str]) -> np.ndarray:
+    return np.asarray(clf.decision_function(vectorizer.transform([prepare(t) for t in texts])))
 
 
 @dataclass
@@ -92,6 +82,8 @@ class NspModel:
     temperature: float
     known_words: frozenset[str]
     meta: dict[str, Any] = field(default_factory=dict)
+    cutoff: float = 0.0  # calibrated: a best score below it is flagged for review
+    set_level: float = 1.0  # calibrated: areas scoring at least this form the prediction set
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -102,6 +94,20 @@ class NspModel:
         state = dict(self.__dict__)
         state["meta"] = {k: v for k, v in self.meta.items() if not k.startswith("_")}
         return state
+
+    def save(self, directory: Path) -> None:
+        """The fitted parts into ``directory`` (which exists); ``load_model`` reads them back."""
+        state = {
+            "algorithm": ALGORITHM,
+            "version": self.version,
+            "vectorizer": self.vectorizer,
+            "clf": self.clf,
+            "temperature": self.temperature,
+            "cutoff": self.cutoff,
+            "set_level": self.set_level,
+            "known_words": sorted(self.known_words),
+        }
+        joblib.dump(state, directory / MODEL_FILE, compress=3)
 
     def vectorise(self, texts: Sequence[str]) -> Any:
         """The fitted vectoriser's TF-IDF rows, assembled from cached per-word n-gram counts.
@@ -140,7 +146,7 @@ class NspModel:
 
     def swedish_share(self, text: str) -> float | None:
         """The share of words that look Swedish; None when there are no words at all."""
-        words = _LETTER_WORD.findall(prepare(text).casefold())
+        words = LETTER_WORD.findall(prepare(text).casefold())
         if not words:
             return None
         return sum(w in self.known_words or w in _SWEDISH for w in words) / len(words)
@@ -170,7 +176,7 @@ class NspModel:
                 reasons = self._explain(text, (matrix.indices[row], matrix.data[row]), scored.best.code)
                 if scored.foreign:
                     reasons = ("texten ser inte ut att vara svenska / text does not look Swedish", *reasons)
-                scored = Scored(scored.areas, reasons, scored.readable, scored.foreign)
+                scored = dataclasses.replace(scored, reasons=reasons)
             out.append(scored)
         return out
 
@@ -187,7 +193,10 @@ class NspModel:
         foreign = share < SWEDISH_MIN_SHARE
         if foreign:  # the model has only seen Swedish: halve its say
             probs = 0.5 * probs + 0.5 * keep / max(1, keep.sum())
-        return Scored(_ranked(labels, probs), (), readable=True, foreign=foreign)
+        ranked = _ranked(labels, probs)
+        uncertain = ranked[0].score < self.cutoff
+        plausible = _plausible(ranked, self.set_level, uncertain)
+        return Scored(ranked, (), readable=True, foreign=foreign, uncertain=uncertain, plausible=plausible)
 
     def explain(self, text: str, code: str, k: int = 5) -> tuple[str, ...]:
         """The words whose n-grams pushed the text towards ``code`` most, strongest first."""
@@ -200,7 +209,7 @@ class NspModel:
         """``row``: the text's TF-IDF columns and values. A word's push sums its distinct n-grams'."""
         if code not in self.labels:
             return ()
-        words = list(dict.fromkeys(_LETTER_WORD.findall(prepare(text)[:EXPLAIN_CHARS].casefold())))
+        words = list(dict.fromkeys(LETTER_WORD.findall(prepare(text)[:EXPLAIN_CHARS].casefold())))
         grams = [self._token_grams(word)[0] for word in words]
         if not words or not sum(len(g) for g in grams):
             return ()
@@ -243,37 +252,36 @@ class NspModel:
         return analyse
 
 
+def _plausible(ranked: Sequence[AreaScore], level: float, uncertain: bool) -> tuple[str, ...]:
+    """The conformal set (areas at or above ``level``); for a flagged text, so the analyst has a
+    choice, the best areas until they hold 90 % of the score, two at least and three at most."""
+    found = [a.code for a in ranked if a.score >= level] or [ranked[0].code]
+    if not uncertain:
+        return tuple(found)
+    chosen, total = [], 0.0
+    for area in ranked[:3]:
+        chosen.append(area.code)
+        total += area.score
+        if len(chosen) >= 2 and total >= 0.9:
+            break
+    return tuple(dict.fromkeys([*found, *chosen]))[:3]
+
+
 def _ranked(labels: Sequence[str], probs: np.ndarray) -> tuple[AreaScore, ...]:
     pairs = sorted(zip(labels, probs.tolist(), strict=True), key=lambda p: (-p[1], p[0]))
     return tuple(AreaScore(code=code, score=round(float(p), 4)) for code, p in pairs)
 
 
-def oof_logits(texts: Sequence[str], labels: Sequence[str], extra: Sequence[Example], folds: int = 5) -> Any:
-    """Out-of-fold decision values over ``texts``; ``extra`` examples join every training fold."""
-    y = np.array(labels)
-    out = np.zeros((len(texts), len(set(labels) | {e.label for e in extra})))
-    classes: list[str] = sorted(set(labels) | {e.label for e in extra})
-    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=0)
-    for train, test in splitter.split(np.zeros(len(y)), y):
-        vec, clf = fit_pipeline(
-            [texts[i] for i in train] + [e.text for e in extra],
-            [labels[i] for i in train] + [e.label for e in extra],
-        )
-        scores = np.asarray(clf.decision_function(vec.transform([prepare(texts[i]) for i in test])))
-        cols = [classes.index(str(c)) for c in clf.classes_]
-        out[np.ix_(test, cols)] = scores
-    return out, classes
-
-
-def train(examples: Sequence[Example], extra: Sequence[Example] = ()) -> NspModel:
-    """Fit on ``examples`` (calibrated on their out-of-fold predictions) plus ``extra`` ones."""
-    texts = [e.text for e in examples]
-    labels = [e.label for e in examples]
-    logits, classes = oof_logits(texts, labels, extra)
-    truth = np.array([classes.index(label) for label in labels])
-    temperature = fit_temperature(logits, truth)
-    vectorizer, clf = fit_pipeline(texts + [e.text for e in extra], labels + [e.label for e in extra])
-    known = frozenset(w for t in texts for w in _LETTER_WORD.findall(t.casefold()))
-    version = f"{ALGORITHM}-{fingerprint([*examples, *extra])}"
-    meta: dict[str, Any] = {"examples": len(examples), "extra": len(extra), "temperature": temperature}
-    return NspModel(version, vectorizer, clf, temperature, known, meta)
+def load_model(directory: Path, meta: dict[str, Any] | None = None) -> NspModel:
+    """A model saved by ``NspModel.save`` (a version from before calibration gets no review cut-off)."""
+    state = joblib.load(directory / MODEL_FILE)
+    return NspModel(
+        version=state["version"],
+        vectorizer=state["vectorizer"],
+        clf=state["clf"],
+        temperature=float(state["temperature"]),
+        known_words=frozenset(state["known_words"]),
+        meta={k: v for k, v in (meta or {}).items() if not k.startswith("_")},
+        cutoff=float(state.get("cutoff", 0.0)),
+        set_level=float(state.get("set_level", 1.0)),
+    )

@@ -1,6 +1,7 @@
 """Model versions on disk: ``<data dir>/models/<version>/`` with the fitted model, its meta and
 the reviewed examples it learned from. The service uses the newest *accepted* version; a version is
-accepted only when it did not score worse than the one before it (see evaluation.compare_recipes).
+accepted only when it did not score worse than the one before it on real examples it never trained
+on (see evaluation.compare_recipes).
 """
 
 from __future__ import annotations
@@ -16,37 +17,31 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import joblib
-
 from services.classifier.evaluation import RecipeScore, compare_recipes
 from services.classifier.examples import Example, load_corpus, vocabulary_examples
-from services.classifier.model import NspModel, train
+from services.classifier.model import ALGORITHM, fingerprint, load_model
+from services.classifier.protocol import NspScorer
+from services.classifier.training import train
 from shared.events import utcnow
 from shared.reference import ReferenceData, load_reference
 
 log = logging.getLogger("rucnet.classifier")
-_MODEL_FILE, _META_FILE, _LEARNED_FILE = "model.joblib", "meta.json", "learned.jsonl"
+_META_FILE, _LEARNED_FILE = "meta.json", "learned.jsonl"
 
 
 def models_dir(data_dir: Path) -> Path:
     return data_dir / "models"
 
 
-def save(model: NspModel, directory: Path, learned: Sequence[Example], meta: dict[str, Any]) -> Path:
+def save(model: NspScorer, directory: Path, learned: Sequence[Example], meta: dict[str, Any]) -> Path:
     """Write one version atomically (a temp dir renamed into place): readers never see half a model."""
     directory.mkdir(parents=True, exist_ok=True)
     target = directory / model.version
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=directory))
     try:
-        state = {
-            "version": model.version,
-            "vectorizer": model.vectorizer,
-            "clf": model.clf,
-            "temperature": model.temperature,
-            "known_words": sorted(model.known_words),
-        }
-        joblib.dump(state, tmp / _MODEL_FILE, compress=3)
-        full_meta = {"version": model.version, "trained_at": utcnow().isoformat(), **meta}
+        model.save(tmp)
+        own_meta = {k: v for k, v in getattr(model, "meta", {}).items() if not k.startswith("_")}
+        full_meta = {"version": model.version, "trained_at": utcnow().isoformat(), **own_meta, **meta}
         (tmp / _META_FILE).write_text(json.dumps(full_meta, ensure_ascii=False, indent=1), encoding="utf-8")
         with (tmp / _LEARNED_FILE).open("w", encoding="utf-8") as fh:
             for ex in learned:
@@ -61,17 +56,9 @@ def save(model: NspModel, directory: Path, learned: Sequence[Example], meta: dic
     return target
 
 
-def load(path: Path) -> NspModel:
-    state = joblib.load(path / _MODEL_FILE)
-    meta = read_meta(path)
-    return NspModel(
-        version=state["version"],
-        vectorizer=state["vectorizer"],
-        clf=state["clf"],
-        temperature=float(state["temperature"]),
-        known_words=frozenset(state["known_words"]),
-        meta={k: v for k, v in meta.items() if not k.startswith("_")},
-    )
+def load(path: Path) -> NspScorer:
+    """The model kept in ``path`` (a new kind of model adds its loader here, by its meta)."""
+    return load_model(path, read_meta(path))
 
 
 def read_meta(path: Path) -> dict[str, Any]:
@@ -84,7 +71,7 @@ def learned_examples(path: Path) -> list[Example]:
     if not file.exists():
         return []
     rows = [json.loads(line) for line in file.read_text(encoding="utf-8").splitlines() if line.strip()]
-    return [Example(r["text"], r["label"], r.get("provenance", "")) for r in rows]
+    return [Example(r["text"], r["label"], r.get("provenance", ""), real=True) for r in rows]
 
 
 def newest_accepted(directory: Path) -> Path | None:
@@ -99,36 +86,50 @@ def newest_accepted(directory: Path) -> Path | None:
     return max(candidates)[2] if candidates else None
 
 
-def train_default(reference: ReferenceData) -> NspModel:
+def train_default(reference: ReferenceData) -> NspScorer:
     """The shipped default: the corpus and the reference vocabulary, deterministic."""
     return train(load_corpus(), vocabulary_examples(reference))
 
 
 @lru_cache(maxsize=1)
-def shipped_default() -> NspModel:
+def shipped_default() -> NspScorer:
     """The default trained once per process (several apps or tests in one process share it)."""
     return train_default(load_reference())
 
 
-def load_or_train(data_dir: Path, reference: ReferenceData) -> NspModel:
-    """The newest accepted version in the data dir; else the default, trained now and kept there."""
+def outdated(path: Path, reference: ReferenceData) -> bool:
+    """A version this release would not train: another algorithm, or a default (nothing learned)
+    from an older shipped corpus. Its learned examples are kept; the model is rebuilt."""
+    version = str(read_meta(path).get("version", ""))
+    if not version.startswith(f"{ALGORITHM}-"):
+        return True
+    default = f"{ALGORITHM}-{fingerprint([*load_corpus(), *vocabulary_examples(reference)])}"
+    return not learned_examples(path) and version != default
+
+
+def load_or_train(data_dir: Path, reference: ReferenceData) -> NspScorer:
+    """The newest accepted version in the data dir; else the default, trained now and kept there.
+    An unreadable or outdated version is rebuilt from the corpus and the examples it had learned."""
     directory = models_dir(data_dir)
     path = newest_accepted(directory)
     if path is not None:
         try:
-            return load(path)
+            if not outdated(path, reference):
+                return load(path)
+            log.info("model %s is from an older release; rebuilding it from its examples", path.name)
         except Exception:  # noqa: BLE001 - an unreadable artifact (e.g. another scikit-learn) is rebuilt
             log.exception("model %s cannot be loaded; retraining it from its examples", path.name)
-            learned = learned_examples(path)
-            model = train([*load_corpus(), *learned], vocabulary_examples(reference))
-            _try_save(model, directory, learned, {"accepted": True, "rebuilt_from": path.name})
-            return model
+        learned = learned_examples(path)
+        if learned:
+            rebuilt = train([*load_corpus(), *learned], vocabulary_examples(reference))
+            _try_save(rebuilt, directory, learned, {"accepted": True, "rebuilt_from": path.name})
+            return rebuilt
     model = shipped_default() if reference == load_reference() else train_default(reference)
     _try_save(model, directory, [], {"accepted": True, "note": "default: korpusen och referensordlistan"})
     return model
 
 
-def _try_save(model: NspModel, directory: Path, learned: Sequence[Example], meta: dict[str, Any]) -> None:
+def _try_save(model: NspScorer, directory: Path, learned: Sequence[Example], meta: dict[str, Any]) -> None:
     try:
         save(model, directory, learned, meta)
     except OSError as exc:  # a read-only data dir still classifies, it just retrains next start
@@ -145,28 +146,39 @@ class RetrainResult:
     learned: int
 
 
-def retrain(data_dir: Path, reference: ReferenceData, reviewed: Sequence[Example]) -> RetrainResult:
-    """Train a version on corpus + reviewed examples; keep it in use only if it is not worse.
+def merge_real(reviewed: Sequence[Example], supplied: Sequence[Example]) -> list[Example]:
+    """Reviewed and supplied real examples, one per text: a supplied label wins over a review's."""
+    by_text = {e.text: e for e in reviewed}
+    by_text.update({e.text: e for e in supplied})
+    return list(by_text.values())
 
-    Both recipes (the previous version's examples and the new set) are cross-validated on the same
-    folds of corpus + reviewed examples, so the comparison differs only in what each learned from.
+
+def retrain(
+    data_dir: Path, reference: ReferenceData, reviewed: Sequence[Example], supplied: Sequence[Example] = ()
+) -> RetrainResult:
+    """Train a version on corpus + real examples (the analysts' reviews and ``supplied`` ones, with
+    what earlier versions learned); keep it in use only if it is not worse.
+
+    Both recipes (the previous version's examples and the new set) are judged on the same held-out
+    folds of the real examples, so the comparison differs only in what each learned from.
     """
     directory = models_dir(data_dir)
     previous_path = newest_accepted(directory)
     previous_learned = learned_examples(previous_path) if previous_path else []
     previous_version = read_meta(previous_path)["version"] if previous_path else None
+    real = merge_real([*previous_learned, *reviewed], supplied)
     corpus = load_corpus()
     vocabulary = vocabulary_examples(reference)
-    candidate_score, previous_score = compare_recipes(corpus, reviewed, previous_learned, vocabulary)
+    candidate_score, previous_score = compare_recipes(corpus, real, previous_learned, vocabulary)
     accepted = candidate_score.not_worse_than(previous_score)
-    model = train([*corpus, *reviewed], vocabulary)
+    model = train([*corpus, *real], vocabulary)
     meta = {
         "accepted": accepted,
         "previous_version": previous_version,
-        "learned_examples": len(reviewed),
+        "learned_examples": len(real),
         "evaluation": {"candidate": candidate_score.as_dict(), "previous": previous_score.as_dict()},
     }
-    save(model, directory, reviewed, meta)
+    save(model, directory, real, meta)
     return RetrainResult(
-        model.version, previous_version, accepted, candidate_score, previous_score, len(reviewed)
+        model.version, previous_version, accepted, candidate_score, previous_score, len(real)
     )

@@ -25,10 +25,17 @@ class Scored:
     reasons: tuple[str, ...]
     readable: bool = True
     foreign: bool = False
+    uncertain: bool = False  # below the model's calibrated review cut-off
+    plausible: tuple[str, ...] = ()  # the areas a calibrated prediction set keeps (best first)
 
     @property
     def best(self) -> AreaScore:
         return self.areas[0]
+
+    def needs_review(self, threshold: float = 0.0) -> bool:
+        """Likely wrong: uncertain by the model's own calibration, below an operator's ``threshold``,
+        or unreadable/foreign text (a confident guess about it would be a lie)."""
+        return self.uncertain or self.best.score < threshold or not self.readable or self.foreign
 
 
 def _normalise(text: str) -> str:
@@ -55,11 +62,17 @@ def score_text(text: str, reference: ReferenceData, year: int | None = None) -> 
     return Scored(areas=tuple(ranked), reasons=tuple(hits[best]), readable=bool(normalised.strip()))
 
 
-def decide(insats: Insats, scored: Scored, threshold: float) -> InsatsClassification:
-    """The classification of an insats from its scored text.
+def scoring_text(insats: Insats) -> str:
+    """What the model reads of an insats: its effects, which say what changed; the title and
+    description only when there are no effects. The title names the topic (often "studiehandledning"
+    or "nyanlända"), which the 2020 convention says little about the area: on the evaluation set a
+    topic title before the effects took top-1 from 0.96 to 0.68 (docs/classifier-evaluation.md)."""
+    effects = "\n".join(p for p in (insats.expected_effects, insats.actual_effects) if p.strip())
+    return effects or insats.text
 
-    Unreadable or foreign text is always flagged: a confident guess about it would be a lie.
-    """
+
+def decide(insats: Insats, scored: Scored, threshold: float) -> InsatsClassification:
+    """The classification of an insats from its scored text (flagged as ``Scored.needs_review`` says)."""
     if insats.nsp_area is not None:
         return InsatsClassification(
             ref=insats.ref,
@@ -76,5 +89,5 @@ def decide(insats: Insats, scored: Scored, threshold: float) -> InsatsClassifica
         confidence=scored.best.score,
         candidates=scored.areas[:CANDIDATES],
         reasons=scored.reasons,
-        needs_review=scored.best.score < threshold or not scored.readable or scored.foreign,
+        needs_review=scored.needs_review(threshold),
     )

@@ -10,23 +10,22 @@ over and scores come back.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import multiprocessing
 import multiprocessing.connection
 import os
 import threading
-from collections.abc import Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
-from services.classifier.model import NspModel
+from services.classifier.protocol import Items, NspScorer
 from services.classifier.rules import Scored
 from shared.events import AreaScore
 
-Items = Sequence[tuple[str, frozenset[str] | None]]
-_worker_model: NspModel | None = None
+_worker_model: NspScorer | None = None
 
 
-def _load(model: NspModel) -> None:
+def _load(model: NspScorer) -> None:
     global _worker_model
     _worker_model = model
     threading.Thread(target=_exit_with_parent, name="exit-with-parent", daemon=True).start()
@@ -42,28 +41,35 @@ def _exit_with_parent() -> None:
 
 # Scores cross the process boundary as plain tuples: pickled and unpickled in C, where pydantic
 # models would be rebuilt one by one by Python code holding the GIL the event loop needs.
-Plain = tuple[tuple[tuple[str, float], ...], tuple[str, ...], bool, bool]
+Plain = tuple[tuple[tuple[str, float], ...], tuple[str, ...], bool, bool, bool, tuple[str, ...]]
 
 
 def _score(items: Items, areas: int | None) -> list[Plain]:
     assert _worker_model is not None, "the worker was started without a model"
     return [
-        (tuple((a.code, a.score) for a in s.areas[:areas]), s.reasons, s.readable, s.foreign)
+        (
+            tuple((a.code, a.score) for a in s.areas[:areas]),
+            s.reasons,
+            s.readable,
+            s.foreign,
+            s.uncertain,
+            s.plausible,
+        )
         for s in _worker_model.score_batch(items)
     ]
 
 
 def _scored(plain: Plain) -> Scored:
-    areas, reasons, readable, foreign = plain
+    areas, reasons, readable, foreign, uncertain, plausible = plain
     # built from the worker's own AreaScores: valid already, so not validated a second time
     ranked = tuple(AreaScore.model_construct(code=c, score=v) for c, v in areas)
-    return Scored(ranked, reasons, readable, foreign)
+    return Scored(ranked, reasons, readable, foreign, uncertain, plausible)
 
 
 class ScoringPool:
     """``score_batch`` of ``model`` in ``workers`` processes (0: a thread of this process)."""
 
-    def __init__(self, model: NspModel, workers: int) -> None:
+    def __init__(self, model: NspScorer, workers: int) -> None:
         self.model = model
         self.workers = workers
         self._pool: Executor | None = None
@@ -83,7 +89,7 @@ class ScoringPool:
         """The model's ``score_batch``, each text's ranked areas cut to the best ``areas``."""
         if self._pool is None:
             scores = await asyncio.to_thread(self.model.score_batch, items)
-            return [Scored(s.areas[:areas], s.reasons, s.readable, s.foreign) for s in scores]
+            return [dataclasses.replace(s, areas=s.areas[:areas]) for s in scores]
         try:
             plain = await asyncio.get_running_loop().run_in_executor(self._pool, _score, items, areas)
         except BrokenProcessPool:  # a worker died (OOM killer, signal): new ones, and raise

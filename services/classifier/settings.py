@@ -7,7 +7,12 @@ from shared.settings import RucnetSettings
 
 class ClassifierSettings(RucnetSettings):
     classifier_port: int = 8001
-    review_threshold: float = Field(default=0.5, ge=0, le=1)
+    review_threshold: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="also flag below this score (0: only the model's calibrated cut-off)",
+    )
     scoring_workers: int = Field(
         default=1, ge=0, le=64, description="processes that score texts (0: a thread of the service)"
     )

@@ -194,7 +194,7 @@ async def review_queue(
     limit: int,
     offset: int,
 ) -> tuple[list[Classification], int]:
-    """Unreviewed, classifier-decided insatser, the least confident first."""
+    """Unreviewed, classifier-decided insatser: the flagged first, each part least confident first."""
     query = select(Classification).where(
         Classification.review_state == "unreviewed", Classification.source == "classifier"
     )
@@ -205,7 +205,9 @@ async def review_queue(
     if flagged_only:
         query = query.where(col(Classification.needs_review).is_(True))
     total = (await session.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
+    # flagged ones first, then the least confident: what most likely misplaces a national count
     ordered = query.order_by(
+        col(Classification.needs_review).desc(),
         col(Classification.confidence),
         col(Classification.ruc_id),
         col(Classification.year),
@@ -300,7 +302,9 @@ async def reviewed_examples(session: AsyncSession) -> list[Example]:
     order = (col(Classification.ruc_id), col(Classification.year), col(Classification.ref))
     rows = (await session.execute(query.order_by(*order))).scalars()
     return [
-        Example(r.text, r.effective_area, f"granskning {r.ruc_id}/{r.year}/{r.ref} ({r.review_state})")
+        Example(
+            r.text, r.effective_area, f"granskning {r.ruc_id}/{r.year}/{r.ref} ({r.review_state})", real=True
+        )
         for r in rows
         if r.text.strip()
     ]

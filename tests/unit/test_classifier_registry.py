@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from services.classifier import registry
 from services.classifier.evaluation import RecipeScore
 from services.classifier.examples import Example
+from services.classifier.model import NspModel
 from services.classifier.registry import (
     learned_examples,
     load,
@@ -26,7 +28,9 @@ REFERENCE = load_reference()
 
 def test_a_saved_model_loads_with_the_same_version_and_scores(tmp_path: Path) -> None:
     model = shipped_default()
-    learned = [Example("Rutiner för studiehandledning", "styrning-och-ledning", "granskning gu/2020/1")]
+    learned = [
+        Example("Rutiner för studiehandledning", "styrning-och-ledning", "granskning gu/2020/1", real=True)
+    ]
     path = save(model, tmp_path, learned, {"accepted": True})
     again = load(path)
     text = "Studiehandledning på modersmålet i klassrummet"
@@ -37,14 +41,13 @@ def test_a_saved_model_loads_with_the_same_version_and_scores(tmp_path: Path) ->
 
 def test_the_service_takes_the_newest_accepted_version(tmp_path: Path) -> None:
     model = shipped_default()
+    assert isinstance(model, NspModel)
     directory = models_dir(tmp_path)
     save(model, directory, [], {"accepted": True})
     assert newest_accepted(directory) == directory / model.version
     assert load_or_train(tmp_path, REFERENCE).version == model.version
     meta = read_meta(directory / model.version)
-    rejected = type(model)(
-        "charlr-1-rejected", model.vectorizer, model.clf, model.temperature, model.known_words, {}
-    )
+    rejected = dataclasses.replace(model, version="charlr-2-rejected")
     save(rejected, directory, [], {"accepted": False})
     assert newest_accepted(directory) == directory / model.version
     assert meta["accepted"] is True
@@ -62,6 +65,9 @@ def test_without_a_stored_version_the_default_is_trained_and_kept(tmp_path: Path
         (RecipeScore(0.90, 0.95, 300), RecipeScore(0.88, 0.97, 300), True),
         (RecipeScore(0.90, 0.95, 300), RecipeScore(0.90, 0.95, 300), True),
         (RecipeScore(0.85, 0.99, 300), RecipeScore(0.90, 0.95, 300), False),
+        # paired: one text lost net of four disagreements is noise; three of three is not
+        (RecipeScore(0.95, 1.0, 40, lost=2, gained=1), RecipeScore(0.975, 1.0, 40), True),
+        (RecipeScore(0.90, 1.0, 40, lost=3, gained=0), RecipeScore(0.975, 1.0, 40), False),
     ],
 )
 def test_a_version_is_used_only_when_it_is_not_worse(
@@ -77,9 +83,9 @@ def test_retraining_on_reviews_gives_a_new_version_in_use_that_learned_them(
     previous = load_or_train(tmp_path, REFERENCE)
     reviewed = [
         Example("Mottagningsenheten har flyttat till förvaltningen och beslut om placering fattas där.",
-                "styrning-och-ledning", "granskning gu/2020/a"),
+                "styrning-och-ledning", "granskning gu/2020/a", real=True),
         Example("Beslut om skolplacering av nyanlända fattas numera av förvaltningen enligt ny delegation.",
-                "styrning-och-ledning", "granskning gu/2020/b"),
+                "styrning-och-ledning", "granskning gu/2020/b", real=True),
     ]  # fmt: skip
     result = registry.retrain(tmp_path, REFERENCE, reviewed)
     assert result.accepted
@@ -106,4 +112,30 @@ def test_a_worse_version_is_kept_on_disk_but_not_used(
 def _two_fold_compare(*args: object, **kwargs: object) -> tuple[RecipeScore, RecipeScore]:
     from services.classifier.evaluation import compare_recipes
 
-    return compare_recipes(*args, folds=2)  # type: ignore[arg-type]
+    return compare_recipes(*args, **{**kwargs, "folds": 2})  # type: ignore[arg-type]
+
+
+def test_a_version_from_an_older_release_is_rebuilt_with_what_it_had_learned(tmp_path: Path) -> None:
+    old = models_dir(tmp_path) / "charlr-1-0123456789"
+    old.mkdir(parents=True)
+    (old / "meta.json").write_text(
+        '{"version": "charlr-1-0123456789", "accepted": true, "trained_at": "2025"}'
+    )
+    row = '{"text": "Modersmålet schemaläggs centralt", "label": "styrning-och-ledning", "provenance": "g"}\n'
+    (old / "learned.jsonl").write_text(row, encoding="utf-8")
+    model = load_or_train(tmp_path, REFERENCE)
+    assert model.version.startswith("charlr-2-")
+    assert model.version != shipped_default().version  # it learned the example
+    kept = newest_accepted(models_dir(tmp_path))
+    assert kept is not None
+    assert [e.text for e in learned_examples(kept)] == ["Modersmålet schemaläggs centralt"]
+    assert read_meta(kept)["rebuilt_from"] == old.name
+
+
+def test_a_default_from_an_older_corpus_gives_way_to_the_shipped_one(tmp_path: Path) -> None:
+    old = models_dir(tmp_path) / "charlr-2-0123456789"
+    old.mkdir(parents=True)
+    (old / "meta.json").write_text(
+        '{"version": "charlr-2-0123456789", "accepted": true, "trained_at": "2025"}'
+    )
+    assert load_or_train(tmp_path, REFERENCE).version == shipped_default().version
