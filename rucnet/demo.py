@@ -68,7 +68,7 @@ async def submit(urls: Urls, tokens: dict[str, str], progress: Progress) -> None
     by_ruc: dict[str, list[dict[str, Any]]] = {}
     for submission in plan_2020():
         by_ruc.setdefault(submission.ruc_id, []).append(submission.payload)
-    task = progress.add_task("Skickar rapporter", total=sum(len(r) for r in by_ruc.values()))
+    task = progress.add_task("Sending reports", total=sum(len(r) for r in by_ruc.values()))
     async with httpx.AsyncClient(base_url=urls.intake, timeout=30) as client:
 
         async def ruc_sends(ruc_id: str, reports: list[dict[str, Any]]) -> None:
@@ -97,7 +97,7 @@ def national(urls: Urls, token: str) -> tuple[int, int]:
 def wait_counted(urls: Urls, token: str, progress: Progress, timeout_s: float) -> tuple[int, int]:
     """Bounded polling until the aggregator shows the PM's totals (or the time is up)."""
     goal = STARTED_TOTAL_2020 + COMPLETED_TOTAL_2020
-    task = progress.add_task("Räknas nationellt", total=goal)
+    task = progress.add_task("Counted nationally", total=goal)
     deadline = time.monotonic() + timeout_s
     while True:
         started, completed = national(urls, token)
@@ -119,8 +119,8 @@ def progress_bar() -> Progress:
 
 def where_to_look(urls: Urls, national_token: str, started: int, completed: int) -> None:
     console.print(
-        f"\n2020: [bold]{started}[/] påbörjade och [bold]{completed}[/] genomförda insatser "
-        f"(Skolverkets PM: {STARTED_TOTAL_2020} och {COMPLETED_TOTAL_2020}).\n"
+        f"\n2020: [bold]{started}[/] started and [bold]{completed}[/] completed insatser "
+        f"(Skolverket's PM: {STARTED_TOTAL_2020} and {COMPLETED_TOTAL_2020}).\n"
         f"Where to look:\n"
         f"  national figures  curl '{urls.aggregator}/api/v1/stats/national?year=2020' "
         f"-H 'Authorization: Bearer {national_token}'\n"

@@ -22,6 +22,7 @@ from services.intake.web import (
 )
 
 router = APIRouter(include_in_schema=False)
+WRONG_LOGIN = "E-postadressen eller lösenordet stämmer inte. Kontrollera båda och försök igen."
 
 
 def _safe_next(target: object) -> str:
@@ -43,7 +44,9 @@ def _login_page(request: Request, errors: list[FieldError], email: str, status_c
         None,
         status_code,
         errors=errors,
-        messages={e.field: e.message for e in errors},
+        # a wrong pair is marked on both fields: the page must not tell which one was wrong
+        messages={e.field: e.message for e in errors}
+        | ({"password": WRONG_LOGIN} if any(e.message == WRONG_LOGIN for e in errors) else {}),
         email=email,
         csrf_token=token,
         next=_safe_next(request.query_params.get("next")),
@@ -99,7 +102,7 @@ async def login(request: Request) -> Response:
             )
             response.delete_cookie(LOGIN_CSRF_COOKIE, path="/logga-in")
             return response
-        errors.append(FieldError("email", "Fel e-postadress eller lösenord."))
+        errors.append(FieldError("email", WRONG_LOGIN))
     return _login_page(request, errors, email, 400)
 
 

@@ -13,7 +13,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.datastructures import FormData
@@ -30,6 +29,7 @@ from services.intake.forms import (
 from services.intake.receipts import ReceiptClient
 from services.intake.store import latest_submissions, submission_versions
 from services.intake.users import SessionUser, resolve_session, same_token
+from shared.pages import page_templates
 from shared.reference import load_reference
 from shared.report import MAX_INSATSER, ReportIn
 
@@ -42,8 +42,9 @@ HUVUDMAN_TYPES = (
     ("statlig", "Statlig"),
 )
 STATUSES = (("started", "Påbörjad"), ("completed", "Genomförd och avslutad/uppföljd"))
+MAX_REFRESH_ROUNDS = 60  # two minutes of reloading every 2 s, then the "Uppdatera status" link
 
-templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+templates = page_templates(Path(__file__).parent / "templates")
 templates.env.globals["field_id"] = field_id
 router = APIRouter(include_in_schema=False)
 
@@ -123,6 +124,21 @@ def form_context(values: dict[str, Any], errors: list[FieldError]) -> dict[str, 
         "statuses": STATUSES,
         "max_insatser": MAX_INSATSER,
     }
+
+
+def auto_refresh_round(request: Request) -> int | None:
+    """Which automatic reload this is (0 for the first visit); None once the user stopped it or
+    after MAX_REFRESH_ROUNDS, so a page never reloads for ever (WCAG 2.2.2: can be stopped)."""
+    if request.query_params.get("auto") == "0":
+        return None
+    raw = request.query_params.get("runda", "0")
+    rounds = int(raw) if raw.isdigit() else 0
+    return rounds if rounds < MAX_REFRESH_ROUNDS else None
+
+
+def refresh_in(response: Response, path: str, rounds: int, seconds: int = 2) -> None:
+    """Reload the page shortly: an HTTP Refresh header, as the pages run no scripts (CSP)."""
+    response.headers["Refresh"] = f"{seconds}; url={path}?runda={rounds + 1}"
 
 
 def install_web(app: FastAPI) -> None:
@@ -236,23 +252,32 @@ async def receipt(
     status = await client.status(
         user.ruc_id if user.role == "ruc" else None, latest.report_id, latest.event_id
     )
-    areas = {a.code: a.name_sv for a in load_reference().nsp_areas}
+    rounds = auto_refresh_round(request)
+    refreshing = rounds is not None and not (status and status.get("counted"))
+    reference = load_reference()
+    areas = {a.code: a.name_sv for a in reference.nsp_areas}
+    on = dt.date(latest.year, 12, 31)
     counted = {i["ref"]: i for i in (status or {}).get("insatser", [])}
-    return render(
+    page = render(
         request,
         "receipt.html",
         user,
+        refreshing=refreshing,
         report=latest,
         versions=versions,
         event=event,
         status=status,
         counted=counted,
         areas=areas,
+        form_names={f.code: f.name_on(on) for f in reference.school_forms},
         statuses=dict(STATUSES),
         just_sent=request.query_params.get("skickad") == "1",
         # acknowledged by the broker a moment ago; its published_at is written within ~50 ms
         acknowledged=request.app.state.published_marks.is_acknowledged(latest.event_id),
     )
+    if refreshing and rounds is not None:
+        refresh_in(page, f"/rapporter/{latest.report_id}", rounds)
+    return page
 
 
 @router.get("/rapporter/{report_id}/andra", response_class=HTMLResponse)

@@ -15,7 +15,7 @@ from starlette.datastructures import UploadFile
 from services.intake.api import accept_report
 from services.intake.upload import DryRun, UnreadableFile, csv_template, dry_run, read_rows, xlsx_template
 from services.intake.users import SessionUser
-from services.intake.web import checked_form, render, reporter, scope_ruc
+from services.intake.web import auto_refresh_round, checked_form, refresh_in, render, reporter, scope_ruc
 
 router = APIRouter(include_in_schema=False)
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -147,4 +147,8 @@ async def upload_progress(
             title="Uppladdningen finns inte",
             message="Ladda upp filen igen.",
         )
-    return render(request, "upload_progress.html", user, job=job, job_id=job_id)
+    page = render(request, "upload_progress.html", user, job=job, job_id=job_id)
+    rounds = auto_refresh_round(request)
+    if not job.done and rounds is not None:
+        refresh_in(page, f"/uppladdning/{job_id}", rounds, seconds=1)
+    return page
