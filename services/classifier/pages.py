@@ -6,27 +6,33 @@ cookie (so another site cannot post a decision with it).
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from fastapi.templating import Jinja2Templates
 from faststream.kafka import KafkaBroker
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.classifier.review import ReviewDecision, ReviewError, analyst_name, apply_decision
+from services.classifier.page_text import body_without_title, shown_reasons
+from services.classifier.review import ReviewDecision, ReviewError, apply_decision
 from services.classifier.store import audit_log, review_queue
-from shared.auth import Principal, resolve_token
+from shared.auth import ApiToken, Principal, resolve_token
+from shared.pages import page_templates
 from shared.reference import load_reference
 from shared.report import MAX_YEAR, MIN_YEAR
 
 COOKIE = "rucnet_review_token"
 router = APIRouter(prefix="/review", tags=["review page"], include_in_schema=False)
-templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+templates = page_templates(Path(__file__).parent / "templates")
+PAGE_SIZE = 25
+MAX_FILTERED = 20_000  # an area filter is applied to at most this many queued rows
 
 
 def _sessions(request: Request) -> async_sessionmaker[AsyncSession]:
@@ -63,7 +69,7 @@ async def _render(
     analyst = None
     if principal is not None:
         async with _sessions(request)() as session:
-            analyst = await analyst_name(session, principal)
+            analyst = await display_name(session, principal)
     context = {
         "analyst": analyst,
         "model_version": request.app.state.model.version,
@@ -74,38 +80,94 @@ async def _render(
     return templates.TemplateResponse(request, name, context, status_code=status)
 
 
+async def display_name(session: AsyncSession, principal: Principal) -> str:
+    """Who is signed in, as a person reads it: the token's label (`--label "Anna Analytiker"`)."""
+    token = await session.get(ApiToken, principal.token_id)
+    if token is not None and token.label.strip():
+        return token.label.strip()[:120]
+    return f"Skolverket (token {principal.token_id}, utan namn)"
+
+
 def _back(**params: str) -> RedirectResponse:
     query = urlencode({k: v for k, v in params.items() if v})
     return RedirectResponse("/review" + (f"?{query}" if query else ""), status_code=303)
 
 
+@dataclass(frozen=True)
+class QueueFilter:
+    year: int | None = None
+    ruc: str = ""
+    area: str = ""
+    flagged_only: bool = False
+    page: int = 1
+
+    def query(self, **changes: object) -> str:
+        """This filter as a query string, with some values changed (for paging links)."""
+        flagged = "true" if self.flagged_only else ""
+        values = {"year": self.year or "", "ruc": self.ruc, "area": self.area,
+                  "flagged_only": flagged, "page": self.page} | changes  # fmt: skip
+        return urlencode({k: v for k, v in values.items() if v not in ("", None, 1)})
+
+
+async def _queue_rows(session: AsyncSession, chosen: QueueFilter) -> tuple[list[dict[str, object]], int]:
+    """One page of the queue; an area filter is applied here, as the store filters by year and RUC."""
+    start = (chosen.page - 1) * PAGE_SIZE
+    if not chosen.area:
+        rows, total = await review_queue(session, chosen.year, chosen.ruc or None, chosen.flagged_only,
+                                         PAGE_SIZE, start)  # fmt: skip
+        return [r.as_dict() for r in rows], total
+    rows, _ = await review_queue(
+        session, chosen.year, chosen.ruc or None, chosen.flagged_only, MAX_FILTERED, 0
+    )
+    matching = [r.as_dict() for r in rows if r.classified_area == chosen.area]
+    return matching[start : start + PAGE_SIZE], len(matching)
+
+
+def _readable(item: dict[str, object]) -> dict[str, object]:
+    title, text = str(item["title"]), str(item["text"])
+    reasons = [str(r) for r in item["reasons"]]  # type: ignore[attr-defined]
+    return item | {"body": body_without_title(title, text), "shown_reasons": shown_reasons(reasons, text)}
+
+
 @router.get("", response_class=HTMLResponse)
 async def queue_page(
     request: Request,
-    year: Annotated[int | None, Query(ge=MIN_YEAR, le=MAX_YEAR)] = None,
+    year: Annotated[str, Query(max_length=4)] = "",
+    ruc: Annotated[str, Query(max_length=16)] = "",
+    area: Annotated[str, Query(max_length=64)] = "",
     flagged_only: bool = False,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     msg: Annotated[str, Query(max_length=300)] = "",
     error: Annotated[str, Query(max_length=300)] = "",
 ) -> Response:
     principal = await _principal(request)
     if principal is None:
         return await _render(request, "login.html", None, error=error)
-    async with _sessions(request)() as session:
-        rows, total = await review_queue(session, year, None, flagged_only, 100, 0)
-    items = [r.as_dict() for r in rows]
     reference = load_reference()
-    areas = {
-        y: [(a.code, a.name_sv) for a in reference.nsp_areas if a.valid_in(y)] for y in {r.year for r in rows}
-    }
+    chosen = QueueFilter(
+        int(year) if year.isdigit() and MIN_YEAR <= int(year) <= MAX_YEAR else None,
+        ruc if ruc in reference.ruc_ids else "",
+        area if area in reference.nsp_codes else "",
+        flagged_only,
+        page,
+    )
+    async with _sessions(request)() as session:
+        items, total = await _queue_rows(session, chosen)
+    areas = {y: [(a.code, a.name_sv) for a in reference.nsp_areas if a.valid_in(y)]
+             for y in {int(str(i["year"])) for i in items}}  # fmt: skip
     return await _render(
         request,
         "queue.html",
         principal,
-        items=items,
+        items=[_readable(i) for i in items],
         total=total,
         areas=areas,
-        year=year,
-        flagged_only=flagged_only,
+        chosen=chosen,
+        pages=max(1, -(-total // PAGE_SIZE)),
+        page_size=PAGE_SIZE,
+        ruc_list=sorted(reference.ruc, key=lambda r: r.host),
+        all_areas=[(a.code, a.name_sv) for a in reference.nsp_areas],
+        years=range(dt.date.today().year, MIN_YEAR - 1, -1),
         message=msg,
         error=error,
     )
@@ -144,7 +206,9 @@ async def decide(
     nsp_area: Annotated[str, Form(max_length=64)] = "",
     reason: Annotated[str, Form(max_length=2000)] = "",
     csrf_token: Annotated[str, Form(max_length=64)] = "",
+    back: Annotated[str, Form(max_length=300)] = "",
 ) -> Response:
+    where = _kept_filter(back)
     principal = await _principal(request)
     if principal is None:
         return _back(error="Logga in först.")
@@ -154,15 +218,30 @@ async def decide(
         decision = ReviewDecision.model_validate(
             {"action": action, "nsp_area": nsp_area or None, "reason": reason}
         )
-    except ValueError as exc:
-        return _back(error=str(exc).splitlines()[-1][:300])
+    except ValidationError as exc:
+        return _back(**where, error=f"{ruc_id} / {year} / {ref}: {decision_message(exc)}")
     broker: KafkaBroker = request.app.state.broker
     try:
         await apply_decision(_sessions(request), broker, (ruc_id, year, ref), decision, principal)
     except ReviewError as exc:
-        return _back(error=exc.detail)
+        return _back(**where, error=exc.detail)
     done = "ändrad" if decision.action == "override" else "godkänd"
-    return _back(msg=f"{ruc_id}/{year}/{ref} {done}.")
+    return _back(**where, msg=f"{ruc_id} / {year} / {ref} {done}.")
+
+
+def decision_message(exc: ValidationError) -> str:
+    """The Swedish half of the decision's rule, as a sentence that says what to do."""
+    first = exc.errors()[0]
+    text = str((first.get("ctx") or {}).get("error", first.get("msg", ""))).split(" / ")[0]
+    if "motivering" in text:
+        return "Skriv en motivering för att ändra området."
+    return text[:1].upper() + text[1:].rstrip(".") + "."
+
+
+def _kept_filter(back: str) -> dict[str, str]:
+    """The queue's filter and page to return to (only its own keys: never a redirect elsewhere)."""
+    keys = {"year", "ruc", "area", "flagged_only", "page"}
+    return {k: v[:64] for k, v in parse_qsl(back) if k in keys}
 
 
 @router.get("/audit", response_class=HTMLResponse)
