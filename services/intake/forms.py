@@ -47,6 +47,7 @@ GROUPS = {"insatser": "Insats", "meetings": "Träff"}
 class FieldError:
     field: str  # dotted path, the form field's name ("insatser.0.title")
     message: str
+    names_itself: bool = False  # the message already says which field (no label in the summary)
 
     @property
     def anchor(self) -> str:
@@ -60,7 +61,7 @@ class FieldError:
         if len(parts) >= 3 and parts[0] in GROUPS and parts[1].isdigit():
             place, parts = f"{GROUPS[parts[0]]} {int(parts[1]) + 1}: ", parts[2:]
         label = FIELD_LABELS.get(".".join(parts), "")
-        if not label or self.message in WHEN_EMPTY.values():
+        if not label or self.names_itself or self.message in WHEN_EMPTY.values():
             return place + self.message
         return f"{place}{label}: {self.message}"
 
@@ -198,6 +199,7 @@ def attendance_problems(values: dict[str, Any]) -> list[FieldError]:
             problems.append(FieldError(
                 f"meetings.{i}.date",
                 f"Träffen är daterad {date}, utanför rapporteringsåret {year}. Rätta datumet eller året.",
+                names_itself=True,
             ))  # fmt: skip
         strangers = [a for a in meeting.get("attendees", []) if a.casefold() not in known]
         if strangers and known:
@@ -206,6 +208,7 @@ def attendance_problems(values: dict[str, Any]) -> list[FieldError]:
                 f"meetings.{i}.attendees",
                 f"{names} finns inte bland nätverkets huvudmän. Lägg till "
                 f"{'huvudmannen' if len(strangers) == 1 else 'dem'} i listan ovan eller rätta stavningen.",
+                names_itself=True,
             ))  # fmt: skip
     return problems
 
