@@ -224,7 +224,7 @@ async def decide(
     try:
         await apply_decision(_sessions(request), broker, (ruc_id, year, ref), decision, principal)
     except ReviewError as exc:
-        return _back(**where, error=exc.detail)
+        return _back(**where, error=f"{ruc_id} / {year} / {ref}: {exc.detail.split(' / ')[0]}.")
     done = "ändrad" if decision.action == "override" else "godkänd"
     return _back(**where, msg=f"{ruc_id} / {year} / {ref} {done}.")
 
