@@ -73,3 +73,17 @@ def test_a_bad_value_lists_the_valid_choices(
     result = runner.invoke(app, args, input="ett-långt-lösenord\n", terminal_width=200)
     assert result.exit_code == 2
     assert choices in " ".join(result.output.split())
+
+
+def test_the_demo_says_when_the_system_is_not_running(
+    elsewhere: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rucnet.embedded_broker import free_port
+
+    monkeypatch.setenv("RUCNET_DATA_DIR", str(elsewhere / "data"))
+    for name in ("INTAKE", "CLASSIFIER", "AGGREGATOR"):
+        monkeypatch.setenv(f"RUCNET_{name}_PORT", str(free_port()))
+    result = runner.invoke(app, ["demo", "2020"])
+    assert result.exit_code == 1
+    assert "Not running: intake" in result.output
+    assert "rucnet dev" in result.output
