@@ -68,6 +68,8 @@ def axe() -> str:
 def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is not installed (make system-deps)")
     with sync_playwright() as pw:
         chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
@@ -319,3 +321,21 @@ def test_an_analyst_clears_the_review_queue_on_a_page_that_fits_and_passes_axe(
     page.get_by_role("link", name="Ändringslogg").click()
     check_page(page, "review-audit", axe)
     assert ANALYST in page.inner_text("table")
+
+
+@pytest.mark.parametrize(
+    ("html", "found"),
+    [
+        ('<main><h1>x</h1><a href="/a" style="font-size:8px;line-height:8px;display:inline-block">a</a> '
+         '<a href="/b" style="font-size:8px;line-height:8px;display:inline-block">b</a></main>', "target-size"),
+        ('<main><h1>x</h1><img src="data:image/gif;base64,R0lGODlhAQABAAAAACw="></main>', "image-alt"),
+        ('<main><h1>x</h1><div style="width:2000px">wide</div></main>', "scrolls sideways"),
+    ],
+)  # fmt: skip
+def test_the_page_check_finds_what_it_is_there_for(browser: Any, axe: str, html: str, found: str) -> None:
+    page = browser.new_page(viewport={"width": 390, "height": 600})
+    page.set_content(
+        f'<!doctype html><html lang="sv"><head><title>t</title></head><body>{html}</body></html>'
+    )
+    with pytest.raises(AssertionError, match=found):
+        check_page(page, "self-check", axe)
