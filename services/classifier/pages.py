@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import parse_qsl, urlencode
@@ -20,9 +19,9 @@ from faststream.kafka import KafkaBroker
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.classifier.page_text import body_without_title, shown_reasons
+from services.classifier.queue_view import PAGE_SIZE, QueueFilter, queue_rows, readable
 from services.classifier.review import ReviewDecision, ReviewError, apply_decision
-from services.classifier.store import audit_log, review_queue
+from services.classifier.store import audit_log
 from shared.auth import ApiToken, Principal, resolve_token
 from shared.pages import page_templates
 from shared.reference import load_reference
@@ -31,8 +30,6 @@ from shared.report import MAX_YEAR, MIN_YEAR
 COOKIE = "rucnet_review_token"
 router = APIRouter(prefix="/review", tags=["review page"], include_in_schema=False)
 templates = page_templates(Path(__file__).parent / "templates")
-PAGE_SIZE = 25
-MAX_FILTERED = 20_000  # an area filter is applied to at most this many queued rows
 
 
 def _sessions(request: Request) -> async_sessionmaker[AsyncSession]:
@@ -93,42 +90,6 @@ def _back(**params: str) -> RedirectResponse:
     return RedirectResponse("/review" + (f"?{query}" if query else ""), status_code=303)
 
 
-@dataclass(frozen=True)
-class QueueFilter:
-    year: int | None = None
-    ruc: str = ""
-    area: str = ""
-    flagged_only: bool = False
-    page: int = 1
-
-    def query(self, **changes: object) -> str:
-        """This filter as a query string, with some values changed (for paging links)."""
-        flagged = "true" if self.flagged_only else ""
-        values = {"year": self.year or "", "ruc": self.ruc, "area": self.area,
-                  "flagged_only": flagged, "page": self.page} | changes  # fmt: skip
-        return urlencode({k: v for k, v in values.items() if v not in ("", None, 1)})
-
-
-async def _queue_rows(session: AsyncSession, chosen: QueueFilter) -> tuple[list[dict[str, object]], int]:
-    """One page of the queue; an area filter is applied here, as the store filters by year and RUC."""
-    start = (chosen.page - 1) * PAGE_SIZE
-    if not chosen.area:
-        rows, total = await review_queue(session, chosen.year, chosen.ruc or None, chosen.flagged_only,
-                                         PAGE_SIZE, start)  # fmt: skip
-        return [r.as_dict() for r in rows], total
-    rows, _ = await review_queue(
-        session, chosen.year, chosen.ruc or None, chosen.flagged_only, MAX_FILTERED, 0
-    )
-    matching = [r.as_dict() for r in rows if r.classified_area == chosen.area]
-    return matching[start : start + PAGE_SIZE], len(matching)
-
-
-def _readable(item: dict[str, object]) -> dict[str, object]:
-    title, text = str(item["title"]), str(item["text"])
-    reasons = [str(r) for r in item["reasons"]]  # type: ignore[attr-defined]
-    return item | {"body": body_without_title(title, text), "shown_reasons": shown_reasons(reasons, text)}
-
-
 @router.get("", response_class=HTMLResponse)
 async def queue_page(
     request: Request,
@@ -152,14 +113,14 @@ async def queue_page(
         page,
     )
     async with _sessions(request)() as session:
-        items, total = await _queue_rows(session, chosen)
+        items, total = await queue_rows(session, chosen)
     areas = {y: [(a.code, a.name_sv) for a in reference.nsp_areas if a.valid_in(y)]
              for y in {int(str(i["year"])) for i in items}}  # fmt: skip
     return await _render(
         request,
         "queue.html",
         principal,
-        items=[_readable(i) for i in items],
+        items=[readable(i) for i in items],
         total=total,
         areas=areas,
         chosen=chosen,

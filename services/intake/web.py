@@ -27,6 +27,7 @@ from services.intake.forms import (
     report_values,
 )
 from services.intake.receipts import ReceiptClient
+from services.intake.refresh import auto_refresh_round, refresh_in
 from services.intake.store import latest_submissions, submission_versions
 from services.intake.users import SessionUser, resolve_session, same_token
 from shared.pages import page_templates
@@ -42,7 +43,6 @@ HUVUDMAN_TYPES = (
     ("statlig", "Statlig"),
 )
 STATUSES = (("started", "Påbörjad"), ("completed", "Genomförd och avslutad/uppföljd"))
-MAX_REFRESH_ROUNDS = 60  # two minutes of reloading every 2 s, then the "Uppdatera status" link
 
 templates = page_templates(Path(__file__).parent / "templates")
 templates.env.globals["field_id"] = field_id
@@ -124,21 +124,6 @@ def form_context(values: dict[str, Any], errors: list[FieldError]) -> dict[str, 
         "statuses": STATUSES,
         "max_insatser": MAX_INSATSER,
     }
-
-
-def auto_refresh_round(request: Request) -> int | None:
-    """Which automatic reload this is (0 for the first visit); None once the user stopped it or
-    after MAX_REFRESH_ROUNDS, so a page never reloads for ever (WCAG 2.2.2: can be stopped)."""
-    if request.query_params.get("auto") == "0":
-        return None
-    raw = request.query_params.get("runda", "0")
-    rounds = int(raw) if raw.isdigit() else 0
-    return rounds if rounds < MAX_REFRESH_ROUNDS else None
-
-
-def refresh_in(response: Response, path: str, rounds: int, seconds: int = 2) -> None:
-    """Reload the page shortly: an HTTP Refresh header, as the pages run no scripts (CSP)."""
-    response.headers["Refresh"] = f"{seconds}; url={path}?runda={rounds + 1}"
 
 
 def install_web(app: FastAPI) -> None:

@@ -13,9 +13,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import UploadFile
 
 from services.intake.api import accept_report
+from services.intake.refresh import auto_refresh_round, refresh_in
 from services.intake.upload import DryRun, UnreadableFile, csv_template, dry_run, read_rows, xlsx_template
 from services.intake.users import SessionUser
-from services.intake.web import auto_refresh_round, checked_form, refresh_in, render, reporter, scope_ruc
+from services.intake.web import checked_form, render, reporter, scope_ruc
 
 router = APIRouter(include_in_schema=False)
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
