@@ -82,9 +82,9 @@ async def login(request: Request) -> Response:
     password = str(form.get("password", ""))[:1000]
     errors = []
     if not email.strip():
-        errors.append(FieldError("email", "Fyll i din e-postadress."))
+        errors.append(FieldError("email", "Fyll i din e-postadress.", names_itself=True))
     if not password:
-        errors.append(FieldError("password", "Fyll i ditt lösenord."))
+        errors.append(FieldError("password", "Fyll i ditt lösenord.", names_itself=True))
     sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
     if not errors:
         async with sessions.begin() as session:
@@ -102,7 +102,7 @@ async def login(request: Request) -> Response:
             )
             response.delete_cookie(LOGIN_CSRF_COOKIE, path="/logga-in")
             return response
-        errors.append(FieldError("email", WRONG_LOGIN))
+        errors.append(FieldError("email", WRONG_LOGIN, names_itself=True))
     return _login_page(request, errors, email, 400)
 
 

@@ -101,6 +101,10 @@ def _log_in(page: Any, intake: str, axe: str) -> None:
     check_page(page, "login-error", axe)
     assert page.locator('[aria-invalid="true"]').count() == 2  # both fields, not only the e-mail
     assert "Fel: Fel" not in page.inner_text("main")
+    summary = page.inner_text("#error-summary")
+    assert "Det finns 1 fel att rätta" in summary
+    assert summary.count("E-postadressen eller lösenordet stämmer inte.") == 1
+    assert "E-postadress:" not in summary  # the message names the fields itself
     page.fill("#f-password", PASSWORD)
     page.get_by_role("button", name="Logga in").click()
     page.wait_for_url(re.compile(r"/rapporter$"))
