@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 KAFKA_LIB := .cache/kafka/4.1.1/lib
 
-.PHONY: install system-deps kafka run test lint unit integration e2e bench lock clean
+.PHONY: install system-deps browser-deps kafka run demo test lint unit integration e2e bench lock clean
 
 install: $(STAMP)
 
@@ -19,11 +19,12 @@ $(STAMP): requirements.lock pyproject.toml
 
 # What the tests need from the system, from Debian's packages: PostgreSQL's server binaries (the
 # tests start a throwaway cluster of their own), Java 17 and Maven (Apache Kafka from Maven Central),
-# Chromium (browser tests) and docker-compose (static check of the compose file).
-SYSTEM_PACKAGES := postgresql openjdk-17-jdk-headless maven chromium docker-compose
+# Chromium and npm (browser tests) and docker-compose (static check of the compose file).
+SYSTEM_PACKAGES := postgresql openjdk-17-jdk-headless maven chromium npm docker-compose
 system-deps:
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && command -v java >/dev/null \
-	  && command -v mvn >/dev/null && command -v chromium >/dev/null && command -v docker-compose >/dev/null || { \
+	  && command -v mvn >/dev/null && command -v chromium >/dev/null && command -v npm >/dev/null \
+	  && command -v docker-compose >/dev/null || { \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES); }
 
 # Apache Kafka 4.1.1 and its runtime dependencies, pinned in deploy/kafka/pom.xml, copied from Maven
@@ -33,15 +34,26 @@ kafka: $(KAFKA_LIB)/kafka_2.13-4.1.1.jar
 $(KAFKA_LIB)/kafka_2.13-4.1.1.jar: deploy/kafka/pom.xml | install
 	$(BIN)/python -c "from rucnet.kafka_node import ensure_kafka_lib; ensure_kafka_lib()"
 
+# axe-core (pinned) for the accessibility checks of the browser tests, in an ignored folder.
+AXE_VERSION := 4.11.0
+AXE := .cache/npm/node_modules/axe-core/axe.min.js
+browser-deps: $(AXE)
+$(AXE):
+	npm install --silent --no-audit --no-fund --prefix .cache/npm axe-core@$(AXE_VERSION)
+
 run: install
 	$(BIN)/rucnet dev
+
+# With `make run` going in another terminal: Skolverket's 2020 data set through the API.
+demo: install
+	$(BIN)/rucnet demo 2020
 
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check shared services rucnet
 	$(BIN)/mypy shared services rucnet
 
-test: install system-deps kafka lint
+test: install system-deps kafka browser-deps lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 unit: install
@@ -50,7 +62,7 @@ unit: install
 integration: install system-deps kafka
 	$(BIN)/python -m pytest -q tests/integration
 
-e2e: install system-deps kafka
+e2e: install system-deps kafka browser-deps
 	$(BIN)/python -m pytest -q tests/e2e
 
 bench: install system-deps kafka
@@ -61,4 +73,4 @@ lock:
 	$(BIN)/pip freeze --exclude-editable | grep -v '^rucnet' > requirements.lock
 
 clean:
-	rm -rf $(VENV) .rucnet .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .rucnet .pytest_cache .mypy_cache .ruff_cache .cache/npm test-artifacts

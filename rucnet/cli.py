@@ -9,11 +9,29 @@ from typing import Annotated
 
 import typer
 
+from rucnet.cli_args import checked_role
+
 app = typer.Typer(
     help="rucnet: reporting for Sweden's school-development network (RUC).", no_args_is_help=True
 )
+# Commands that act on a running system's data: they find it by the data-dir rule or stop.
+USES_EXISTING_DATA = {"token", "user", "deadline", "dlq", "aggregates", "report", "demo"}
 token_app = typer.Typer(help="API tokens for RUC staff and Skolverket.", no_args_is_help=True)
 app.add_typer(token_app, name="token")
+
+
+@app.callback()
+def _data_dir(ctx: typer.Context) -> None:
+    """rucnet: reporting for Sweden's school-development network (RUC).
+
+    Data dir: RUCNET_DATA_DIR, else the nearest .rucnet in this folder or above (docs: README).
+    """
+    from rucnet import datadir
+
+    if ctx.invoked_subcommand == "dev":
+        datadir.use_for_dev()
+    elif ctx.invoked_subcommand in USES_EXISTING_DATA:
+        datadir.use_existing()
 
 
 def _serve(create_app: object, settings: object, port: int) -> None:
@@ -105,15 +123,9 @@ def token_create(
     from rucnet.migrate import upgrade
     from shared.auth import create_token
     from shared.db import create_engine, session_factory
-    from shared.reference import load_reference
     from shared.settings import RucnetSettings
 
-    if ruc is not None:
-        role = "ruc"
-    if role not in ("ruc", "skolverket", "admin"):
-        raise typer.BadParameter("role must be ruc, skolverket or admin", param_hint="--role")
-    if role == "ruc" and ruc not in load_reference().ruc_ids:
-        raise typer.BadParameter(f"unknown RUC {ruc!r}", param_hint="--ruc")
+    role = checked_role(role, ruc)
     settings = RucnetSettings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     upgrade(settings.db_url)
@@ -141,9 +153,9 @@ def classify(
 
 
 # The other command groups register themselves once the core commands above exist.
-from rucnet import cli_classifier, cli_docs, cli_grafana, cli_intake, cli_ops  # noqa: E402
+from rucnet import cli_classifier, cli_demo, cli_docs, cli_grafana, cli_intake, cli_ops  # noqa: E402
 
-for _module in (cli_ops, cli_grafana, cli_intake, cli_classifier, cli_docs):
+for _module in (cli_ops, cli_grafana, cli_intake, cli_classifier, cli_docs, cli_demo):
     _module.register(app)
 
 

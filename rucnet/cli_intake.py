@@ -50,15 +50,10 @@ def user_create(
     ] = False,
 ) -> None:
     """Create a user; the password is read from stdin (never from the command line)."""
+    from rucnet.cli_args import checked_role
     from services.intake.users import create_user
-    from shared.reference import load_reference
 
-    if ruc is not None:
-        role = "ruc"
-    if role not in ("ruc", "skolverket", "admin"):
-        raise typer.BadParameter("role must be ruc, skolverket or admin", param_hint="--role")
-    if role == "ruc" and ruc not in load_reference().ruc_ids:
-        raise typer.BadParameter(f"unknown RUC {ruc!r}", param_hint="--ruc")
+    role = checked_role(role, ruc)
     if not password_stdin:
         raise typer.BadParameter(
             "give the password on stdin with --password-stdin", param_hint="--password-stdin"

@@ -118,7 +118,7 @@ def write_tables(tables: NationalTables, out: Path) -> list[Path]:
     for (stem, (header, rows)), title in zip(_sheets(tables).items(), SHEET_TITLES, strict=True):
         path = out / f"{stem}.csv"
         with path.open("w", encoding="utf-8-sig", newline="") as f:
-            writer = csv.writer(f)
+            writer = csv.writer(f, delimiter=";")  # what Swedish Excel reads, like the upload template
             writer.writerow(header)
             writer.writerows(rows)
         paths.append(path)

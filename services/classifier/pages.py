@@ -7,29 +7,32 @@ form carries a CSRF token: the session's, or on the login form a double-submit c
 
 from __future__ import annotations
 
+import datetime as dt
 import hmac
 import secrets
 from pathlib import Path
 from typing import Annotated
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from fastapi.templating import Jinja2Templates
 from faststream.kafka import KafkaBroker
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.classifier.review import ReviewDecision, ReviewError, analyst_name, apply_decision
+from services.classifier.queue_view import PAGE_SIZE, QueueFilter, queue_rows, readable
+from services.classifier.review import ReviewDecision, ReviewError, apply_decision
 from services.classifier.review_sessions import ReviewSession, ReviewSessions
-from services.classifier.store import audit_log, review_queue
-from shared.auth import Principal, hash_token, resolve_token_hash
+from services.classifier.store import audit_log
+from shared.auth import ApiToken, Principal, hash_token, resolve_token_hash
+from shared.pages import page_templates
 from shared.reference import load_reference
 from shared.report import MAX_YEAR, MIN_YEAR
 
 COOKIE = "rucnet_review_session"
 LOGIN_CSRF_COOKIE = "rucnet_review_login_csrf"
 router = APIRouter(prefix="/review", tags=["review page"], include_in_schema=False)
-templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+templates = page_templates(Path(__file__).parent / "templates")
 
 
 def _sessions(request: Request) -> async_sessionmaker[AsyncSession]:
@@ -76,7 +79,7 @@ async def _render(
     analyst = None
     if principal is not None:
         async with _sessions(request)() as session:
-            analyst = await analyst_name(session, principal)
+            analyst = await display_name(session, principal)
     context = {
         "analyst": analyst,
         "model_version": request.app.state.model.version,
@@ -87,6 +90,14 @@ async def _render(
     return templates.TemplateResponse(request, name, context, status_code=status)
 
 
+async def display_name(session: AsyncSession, principal: Principal) -> str:
+    """Who is signed in, as a person reads it: the token's label (`--label "Anna Analytiker"`)."""
+    token = await session.get(ApiToken, principal.token_id)
+    if token is not None and token.label.strip():
+        return token.label.strip()[:120]
+    return f"Skolverket (token {principal.token_id}, utan namn)"
+
+
 def _back(**params: str) -> RedirectResponse:
     query = urlencode({k: v for k, v in params.items() if v})
     return RedirectResponse("/review" + (f"?{query}" if query else ""), status_code=303)
@@ -95,30 +106,42 @@ def _back(**params: str) -> RedirectResponse:
 @router.get("", response_class=HTMLResponse)
 async def queue_page(
     request: Request,
-    year: Annotated[int | None, Query(ge=MIN_YEAR, le=MAX_YEAR)] = None,
+    year: Annotated[str, Query(max_length=4)] = "",
+    ruc: Annotated[str, Query(max_length=16)] = "",
+    area: Annotated[str, Query(max_length=64)] = "",
     flagged_only: bool = False,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     msg: Annotated[str, Query(max_length=300)] = "",
     error: Annotated[str, Query(max_length=300)] = "",
 ) -> Response:
     principal = await _principal(request)
     if principal is None:
         return await _login_page(request, error=error)
-    async with _sessions(request)() as session:
-        rows, total = await review_queue(session, year, None, flagged_only, 100, 0)
-    items = [r.as_dict() for r in rows]
     reference = load_reference()
-    areas = {
-        y: [(a.code, a.name_sv) for a in reference.nsp_areas if a.valid_in(y)] for y in {r.year for r in rows}
-    }
+    chosen = QueueFilter(
+        int(year) if year.isdigit() and MIN_YEAR <= int(year) <= MAX_YEAR else None,
+        ruc if ruc in reference.ruc_ids else "",
+        area if area in reference.nsp_codes else "",
+        flagged_only,
+        page,
+    )
+    async with _sessions(request)() as session:
+        items, total = await queue_rows(session, chosen)
+    areas = {y: [(a.code, a.name_sv) for a in reference.nsp_areas if a.valid_in(y)]
+             for y in {int(str(i["year"])) for i in items}}  # fmt: skip
     return await _render(
         request,
         "queue.html",
         principal,
-        items=items,
+        items=[readable(i) for i in items],
         total=total,
         areas=areas,
-        year=year,
-        flagged_only=flagged_only,
+        chosen=chosen,
+        pages=max(1, -(-total // PAGE_SIZE)),
+        page_size=PAGE_SIZE,
+        ruc_list=sorted(reference.ruc, key=lambda r: r.host),
+        all_areas=[(a.code, a.name_sv) for a in reference.nsp_areas],
+        years=range(dt.date.today().year, MIN_YEAR - 1, -1),
         message=msg,
         error=error,
     )
@@ -183,7 +206,9 @@ async def decide(
     nsp_area: Annotated[str, Form(max_length=64)] = "",
     reason: Annotated[str, Form(max_length=2000)] = "",
     csrf_token: Annotated[str, Form(max_length=64)] = "",
+    back: Annotated[str, Form(max_length=300)] = "",
 ) -> Response:
+    where = _kept_filter(back)
     principal = await _principal(request)
     if principal is None:
         return _back(error="Logga in först.")
@@ -193,15 +218,30 @@ async def decide(
         decision = ReviewDecision.model_validate(
             {"action": action, "nsp_area": nsp_area or None, "reason": reason}
         )
-    except ValueError as exc:
-        return _back(error=str(exc).splitlines()[-1][:300])
+    except ValidationError as exc:
+        return _back(**where, error=f"{ruc_id} / {year} / {ref}: {decision_message(exc)}")
     broker: KafkaBroker = request.app.state.broker
     try:
         await apply_decision(_sessions(request), broker, (ruc_id, year, ref), decision, principal)
     except ReviewError as exc:
-        return _back(error=exc.detail)
+        return _back(**where, error=f"{ruc_id} / {year} / {ref}: {exc.detail.split(' / ')[0]}.")
     done = "ändrad" if decision.action == "override" else "godkänd"
-    return _back(msg=f"{ruc_id}/{year}/{ref} {done}.")
+    return _back(**where, msg=f"{ruc_id} / {year} / {ref} {done}.")
+
+
+def decision_message(exc: ValidationError) -> str:
+    """The Swedish half of the decision's rule, as a sentence that says what to do."""
+    first = exc.errors()[0]
+    text = str((first.get("ctx") or {}).get("error", first.get("msg", ""))).split(" / ")[0]
+    if "motivering" in text:
+        return "Skriv en motivering för att ändra området."
+    return text[:1].upper() + text[1:].rstrip(".") + "."
+
+
+def _kept_filter(back: str) -> dict[str, str]:
+    """The queue's filter and page to return to (only its own keys: never a redirect elsewhere)."""
+    keys = {"year", "ruc", "area", "flagged_only", "page"}
+    return {k: v[:64] for k, v in parse_qsl(back) if k in keys}
 
 
 @router.get("/audit", response_class=HTMLResponse)

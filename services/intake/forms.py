@@ -16,14 +16,54 @@ INSATS_FIELDS = ("ref", "title", "description", "status", "expected_effects", "a
 MAX_FORM_MEETINGS = MAX_MEETINGS
 
 
+# What each field is called on the page, and what to do when a required one is empty.
+FIELD_LABELS = {
+    "ruc_id": "RUC", "year": "Rapporteringsår", "huvudman.name": "Huvudmannens namn",
+    "huvudman.lan_kod": "Län", "huvudman.type": "Typ av huvudman", "ref": "Er beteckning (ref)",
+    "title": "Aktivitet (rubrik)", "description": "Beskrivning", "status": "Status",
+    "school_forms": "Skolformer", "expected_effects": "Förväntade effekter",
+    "actual_effects": "Faktiska effekter", "nsp_area": "NSP-område",
+    "members": "Huvudmän i nätverket", "date": "Datum", "attendees": "Närvarande",
+    "narrative": "Beskrivning", "email": "E-postadress", "password": "Lösenord",
+}  # fmt: skip
+WHEN_EMPTY = {
+    "year": "Fyll i rapporteringsåret, till exempel 2020.",
+    "huvudman.name": "Fyll i huvudmannens namn.",
+    "huvudman.lan_kod": "Välj län.",
+    "huvudman.type": "Välj typ av huvudman.",
+    "ref": "Fyll i er beteckning (ref), till exempel gu-2020-001.",
+    "title": "Fyll i aktiviteten (rubrik).",
+    "status": "Välj status: påbörjad eller genomförd.",
+    "school_forms": "Välj minst en skolform.",
+    "actual_effects": "Beskriv de faktiska effekterna: de krävs för en genomförd insats.",
+    "members": "Skriv nätverkets huvudmän, en per rad.",
+    "date": "Fyll i datum för träffen som ÅÅÅÅ-MM-DD.",
+    "narrative": "Beskriv nätverkets arbete med systematiskt kvalitetsarbete.",
+}
+GROUPS = {"insatser": "Insats", "meetings": "Träff"}
+
+
 @dataclass(frozen=True)
 class FieldError:
     field: str  # dotted path, the form field's name ("insatser.0.title")
     message: str
+    names_itself: bool = False  # the message already says which field (no label in the summary)
 
     @property
     def anchor(self) -> str:
         return field_id(self.field)
+
+    @property
+    def summary(self) -> str:
+        """The error summary's entry: which insats or meeting, which field, what to do."""
+        parts = self.field.split(".")
+        place = ""
+        if len(parts) >= 3 and parts[0] in GROUPS and parts[1].isdigit():
+            place, parts = f"{GROUPS[parts[0]]} {int(parts[1]) + 1}: ", parts[2:]
+        label = FIELD_LABELS.get(".".join(parts), "")
+        if not label or self.names_itself or self.message in WHEN_EMPTY.values():
+            return place + self.message
+        return f"{place}{label}: {self.message}"
 
 
 def field_id(name: str) -> str:
@@ -61,10 +101,28 @@ def blank_insats() -> dict[str, Any]:
     return dict.fromkeys(INSATS_FIELDS, "") | {"school_forms": [], "nsp_area": None}
 
 
+def _field_key(loc: Sequence[Any]) -> str:
+    """The field's name without its group and index: ("insatser", 1, "title") -> "title"."""
+    parts = [str(p) for p in loc]
+    if len(parts) >= 3 and parts[0] in GROUPS and parts[1].isdigit():
+        parts = parts[2:]
+    return ".".join(parts)
+
+
+def _empty(kind: str, ctx: dict[str, Any], error: Any) -> bool:
+    if kind in ("missing", "string_too_short") or (kind == "too_short" and ctx.get("min_length") == 1):
+        return True
+    return kind in ("value_error", "literal_error", "enum", "int_parsing", "date_from_datetime_parsing",
+                    "date_parsing") and error.get("input") in ("", None)  # fmt: skip
+
+
 def message_sv(error: Any) -> str:
-    """A Swedish message for one pydantic error (the input itself is never echoed)."""
+    """A Swedish message for one pydantic error that says what to do (the input is never echoed)."""
     kind = error.get("type", "")
     ctx = error.get("ctx") or {}
+    key = _field_key(error.get("loc", ()))
+    if _empty(kind, ctx, error) and key in WHEN_EMPTY:
+        return WHEN_EMPTY[key]
     if kind in ("missing", "string_too_short") or (kind == "too_short" and ctx.get("min_length") == 1):
         return "Fältet måste fyllas i." if kind != "too_short" else "Välj minst ett alternativ."
     if kind == "string_too_long":
@@ -83,7 +141,8 @@ def message_sv(error: Any) -> str:
     if kind == "too_long":
         return f"För många: högst {ctx.get('max_length')}."
     if kind == "value_error":
-        return str(ctx.get("error", error.get("msg", ""))).split(" / ")[0].rstrip(".") + "."
+        text = str(ctx.get("error", error.get("msg", ""))).split(" / ")[0].rstrip(".")
+        return text[:1].upper() + text[1:] + "."
     return "Ogiltigt värde."
 
 
@@ -126,3 +185,37 @@ def attendance_values(form: FormData, ruc_id: str) -> dict[str, Any]:
 
 def _lines(text: str) -> list[str]:
     return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def attendance_problems(values: dict[str, Any]) -> list[FieldError]:
+    """What the attendance form flags on the meeting it concerns: an attendee who is not among the
+    members (named, with the meeting), and a meeting dated outside the reporting year."""
+    known = {m.casefold() for m in values["members"]}
+    year = str(values.get("year", ""))
+    problems = []
+    for i, meeting in enumerate(values["meetings"]):
+        date = str(meeting.get("date", ""))
+        if year.isdigit() and len(date) == 10 and date[4] == "-" and date[:4] != year:
+            problems.append(FieldError(
+                f"meetings.{i}.date",
+                f"Träffen är daterad {date}, utanför rapporteringsåret {year}. Rätta datumet eller året.",
+                names_itself=True,
+            ))  # fmt: skip
+        strangers = [a for a in meeting.get("attendees", []) if a.casefold() not in known]
+        if strangers and known:
+            names = ", ".join(f"”{s}”" for s in strangers)
+            problems.append(FieldError(
+                f"meetings.{i}.attendees",
+                f"{names} finns inte bland nätverkets huvudmän. Lägg till "
+                f"{'huvudmannen' if len(strangers) == 1 else 'dem'} i listan ovan eller rätta stavningen.",
+                names_itself=True,
+            ))  # fmt: skip
+    return problems
+
+
+def with_problems(errors: list[FieldError], problems: list[FieldError]) -> list[FieldError]:
+    """The model's errors and the form's own, where the model's report-level "attendees not among
+    the members" (put on the members field) gives way to the per-meeting message naming them."""
+    strangers = any(p.field.endswith(".attendees") for p in problems)
+    kept = [e for e in errors if not (strangers and e.field == "members" and "medlemmar" in e.message)]
+    return kept + [p for p in problems if p.field not in {e.field for e in kept}]

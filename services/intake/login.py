@@ -30,6 +30,7 @@ from services.intake.web import (
 )
 
 router = APIRouter(include_in_schema=False)
+WRONG_LOGIN = "E-postadressen eller lösenordet stämmer inte. Kontrollera båda och försök igen."
 
 
 def _safe_next(target: object) -> str:
@@ -51,7 +52,9 @@ def _login_page(request: Request, errors: list[FieldError], email: str, status_c
         None,
         status_code,
         errors=errors,
-        messages={e.field: e.message for e in errors},
+        # a wrong pair is marked on both fields: the page must not tell which one was wrong
+        messages={e.field: e.message for e in errors}
+        | ({"password": WRONG_LOGIN} if any(e.message == WRONG_LOGIN for e in errors) else {}),
         email=email,
         csrf_token=token,
         next=_safe_next(request.query_params.get("next")),
@@ -106,11 +109,11 @@ async def login(request: Request) -> Response:
     password = str(form.get("password", ""))[:1000]
     errors = []
     if not email.strip():
-        errors.append(FieldError("email", "Fyll i din e-postadress."))
+        errors.append(FieldError("email", "Fyll i din e-postadress.", names_itself=True))
     if not password:
-        errors.append(FieldError("password", "Fyll i ditt lösenord."))
+        errors.append(FieldError("password", "Fyll i ditt lösenord.", names_itself=True))
     if "\x00" in email or "\x00" in password:
-        errors.append(FieldError("email", "Fel e-postadress eller lösenord."))
+        errors.append(FieldError("email", WRONG_LOGIN, names_itself=True))
     throttle: LoginThrottle = request.app.state.login_throttle
     account, client = normalise_email(email), _client(request)
     wait = throttle.wait(account, client)
@@ -137,7 +140,7 @@ async def login(request: Request) -> Response:
             response.delete_cookie(LOGIN_CSRF_COOKIE, path="/logga-in")
             return response
         throttle.failed(account, client)
-        errors.append(FieldError("email", "Fel e-postadress eller lösenord."))
+        errors.append(FieldError("email", WRONG_LOGIN, names_itself=True))
     return _login_page(request, errors, email, 400)
 
 

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from services.intake.forms import message_sv
 from services.intake.limits import report_draft_overflow
+from services.intake.row_messages import HUVUDMAN_TYPES, row_message
 from services.intake.sheets import COLUMNS, HEADERS, MAX_ROWS
 from shared.budget import DEFAULT_MAX_MESSAGE_BYTES
 from shared.reference import load_reference
@@ -61,7 +62,7 @@ def xlsx_template() -> bytes:
     for cell in sheet[1]:
         cell.font = Font(bold=True)
     status = DataValidation(type="list", formula1='"påbörjad,genomförd"', allow_blank=False)
-    kinds = DataValidation(type="list", formula1='"kommunal,region,enskild,statlig"', allow_blank=False)
+    kinds = DataValidation(type="list", formula1=f'"{",".join(HUVUDMAN_TYPES)}"', allow_blank=False)
     sheet.add_data_validation(status)
     sheet.add_data_validation(kinds)
     status.add(f"H2:H{MAX_ROWS}")
@@ -74,11 +75,16 @@ def xlsx_template() -> bytes:
         codes.append(["NSP-område", area.code, area.name_sv])
     for lan in reference.lan:
         codes.append(["Län", lan.kod, lan.name_sv])
+    for kind in HUVUDMAN_TYPES:
+        codes.append(["Huvudmannatyp", kind, kind.capitalize()])
+    codes.append(["Status", "påbörjad", "Påbörjad"])
+    codes.append(["Status", "genomförd", "Genomförd och avslutad/uppföljd"])
     help_sheet = book.create_sheet("Instruktioner")
     for line in (
         "En rad per insats. Rader med samma år och huvudman blir en rapport.",
         "Status: påbörjad eller genomförd.",
         "Skolformer: koder med komma emellan, t.ex. grundskola, fritidshem.",
+        "Huvudmannatyp: kommunal, region, enskild eller statlig.",
         "NSP-område är frivilligt (kod från fliken Koder). Ref är er egen beteckning på insatsen.",
     ):
         help_sheet.append([line])
@@ -151,12 +157,15 @@ def _row_errors(exc: ValidationError, members: list[tuple[int, dict[str, str]]])
         loc = [str(p) for p in err["loc"]]
         message = message_sv(err)
         if loc[:1] == ["insatser"] and len(loc) >= 3:
+            found = members[int(loc[1])][1].get(loc[2], "")
+            message = row_message(err, loc[2], found)
             errors.append(RowError(numbers[int(loc[1])], HEADER_OF.get(loc[2], loc[2]), message))
         elif loc[:1] == ["insatser"] and len(loc) == 1:
             too_many = f"Högst {MAX_INSATSER} insatser per huvudman och år."
             errors.extend(RowError(n, "Ref", too_many) for n in numbers)
         elif loc and loc[0] in ("year", "huvudman"):
             column = HEADER_OF.get(".".join(loc), loc[0])
+            message = row_message(err, ".".join(loc), members[0][1].get(".".join(loc), ""))
             errors.extend(RowError(n, column, message) for n in numbers)
         else:  # a report-level rule: duplicate refs within one huvudman's report
             refs = [v["ref"] for _n, v in members]

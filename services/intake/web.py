@@ -13,7 +13,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.datastructures import FormData
@@ -28,8 +27,10 @@ from services.intake.forms import (
     report_values,
 )
 from services.intake.receipts import ReceiptClient
+from services.intake.refresh import auto_refresh_round, refresh_in
 from services.intake.store import latest_submissions, submission_versions
 from services.intake.users import SessionUser, resolve_session, same_token
+from shared.pages import page_templates
 from shared.reference import load_reference
 from shared.report import MAX_INSATSER, ReportIn
 
@@ -43,7 +44,7 @@ HUVUDMAN_TYPES = (
 )
 STATUSES = (("started", "Påbörjad"), ("completed", "Genomförd och avslutad/uppföljd"))
 
-templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+templates = page_templates(Path(__file__).parent / "templates")
 templates.env.globals["field_id"] = field_id
 router = APIRouter(include_in_schema=False)
 
@@ -237,22 +238,31 @@ async def receipt(
     status = await client.status(
         user.ruc_id if user.role == "ruc" else None, latest.report_id, latest.event_id
     )
-    areas = {a.code: a.name_sv for a in load_reference().nsp_areas}
+    rounds = auto_refresh_round(request)
+    refreshing = rounds is not None and not (status and status.get("counted"))
+    reference = load_reference()
+    areas = {a.code: a.name_sv for a in reference.nsp_areas}
+    on = dt.date(latest.year, 12, 31)
     counted = {i["ref"]: i for i in (status or {}).get("insatser", [])}
-    return render(
+    page = render(
         request,
         "receipt.html",
         user,
+        refreshing=refreshing,
         report=latest,
         versions=versions,
         event=event,
         status=status,
         counted=counted,
         areas=areas,
+        form_names={f.code: f.name_on(on) for f in reference.school_forms},
         statuses=dict(STATUSES),
         just_sent=request.query_params.get("skickad") == "1",
         acknowledged=latest.published_at is not None,  # the relay marks it once the broker has it
     )
+    if refreshing and rounds is not None:
+        refresh_in(page, f"/rapporter/{latest.report_id}", rounds)
+    return page
 
 
 @router.get("/rapporter/{report_id}/andra", response_class=HTMLResponse)

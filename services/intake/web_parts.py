@@ -11,7 +11,14 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.intake.api import accept_attendance, accept_ska
-from services.intake.forms import attendance_values, by_field, count_from, field_errors
+from services.intake.forms import (
+    attendance_problems,
+    attendance_values,
+    by_field,
+    count_from,
+    field_errors,
+    with_problems,
+)
 from services.intake.parts import AttendanceIn, SkaIn, load_part
 from services.intake.users import SessionUser
 from services.intake.web import checked_form, render, reporter, scope_ruc
@@ -59,11 +66,16 @@ async def post_attendance(request: Request, user: Annotated[SessionUser, Depends
             values, extra=count_from(form, "antal", most=100) + 1 - len(values["meetings"])
         )
         return render(request, "attendance.html", user, form=shown, errors=[], messages={})
+    problems = attendance_problems(values)
     try:
         part = AttendanceIn.model_validate(values)
+        errors = problems
     except ValidationError as exc:
-        errors = field_errors(exc, fallback="members")
-        shown = _attendance_form(values)
+        errors = with_problems(field_errors(exc, fallback="members"), problems)
+    if errors:
+        # a failed save shows as many meeting blocks as before, not two more
+        extra = max(0, count_from(form, "antal", most=100) - len(values["meetings"]))
+        shown = _attendance_form(values, extra=extra)
         return render(
             request, "attendance.html", user, 422, form=shown, errors=errors, messages=by_field(errors)
         )

@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import UploadFile
 
 from services.intake.api import accept_report
+from services.intake.refresh import auto_refresh_round, refresh_in
 from services.intake.sheets import UnreadableFile, read_rows
 from services.intake.upload import DryRun, csv_template, dry_run, xlsx_template
 from services.intake.users import SessionUser
@@ -176,4 +177,8 @@ async def upload_progress(
             title="Uppladdningen finns inte",
             message="Ladda upp filen igen.",
         )
-    return render(request, "upload_progress.html", user, job=job, job_id=job_id)
+    page = render(request, "upload_progress.html", user, job=job, job_id=job_id)
+    rounds = auto_refresh_round(request)
+    if not job.done and rounds is not None:
+        refresh_in(page, f"/uppladdning/{job_id}", rounds, seconds=1)
+    return page

@@ -71,7 +71,8 @@ def run_report(url: str, out: Path) -> list[str]:
 
 def read_csv(path: Path) -> dict[str, int]:
     with path.open(encoding="utf-8-sig", newline="") as f:
-        rows = list(csv.reader(f))
+        rows = list(csv.reader(f, delimiter=";"))  # Swedish Excel's separator
+    assert all(len(row) == 3 for row in rows), rows
     return {row[0]: int(row[2]) for row in rows[1:]}
 
 

@@ -54,8 +54,17 @@ def test_the_dry_run_names_exactly_the_bad_rows_in_swedish() -> None:
     assert {(e.row, e.column) for e in result.errors} == set(BAD_ROWS.items())
     assert len(result.errors) == 5
     messages = {e.row: e.message for e in result.errors}
-    assert messages[233] == "Fältet måste fyllas i."
-    assert "okänd skolform" in messages[7]
+    assert messages[233] == "Fyll i aktiviteten (rubrik)."
+    # a bad value is shown with the values allowed
+    assert messages[7].startswith("Okänd skolform: ”universitet”.")
+    assert "grundskola" in messages[7]
+    assert "gymnasieskola" in messages[7]
+    assert "”planerad”" in messages[58]
+    assert "påbörjad eller genomförd" in messages[58]
+    assert "”99”" in messages[377]
+    assert "14" in messages[377]
+    assert "”matlagning”" in messages[480]
+    assert "nyanlanda" in messages[480]
 
 
 def test_a_clean_file_becomes_one_report_per_huvudman() -> None:
@@ -98,7 +107,7 @@ async def test_nothing_is_published_until_the_file_is_clean_then_all_is_sent_wit
         dry = await anna.post("/uppladdning", data={"csrf_token": token}, files=files)
         assert dry.status_code == 422
         table = dry.text.split('id="row-errors"')[1]
-        assert sorted(int(r) for r in re.findall(r"<tr><td>(\d+)</td>", table)) == sorted(BAD_ROWS)
+        assert sorted(int(r) for r in re.findall(r'<tr><td class="num">(\d+)</td>', table)) == sorted(BAD_ROWS)
         job = re.search(r'action="/uppladdning/([^/"]+)/skicka"', dry.text)
         assert job is None  # no send button for a file with errors
         assert intake.submitted == []

@@ -145,18 +145,30 @@ async def test_field_errors_are_summarised_and_shown_next_to_the_fields(
     async with intake_app(sqlite_url, tmp_path) as intake:
         anna = await intake.user("anna@gu.se")
         token = csrf((await anna.get("/rapporter/ny")).text)
-        bad = report_form(token, **{"insatser.1.title": "", "insatser.1.school_forms": [], "year": "1999"})
+        bad = report_form(
+            token,
+            **{"insatser.1.title": "", "insatser.1.school_forms": [], "year": "1999", "huvudman.lan_kod": ""},
+        )
         response = await anna.post("/rapporter/ny", data=bad)
     assert response.status_code == 422
     html = response.text
     assert 'class="error-summary"' in html
-    assert "Det finns 3 fel att rätta" in html
-    for anchor in ("f-insatser-1-title", "f-insatser-1-school_forms", "f-year"):
+    assert "Det finns 4 fel att rätta" in html
+    for anchor in ("f-insatser-1-title", "f-insatser-1-school_forms", "f-year", "f-huvudman-lan_kod"):
         assert f'href="#{anchor}"' in html
         assert f'id="{anchor}-error"' in html
     assert 'aria-invalid="true"' in html
-    assert "Fältet måste fyllas i." in html
-    assert "Välj minst ett alternativ." in html
+    # each summary entry names its insats and field and says what to do, with a capital letter
+    summary = html.split('id="error-summary"')[1].split("</div>")[0]
+    for entry in (
+        "Insats 2: Fyll i aktiviteten (rubrik).",
+        "Insats 2: Välj minst en skolform.",
+        "Rapporteringsår: Värdet måste vara minst 2015.",
+        "Välj län.",
+    ):
+        assert entry in summary
+    assert "Fältet måste fyllas i." not in html
+    assert "okänd länskod" not in html.lower()
     assert 'value="Kartläggning' not in html  # the cleared title stays cleared; the rest is kept
     assert 'value="Studiehandledning på modersmål"' in html
     assert intake.submitted == []
@@ -221,7 +233,12 @@ async def test_the_login_form_needs_its_csrf_cookie_and_the_right_password(
             "/logga-in", data={"email": "anna@gu.se", "password": "fel", "csrf_token": csrf(page.text)}
         )
         assert wrong.status_code == 400
-        assert "Fel e-postadress eller lösenord." in wrong.text
+        # one message that does not say which was wrong, on both fields, without "Fel: Fel"
+        assert "E-postadressen eller lösenordet stämmer inte." in wrong.text
+        assert 'id="f-email-error"' in wrong.text
+        assert 'id="f-password-error"' in wrong.text
+        assert wrong.text.count('aria-invalid="true"') == 2
+        assert "Fel: Fel" not in wrong.text
         page = await stranger.get("/logga-in")
         ok = await stranger.post(
             "/logga-in", data={"email": "ANNA@gu.se ", "password": PASSWORD, "csrf_token": csrf(page.text)}

@@ -1,0 +1,52 @@
+"""Checks every page state gets in the browser tests: axe-core's WCAG 2.2 AA rules, no sideways
+scrolling, and a screenshot kept under test-artifacts/ (ignored by git)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+AXE_VERSION = "4.11.0"  # pinned; installed by `make browser-deps` or on first use
+AXE_JS = ROOT / ".cache" / "npm" / "node_modules" / "axe-core" / "axe.min.js"
+WCAG_22_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
+ARTIFACTS = ROOT / "test-artifacts" / "pages"
+WIDTHS = (390, 1280)
+
+
+def axe_source() -> str:
+    if not AXE_JS.exists():
+        done = subprocess.run(
+            ["npm", "install", "--silent", "--prefix", str(AXE_JS.parents[2]), f"axe-core@{AXE_VERSION}"],
+            capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        if done.returncode != 0 or not AXE_JS.exists():
+            pytest.skip(f"axe-core could not be installed from npm: {done.stderr[-500:]}")
+    return AXE_JS.read_text(encoding="utf-8")
+
+
+def check_page(page: Any, name: str, axe: str) -> None:
+    """0 axe violations (WCAG 2.2 AA), nothing wider than the viewport, and a screenshot."""
+    width = page.viewport_size["width"]
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}-{width}.png"), full_page=True)
+    overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0, f"{name} at {width} px scrolls sideways by {overflow} px"
+    # the page's CSP allows no scripts of its own; axe is injected through the DevTools protocol
+    if not page.evaluate("() => typeof window.axe === 'object'"):
+        page.evaluate(axe)
+    result = page.evaluate(
+        "tags => axe.run(document, {runOnly: {type: 'tag', values: tags}, resultTypes: ['violations']})",
+        WCAG_22_AA,
+    )
+    violations = [
+        {"id": v["id"], "impact": v["impact"], "nodes": [n["target"] for n in v["nodes"][:5]]}
+        for v in result["violations"]
+    ]
+    assert violations == [], f"{name} at {width} px: {json.dumps(violations, ensure_ascii=False)}"
