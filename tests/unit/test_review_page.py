@@ -9,7 +9,12 @@ from tests.unit.test_classifier_review_api import Review, review  # noqa: F401  
 
 
 async def _signed_in(review: Review) -> str:  # noqa: F811
-    await review.client.post("/review/login", data={"token": review.raw_token})
+    login = await review.client.get("/review")  # the login form, with its CSRF token and cookie
+    login_csrf = re.search(r'name="csrf_token" value="([0-9a-f]{32})"', login.text)
+    assert login_csrf is not None
+    await review.client.post(
+        "/review/login", data={"token": review.raw_token, "csrf_token": login_csrf.group(1)}
+    )
     page = await review.client.get("/review")
     token = re.search(r'name="csrf_token" value="([0-9a-f]{32})"', page.text)
     assert token is not None
