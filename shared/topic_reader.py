@@ -4,7 +4,7 @@ dead-letter listing."""
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from types import TracebackType
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
@@ -38,10 +38,7 @@ class TopicReader:
 
     async def __aenter__(self) -> TopicReader:
         await self.consumer.start()
-        await self.consumer.topics()  # fills the metadata partitions_for_topic reads
-        for name in self.names:
-            for partition in sorted(self.consumer.partitions_for_topic(name) or ()):
-                self.partitions.append(TopicPartition(name, partition))
+        self.partitions = await topic_partitions(self.consumer, self.names)
         self.consumer.assign(self.partitions)
         await self.consumer.seek_to_beginning(*self.partitions)
         return self
@@ -80,3 +77,16 @@ class TopicReader:
             quiet_since = quiet_since if quiet_since is not None else time.monotonic()
             if (time.monotonic() - quiet_since) * 1000 >= self.idle_ms:
                 return
+
+
+async def topic_partitions(consumer: AIOKafkaConsumer, names: Iterable[str]) -> list[TopicPartition]:
+    """Every partition of ``names``, asked of the broker now.
+
+    A consumer that assigns partitions itself has no subscription, so its own metadata holds no
+    topics: Apache Kafka answers a metadata request for no topics with none (the embedded broker
+    sends them all anyway). ``fetch_all_metadata`` asks for every topic.
+    """
+    cluster = await consumer._client.fetch_all_metadata()
+    return [
+        TopicPartition(name, p) for name in names for p in sorted(cluster.partitions_for_topic(name) or ())
+    ]

@@ -362,12 +362,14 @@ def classified_events(stream: Stream) -> list[tuple[str, bytes, bytes]]:
 
 async def records_on_topic(bootstrap: str, topic: str) -> list[Any]:
     """Everything ``topic`` holds now: read from its start up to the end offsets taken first."""
-    from aiokafka import AIOKafkaConsumer, TopicPartition
+    from aiokafka import AIOKafkaConsumer
+
+    from shared.topic_reader import topic_partitions
 
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest")
     await consumer.start()
     try:
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        partitions = await topic_partitions(consumer, [topic])
         consumer.assign(partitions)
         ends = await consumer.end_offsets(partitions)
         await consumer.seek_to_beginning(*partitions)

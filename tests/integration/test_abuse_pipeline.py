@@ -11,8 +11,8 @@ from aiokafka import AIOKafkaProducer
 
 from rucnet.dlq import read_letters
 from services.aggregator.app import create_app as aggregator_app
-from services.aggregator.settings import AggregatorSettings
 from services.aggregator.queries import national_counts
+from services.aggregator.settings import AggregatorSettings
 from services.classifier.app import create_app as classifier_app
 from services.classifier.registry import shipped_default
 from services.classifier.settings import ClassifierSettings

@@ -12,12 +12,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 
 from rucnet.kafka_node import KafkaCluster
 from shared import topics
 from shared.auth import create_token
 from shared.db import create_engine, session_factory
+from shared.topic_reader import topic_partitions
 from tests.conftest import local_postgres
 from tests.integration.ops_support import (
     Services,
@@ -41,11 +42,11 @@ async def busiest_partition_leader(bootstrap: str) -> int:
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
     await consumer.start()
     try:
-        partitions = [TopicPartition(topics.REPORTS_SUBMITTED, p)
-                      for p in consumer.partitions_for_topic(topics.REPORTS_SUBMITTED) or ()]  # fmt: skip
+        partitions = await topic_partitions(consumer, [topics.REPORTS_SUBMITTED])
         ends = await consumer.end_offsets(partitions)
         busiest = max(partitions, key=lambda tp: ends[tp])
-        leader = consumer._client.cluster.leader_for_partition(busiest)
+        cluster = await consumer._client.fetch_all_metadata()
+        leader = cluster.leader_for_partition(busiest)
     finally:
         await consumer.stop()
     assert leader is not None
