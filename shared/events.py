@@ -145,8 +145,7 @@ def classified_report(
 
 
 class ClassificationOverridden(Event):
-    """An analyst's decision on an insats's area: a change, or an accept (``accepted``: the area as
-    it was, confirmed). Either way the area now rests on an analyst, not on the classifier."""
+    """An analyst's decision on an insats's area: a change, or an accept (the area confirmed)."""
 
     ruc_id: str
     year: int
