@@ -7,7 +7,8 @@ Revises: 0008
 ``count_nsp_basis`` is the count spec's ``nsp_basis`` table (``services/aggregator/counting.py``):
 the ``count_nsp`` cells split by the basis of the area. It is filled here from the stored records
 (their ``area_source``), so the split adds up to ``count_nsp`` at once; the existing tables and
-views are unchanged. Accepts made before this revision published nothing, so the insatser they
+views are unchanged. ``reporting.nsp_basis_count`` (PostgreSQL) shows it to Grafana, with Swedish
+labels, granted to the Grafana role as 0004's views are. Accepts made before this revision published nothing, so the insatser they
 concern count as unreviewed until an analyst decides on them again.
 """
 
@@ -33,6 +34,30 @@ FROM (
 ) AS r
 GROUP BY year, ruc_id, lan_kod, status, nsp_area, basis"""
 
+VIEW = """
+SELECT c.year, c.ruc_id, coalesce(r.host, c.ruc_id) AS ruc_name,
+       c.lan_kod, coalesce(l.name_sv, c.lan_kod) AS lan_name, c.status,
+       c.nsp_area, coalesce(a.name_sv, c.nsp_area) AS nsp_area_sv,
+       coalesce(a.sort_order, 999) AS nsp_order, c.basis,
+       CASE c.basis WHEN 'confirmed' THEN 'Bekräftat av analytiker'
+                    WHEN 'declared' THEN 'Angivet av inrapportören'
+                    ELSE 'Ej granskat (klassificerat automatiskt)' END AS basis_sv,
+       c.n, f.last_updated
+FROM count_nsp_basis c
+LEFT JOIN reporting.ref_ruc r ON r.ruc_id = c.ruc_id
+LEFT JOIN reporting.ref_lan l ON l.lan_kod = c.lan_kod
+LEFT JOIN reporting.ref_nsp_area a ON a.nsp_area = c.nsp_area
+CROSS JOIN reporting.data_freshness f
+WHERE c.n <> 0"""
+GRANT = """
+DO $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'rucnet_grafana') THEN
+        EXECUTE 'GRANT SELECT ON reporting.nsp_basis_count TO rucnet_grafana';
+    END IF;
+END
+$$;"""
+
 
 def upgrade() -> None:
     op.create_table(
@@ -47,7 +72,12 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("year", "ruc_id", "lan_kod", "status", "nsp_area", "basis"),
     )
     op.execute(BACKFILL)
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(f"CREATE VIEW reporting.nsp_basis_count AS {VIEW}")
+        op.execute(GRANT)
 
 
 def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP VIEW IF EXISTS reporting.nsp_basis_count")
     op.drop_table("count_nsp_basis")
