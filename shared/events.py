@@ -145,6 +145,8 @@ def classified_report(
 
 
 class ClassificationOverridden(Event):
+    """An analyst's decision on an insats's area: a change, or an accept (the area confirmed)."""
+
     ruc_id: str
     year: int
     ref: str
@@ -152,6 +154,7 @@ class ClassificationOverridden(Event):
     previous_area: str | None = None
     reason: str
     analyst: str
+    accepted: bool = Field(default=False, description="an accept: nsp_area is the area confirmed as it was")
 
 
 class MeetingHeld(_Model):

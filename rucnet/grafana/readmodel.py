@@ -36,6 +36,7 @@ VIEWS: tuple[str, ...] = (
     "review_queue",
     "review_activity",
     "confidence_bucket",
+    "nsp_basis_count",  # migration 0009: per NSP area, what it rests on (confirmed, declared, unreviewed)
 )
 
 STATUS_SV = {"started": "Påbörjad", "completed": "Genomförd och uppföljd"}

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.aggregator.counting import BASES
 from services.aggregator.queries import national_counts
 from shared.auth import Principal
 from shared.reference import load_reference
@@ -25,6 +26,12 @@ class StartedStats(BaseModel):
 class CompletedStats(BaseModel):
     insatser: int
     by_nsp: dict[str, int]
+    by_nsp_basis: dict[str, dict[str, int]] = Field(
+        default_factory=dict,
+        description="per NSP area, its completed insatser by what the area rests on: confirmed "
+        "(an analyst accepted or changed it), declared (by the samordnare) or unreviewed (the "
+        "classifier's tag only); each area's three add up to its by_nsp",
+    )
 
 
 class NationalStats(BaseModel):
@@ -49,6 +56,7 @@ async def national(
         counts = await national_counts(session, year)
     reference = load_reference()
     forms = tuple(sorted(reference.school_form_codes))
+    areas = with_zeros(reference.nsp_codes_for(year), counts.completed_by_nsp)
     return NationalStats(
         year=year,
         started=StartedStats(
@@ -57,6 +65,7 @@ async def national(
         ),
         completed=CompletedStats(
             insatser=counts.completed_total,
-            by_nsp=with_zeros(reference.nsp_codes_for(year), counts.completed_by_nsp),
+            by_nsp=areas,
+            by_nsp_basis={a: with_zeros(BASES, counts.completed_by_nsp_basis.get(a, {})) for a in areas},
         ),
     )

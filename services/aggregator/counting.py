@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
-CountTable = Literal["insats", "school_form", "nsp", "school_form_nsp"]
+CountTable = Literal["insats", "school_form", "nsp", "school_form_nsp", "nsp_basis"]
 Measures = tuple[int, ...]  # one value per measure of the table, in the spec's order
 BASE = ("year", "ruc_id", "lan_kod", "status")  # every count table's leading key columns
 
@@ -30,6 +30,7 @@ class InsatsFacts(NamedTuple):
     status: str
     school_forms: tuple[str, ...]
     nsp_area: str
+    area_source: str  # declared / classifier / override: what the area rests on
 
 
 class Dimension(NamedTuple):
@@ -38,6 +39,7 @@ class Dimension(NamedTuple):
     column: str
     fact: str
     each: bool = False  # the fact is a tuple: the insats counts once under each distinct value
+    labels: Mapping[str, str] | None = None  # the fact's value → the column's (None: as it is)
 
 
 class Measure(NamedTuple):
@@ -55,12 +57,21 @@ class CountSpec(NamedTuple):
 
 SCHOOL_FORM = Dimension("school_form", "school_forms", each=True)
 NSP_AREA = Dimension("nsp_area", "nsp_area")
+# What an insats's area rests on, as Skolverket signs it: an analyst's decision (an override, or an
+# accept, which the classifier publishes as an override to the same area), the samordnare's own
+# declaration, or the classifier's tag nobody has reviewed.
+BASIS_OF_SOURCE = {"override": "confirmed", "declared": "declared", "classifier": "unreviewed"}
+BASES = tuple(dict.fromkeys(BASIS_OF_SOURCE.values()))
+BASIS = Dimension("basis", "area_source", labels=BASIS_OF_SOURCE)
 COUNT_SPEC: dict[CountTable, CountSpec] = {
     "insats": CountSpec("count_insats"),
     "school_form": CountSpec("count_school_form", (SCHOOL_FORM,)),
     "nsp": CountSpec("count_nsp", (NSP_AREA,)),
     # skolform × NSP: an insats counts once in each cell of its school forms and its area
     "school_form_nsp": CountSpec("count_school_form_nsp", (SCHOOL_FORM, NSP_AREA)),
+    # NSP × basis: how many of an area's insatser an analyst confirmed, the samordnare declared,
+    # or only the classifier tagged
+    "nsp_basis": CountSpec("count_nsp_basis", (NSP_AREA, BASIS)),
 }
 # The facts records are grouped by before counting (the rebuild) and the facts summed per group.
 GROUPED_FACTS = tuple(dict.fromkeys([*BASE, *(d.fact for s in COUNT_SPEC.values() for d in s.dimensions)]))
@@ -80,6 +91,8 @@ def _cells(dimensions: tuple[Dimension, ...], facts: InsatsFacts) -> Iterator[tu
     values = []
     for dimension in dimensions:
         value = getattr(facts, dimension.fact)
+        if dimension.labels is not None:
+            value = dimension.labels[value]
         values.append(sorted(set(value)) if dimension.each else (value,))
     return itertools.product(*values)
 

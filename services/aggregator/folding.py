@@ -47,6 +47,7 @@ def facts_of(row: Any) -> InsatsFacts:
         get("status"),
         stored_forms(get("school_forms")),
         get("nsp_area"),
+        get("area_source"),
     )
 
 

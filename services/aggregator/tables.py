@@ -130,7 +130,7 @@ class AreaOverride(SQLModel, table=True):
     occurred_at: dt.datetime = Field(sa_type=UtcDateTime)
 
 
-_WIDTHS = {"ruc_id": 16, "lan_kod": 2, "status": 16, "school_form": 32, "nsp_area": 64}
+_WIDTHS = {"ruc_id": 16, "lan_kod": 2, "status": 16, "school_form": 32, "nsp_area": 64, "basis": 16}
 
 
 def _count_table(name: CountTable) -> Table:

@@ -19,7 +19,6 @@ from services.classifier.store import (
     get_classification,
     mark_override_published,
     overrides_to_send,
-    record_accept,
     record_override,
 )
 from shared import topics
@@ -74,41 +73,39 @@ async def apply_decision(
     decision: ReviewDecision,
     principal: Principal,
 ) -> dict[str, object]:
-    """Accept or override one stored classification; returns the audit entry (and whether sent)."""
-    event: ClassificationOverridden | None = None
+    """Accept or override one stored classification; returns the audit entry (and whether sent).
+    Both publish a ClassificationOverridden (an accept with the same area and ``accepted``), so the
+    national counts learn that an analyst confirmed the area."""
     async with sessions.begin() as session:
         row = await get_classification(session, key)
         if row is None:
             raise ReviewError(404, "Okänd insats / no classified insats with that RUC, year and ref")
-        analyst = await analyst_name(session, principal)
-        if decision.action == "accept":
-            audit = await record_accept(session, row, analyst, decision.reason.strip())
-        else:
-            area = decision.nsp_area or ""
+        area = row.effective_area if decision.action == "accept" else decision.nsp_area or ""
+        if decision.action == "override":
             if not load_reference().area(area).valid_in(row.year):
                 raise ReviewError(422, f"{area!r} gäller inte år {row.year} / not an NSP area in {row.year}")
             if area == row.effective_area:
                 raise ReviewError(409, f"Insatsen har redan området {area!r} / already {area!r}: accept it")
-            event = ClassificationOverridden(
-                ruc_id=row.ruc_id,
-                year=row.year,
-                ref=row.ref,
-                nsp_area=area,
-                previous_area=row.effective_area,
-                reason=decision.reason.strip(),
-                analyst=analyst,
-            )
-            audit = await record_override(session, row, event)
+        event = ClassificationOverridden(
+            ruc_id=row.ruc_id,
+            year=row.year,
+            ref=row.ref,
+            nsp_area=area,
+            previous_area=row.effective_area,
+            reason=decision.reason.strip(),
+            analyst=await analyst_name(session, principal),
+            accepted=decision.action == "accept",
+        )
+        audit = await record_override(session, row, event)
     published = False
-    if event is not None:
-        try:
-            await publish_override(broker, event)
-            async with sessions.begin() as session:
-                await mark_override_published(session, str(event.event_id))
-            published = True
-        except Exception:  # stored: the relay sends it when the broker is back
-            log.exception("override %s not yet published", event.event_id)
-    return audit.as_dict() | {"published": published or event is None}
+    try:
+        await publish_override(broker, event)
+        async with sessions.begin() as session:
+            await mark_override_published(session, str(event.event_id))
+        published = True
+    except Exception:  # stored: the relay sends it when the broker is back
+        log.exception("decision %s not yet published", event.event_id)
+    return audit.as_dict() | {"published": published}
 
 
 async def send_overrides(

@@ -220,6 +220,8 @@ async def review_queue(
 async def record_override(
     session: AsyncSession, row: Classification, event: ClassificationOverridden
 ) -> ReviewAudit:
+    """An analyst's decision (an override, or an accept: ``event.accepted``), kept as the event to
+    publish (the outbox) with its audit line; the decided area holds for later versions too."""
     session.add(
         ClassificationOverride(
             event_id=str(event.event_id),
@@ -234,7 +236,7 @@ async def record_override(
     audit = ReviewAudit(
         at=event.occurred_at,
         analyst=event.analyst,
-        action="override",
+        action="accept" if event.accepted else "override",
         ruc_id=row.ruc_id,
         year=row.year,
         ref=row.ref,
@@ -245,27 +247,10 @@ async def record_override(
         event_id=str(event.event_id),
     )
     session.add(audit)
-    row.review_state, row.reviewed_area, row.updated_at = "overridden", event.nsp_area, utcnow()
+    # an accept of an overridden insats leaves it overridden: it confirms the analyst's area
+    state = "accepted" if event.accepted and row.review_state != "overridden" else "overridden"
+    row.review_state, row.reviewed_area, row.updated_at = state, event.nsp_area, utcnow()
     session.add(row)
-    return audit
-
-
-async def record_accept(session: AsyncSession, row: Classification, analyst: str, reason: str) -> ReviewAudit:
-    audit = ReviewAudit(
-        analyst=analyst,
-        action="accept",
-        ruc_id=row.ruc_id,
-        year=row.year,
-        ref=row.ref,
-        from_area=row.effective_area,
-        to_area=row.effective_area,
-        reason=reason,
-        model_version=row.model_version,
-    )
-    session.add(audit)
-    if row.review_state == "unreviewed":
-        row.review_state, row.updated_at = "accepted", utcnow()
-        session.add(row)
     return audit
 
 

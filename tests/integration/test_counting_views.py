@@ -24,6 +24,7 @@ VIEWS = {
     "school_form": "SELECT year, ruc_id, lan_kod, status, school_form, n FROM reporting.school_form_count",
     "nsp": "SELECT year, ruc_id, lan_kod, status, nsp_area, n FROM reporting.nsp_count",
     "school_form_nsp": "SELECT year, ruc_id, lan_kod, status, school_form, nsp_area, n FROM reporting.school_form_nsp",
+    "nsp_basis": "SELECT year, ruc_id, lan_kod, status, nsp_area, basis, n FROM reporting.nsp_basis_count",
 }
 
 

@@ -19,6 +19,7 @@ from aiokafka import ConsumerRecord
 from sqlalchemy import select
 
 from rucnet.migrate import upgrade
+from services.aggregator.counting import BASIS_OF_SOURCE
 from services.aggregator.folding import Countable
 from services.aggregator.queries import national_counts
 from services.aggregator.rebuild import rebuild_from
@@ -52,6 +53,13 @@ def report(report_id: int, version: int, rng: random.Random) -> ReportClassified
         )
         for ref in refs
     )
+    # as the classifier does: a declared area is kept (source "declared"), else the model tags one
+    classifications = tuple(
+        InsatsClassification(ref=i.ref, nsp_area=i.nsp_area, source="declared", confidence=1.0)
+        if i.nsp_area
+        else InsatsClassification(ref=i.ref, nsp_area=rng.choice(AREAS), source="classifier", confidence=0.7)
+        for i in insatser
+    )
     return ReportClassified(
         submission_event_id=uuid.uuid4(),
         report_id=uuid.UUID(int=report_id),
@@ -60,17 +68,15 @@ def report(report_id: int, version: int, rng: random.Random) -> ReportClassified
         year=rng.choice(YEARS),
         huvudman=HuvudmanRef(pseudonym="hm-0123456789abcdef", lan_kod="14", type="kommunal"),
         insatser=insatser,
-        classifications=tuple(
-            InsatsClassification(ref=i.ref, nsp_area=rng.choice(AREAS), source="classifier", confidence=0.7)
-            for i in insatser
-        ),
+        classifications=classifications,
         model_version="test",
     )
 
 
 def stream(seed: int) -> list[Countable]:
     """Six reports, each corrected up to three times (a new RUC, year or set of refs each time),
-    versions numbered in acceptance order as intake does; overrides; redeliveries; shuffled."""
+    versions numbered in acceptance order as intake does; analysts' overrides and accepts;
+    redeliveries; shuffled."""
     rng = random.Random(seed)
     events: list[Countable] = []
     for version in range(1, 16):
@@ -79,7 +85,13 @@ def stream(seed: int) -> list[Countable]:
         ruc_id, year, ref = rng.choice(RUCS), rng.choice(YEARS), rng.choice(REFS)
         events.append(
             ClassificationOverridden(
-                ruc_id=ruc_id, year=year, ref=ref, nsp_area=rng.choice(AREAS), reason="r", analyst="a"
+                ruc_id=ruc_id,
+                year=year,
+                ref=ref,
+                nsp_area=rng.choice(AREAS),
+                reason="r",
+                analyst="a",
+                accepted=rng.random() < 0.5,
             )
         )
     events += rng.sample(events, 5)  # redeliveries
@@ -91,8 +103,9 @@ def oracle(
     events: list[Countable],
 ) -> tuple[dict[tuple[Any, ...], tuple[Any, ...]], Counter[tuple[Any, ...]]]:
     """The contract, written plainly: per insats the highest version that contains it holds, unless
-    its report has a later version (which left it out); an override's area wins. The records and
-    the counts (one per insats, one per school form, one per area, one per form × area)."""
+    its report has a later version (which left it out); an analyst's area (override or accept) wins,
+    then the declared one. The records and the counts (one per insats, one per school form, one per
+    area, one per form × area, one per area × what it rests on: analyst, samordnare or model)."""
     unique = {e.event_id: e for e in events}.values()
     reports = [e for e in unique if isinstance(e, ReportClassified)]
     latest = {r.report_id: max(x.version for x in reports if x.report_id == r.report_id) for r in reports}
@@ -111,11 +124,13 @@ def oracle(
             continue
         classified = next(c.nsp_area for c in r.classifications if c.ref == insats.ref)
         area = area_of.get(key) or insats.nsp_area or classified
+        basis = "confirmed" if key in area_of else "declared" if insats.nsp_area else "unreviewed"
         forms = sorted(set(insats.school_forms))
-        records[key] = (r.version, insats.status, area, tuple(forms))
+        records[key] = (r.version, insats.status, area, basis, tuple(forms))
         base = (r.year, r.ruc_id, "14", insats.status)
         counts[("insats", *base, ())] += 1
         counts[("nsp", *base, (area,))] += 1
+        counts[("nsp_basis", *base, (area, basis))] += 1
         for form in forms:
             counts[("school_form", *base, (form,))] += 1
             counts[("school_form_nsp", *base, (form, area))] += 1
@@ -153,10 +168,14 @@ async def outcome(
     engine = create_engine(url)
     async with engine.connect() as conn:
         columns = (
-            RECORDS.c[c] for c in ("ruc_id", "year", "ref", "version", "status", "nsp_area", "school_forms")
+            RECORDS.c[c]
+            for c in ("ruc_id", "year", "ref", "version", "status", "nsp_area", "area_source", "school_forms")
         )
         rows = await conn.execute(select(*columns))
-        records = {(r[0], r[1], r[2]): (r[3], r[4], r[5], tuple(json.loads(r[6]))) for r in rows}
+        records = {
+            (r[0], r[1], r[2]): (r[3], r[4], r[5], BASIS_OF_SOURCE[r[6]], tuple(json.loads(r[7])))
+            for r in rows
+        }
         counts = Counter(
             {
                 (k.table, k.year, k.ruc_id, k.lan_kod, k.status, k.dimensions): m[0]
@@ -170,7 +189,12 @@ async def outcome(
             forms, areas = (
                 {k: n for k, n in d.items() if n} for d in (got.started_by_school_form, got.completed_by_nsp)
             )
-            national[year] = (got.started_total, forms, got.completed_total, areas)
+            bases = {
+                a: {b: n for b, n in d.items() if n}
+                for a, d in got.completed_by_nsp_basis.items()
+                if any(d.values())
+            }
+            national[year] = (got.started_total, forms, got.completed_total, areas, bases)
     assert (await verify(engine)).clean
     await engine.dispose()
     return records, counts, national
@@ -189,18 +213,24 @@ async def live(url: str, batches: list[list[Countable]]) -> int:
 
 def national_of(
     counts: Counter[tuple[Any, ...]], year: int
-) -> tuple[int, dict[str, int], int, dict[str, int]]:
+) -> tuple[int, dict[str, int], int, dict[str, int], dict[str, dict[str, int]]]:
     """The national figures the oracle's counts give (as the contract's endpoint shows them)."""
     by: dict[tuple[str, str], Counter[str]] = {}
+    bases: dict[str, dict[str, int]] = {}
     for (table, y, _ruc, _lan, status, dims), n in counts.items():
         if y == year:
             by.setdefault((table, status), Counter())[dims[0] if dims else ""] += n
+        if y == year and (table, status) == ("nsp_basis", "completed"):
+            area, basis = dims
+            bases.setdefault(area, {}).setdefault(basis, 0)
+            bases[area][basis] += n
     empty: Counter[str] = Counter()
     return (
         by.get(("insats", "started"), empty).total(),
         dict(by.get(("school_form", "started"), empty)),
         by.get(("insats", "completed"), empty).total(),
         dict(by.get(("nsp", "completed"), empty)),
+        bases,
     )
 
 

@@ -123,17 +123,25 @@ async def test_an_override_is_published_stored_audited_and_leaves_the_queue(revi
     ]
 
 
-async def test_an_accept_is_audited_without_an_event(review: Review) -> None:
+async def test_an_accept_publishes_the_same_area_as_confirmed_and_is_audited(review: Review) -> None:
     response = await review.client.post(
         "/api/v1/review/gu/2020/gu/2020/unsure", json={"action": "accept"}, headers=review.analyst
     )
     assert response.status_code == 200, response.text
-    assert response.json()["action"] == "accept"
-    assert review.overridden == []
+    assert (response.json()["action"], response.json()["published"]) == ("accept", True)
+    (event,) = [ClassificationOverridden.model_validate(e) for e in review.overridden]
+    assert (event.ref, event.nsp_area, event.previous_area, event.accepted) == (
+        "gu/2020/unsure",
+        response.json()["to_area"],
+        response.json()["from_area"],
+        True,
+    )
     audit = (await review.client.get("/api/v1/review/audit?ruc_id=gu", headers=review.analyst)).json()[
         "items"
     ]
-    assert [(a["action"], a["ref"]) for a in audit] == [("accept", "gu/2020/unsure")]
+    assert [(a["action"], a["ref"], a["event_id"]) for a in audit] == [
+        ("accept", "gu/2020/unsure", str(event.event_id))
+    ]
 
 
 @pytest.mark.parametrize(

@@ -12,8 +12,8 @@ from services.aggregator.counting import (
 
 
 def facts(status: str = "started", forms: tuple[str, ...] = ("grundskola",), area: str = "nyanlanda",
-          year: int = 2020) -> InsatsFacts:  # fmt: skip
-    return InsatsFacts("gu", year, "14", status, forms, area)
+          year: int = 2020, source: str = "classifier") -> InsatsFacts:  # fmt: skip
+    return InsatsFacts("gu", year, "14", status, forms, area, source)
 
 
 def key(table: str, status: str, dimension: str = "", year: int = 2020) -> CountKey:
@@ -21,8 +21,8 @@ def key(table: str, status: str, dimension: str = "", year: int = 2020) -> Count
 
 
 def national(deltas: dict[CountKey, tuple[int, ...]]) -> dict[CountKey, int]:
-    """The national tables' counts (the skolform × NSP cells have a test of their own)."""
-    return {k: n for k, (n,) in deltas.items() if k.table != "school_form_nsp"}
+    """The national tables' counts (the skolform × NSP and NSP × basis cells have tests of their own)."""
+    return {k: n for k, (n,) in deltas.items() if k.table not in ("school_form_nsp", "nsp_basis")}
 
 
 @pytest.mark.parametrize(
@@ -66,6 +66,24 @@ def test_an_insats_counts_once_in_each_cell_of_its_school_forms_and_its_area() -
     cells = count_deltas(None, facts(forms=("grundskola", "komvux", "grundskola"), area="elevhalsa"))
     crossed = {k.dimensions: n for k, n in cells.items() if k.table == "school_form_nsp"}
     assert crossed == {("grundskola", "elevhalsa"): (1,), ("komvux", "elevhalsa"): (1,)}
+
+
+@pytest.mark.parametrize(
+    ("source", "basis"), [("classifier", "unreviewed"), ("declared", "declared"), ("override", "confirmed")]
+)
+def test_an_insats_counts_in_its_area_under_what_the_area_rests_on(source: str, basis: str) -> None:
+    cells = count_deltas(None, facts(status="completed", source=source))
+    assert {k.dimensions: n for k, n in cells.items() if k.table == "nsp_basis"} == {
+        ("nyanlanda", basis): (1,)
+    }
+
+
+def test_an_analysts_accept_moves_the_insats_to_confirmed_and_leaves_the_area_counts() -> None:
+    tagged, accepted = facts(status="completed"), facts(status="completed", source="override")
+    assert count_deltas(tagged, accepted) == {
+        key("nsp_basis", "completed")._replace(dimensions=("nyanlanda", "unreviewed")): (-1,),
+        key("nsp_basis", "completed")._replace(dimensions=("nyanlanda", "confirmed")): (1,),
+    }
 
 
 def test_a_retracted_insats_takes_back_everything_it_added() -> None:

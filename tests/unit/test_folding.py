@@ -8,7 +8,8 @@ import uuid
 
 import pytest
 
-from services.aggregator.folding import State, fold
+from services.aggregator.counting import BASIS_OF_SOURCE, count_records
+from services.aggregator.folding import State, facts_of, fold
 from shared.events import HuvudmanRef, Insats, InsatsClassification, ReportClassified
 from tests.unit.test_batch_apply import oracle, stream
 
@@ -18,16 +19,26 @@ def empty() -> State:
 
 
 @pytest.mark.parametrize("seed", range(300))
-def test_any_arrival_order_folds_to_the_oracles_records(seed: int) -> None:
+def test_any_arrival_order_folds_to_the_oracles_records_and_counts(seed: int) -> None:
     events = stream(seed)
-    want, _ = oracle(events)
+    want, want_counts = oracle(events)
     state = empty()
     fold(state, list({e.event_id: e for e in events}.values()))  # the dedupe drops redeliveries
     got = {
-        k: (r.version, r.status, r.nsp_area, tuple(json.loads(r.school_forms)))
+        k: (
+            r.version,
+            r.status,
+            r.nsp_area,
+            BASIS_OF_SOURCE[r.area_source],
+            tuple(json.loads(r.school_forms)),
+        )
         for k, r in state.records.items()
     }
     assert got == want
+    counts = count_records((facts_of(r), 1) for r in state.records.values())
+    assert {
+        (k.table, k.year, k.ruc_id, k.lan_kod, k.status, k.dimensions): n for k, (n,) in counts.items()
+    } == want_counts
 
 
 def corrected(version: int, year: int, ruc_id: str = "gu", ref: str = "gu-1") -> ReportClassified:

@@ -1,14 +1,21 @@
-"""The migration history is one line, and a database upgraded to the old four heads upgrades on."""
+"""The migration history is one line, a database upgraded to the old four heads upgrades on, and
+0009 counts the records already stored by what their area rests on."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from pathlib import Path
 
 from alembic import command
 from alembic.script import ScriptDirectory
+from sqlalchemy import func, select
 
 from rucnet.migrate import alembic_config, upgrade
+from services.aggregator.tables import COUNT_TABLES
+from services.aggregator.verify import verify
+from shared.db import create_engine
+from tests.unit.test_batch_apply import live, stream
 
 
 def the_head() -> str:
@@ -32,3 +39,30 @@ def test_a_database_at_the_old_four_heads_upgrades_to_the_one_head(tmp_path: Pat
         assert [r for (r,) in db.execute("SELECT version_num FROM alembic_version")] == [the_head()]
         columns = {row[1] for row in db.execute("PRAGMA table_info(insats_record)")}
     assert "report_id" in columns
+
+
+def test_0009_counts_the_stored_records_by_basis_as_the_live_aggregator_does(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'basis.db'}"
+    upgrade(url)
+    events = stream(3)
+    asyncio.run(live(url, [events]))
+    before = asyncio.run(basis_counts(url))
+    assert {basis for _, basis in before} == {"confirmed", "declared", "unreviewed"}
+    command.downgrade(alembic_config(url), "0008")  # records as 0008 held them, no basis counts
+    upgrade(url)
+    assert asyncio.run(basis_counts(url)) == before
+    engine = create_engine(url)
+    assert asyncio.run(verify(engine)).clean
+    asyncio.run(engine.dispose())
+
+
+async def basis_counts(url: str) -> dict[tuple[str, str], int]:
+    engine = create_engine(url)
+    async with engine.connect() as conn:
+        table = COUNT_TABLES["nsp_basis"]
+        query = select(table.c.nsp_area, table.c.basis, func.sum(table.c.n)).group_by(
+            table.c.nsp_area, table.c.basis
+        )
+        counts = {(area, basis): int(n) for area, basis, n in await conn.execute(query) if n}
+    await engine.dispose()
+    return counts
