@@ -273,12 +273,15 @@ async def test_classification_panels_follow_an_analysts_override_last(pg_2020: s
     (before,) = await fetch(pg_2020, substitute(q.CLASSIFICATION_KEY_FIGURES))
     queue = await fetch(pg_2020, substitute(q.REVIEW_BACKLOG))
     flagged = [r for r in queue if r["Flaggad"] == "Ja"]
-    assert before["Väntar på granskning"] == len(flagged) > 0
-    assert before["Ej granskade automatiska"] == len(queue)
+    assert before["Väntar på granskning"] == len(flagged)
+    assert before["Ej granskade automatiska"] == len(queue) > 0
     assert before["Ändrade av analytiker (%)"] == 0
-    first = flagged[0]
+    first = (flagged or queue)[0]  # a flagged one if the model flagged any in the 2020 set
+    area, area_sv = ("styrning-och-ledning", "Styrning och ledning")
+    if first["Föreslaget område"] == area_sv:
+        area, area_sv = ("elevhalsa", "Elevhälsa och barns omsorg")
     override = ClassificationOverridden(
-        ruc_id=first["RUC"], year=2020, ref=first["Referens"], nsp_area="styrning-och-ledning",
+        ruc_id=first["RUC"], year=2020, ref=first["Referens"], nsp_area=area,
         reason="rutiner", analyst="analytiker@skolverket",
     )  # fmt: skip
     engine = create_engine(pg_2020)
@@ -291,7 +294,7 @@ async def test_classification_panels_follow_an_analysts_override_last(pg_2020: s
         await apply_events(session, [(override, topics.CLASSIFICATIONS_OVERRIDDEN)])
     await engine.dispose()
     (after,) = await fetch(pg_2020, substitute(q.CLASSIFICATION_KEY_FIGURES))
-    assert after["Väntar på granskning"] == before["Väntar på granskning"] - 1
+    assert after["Väntar på granskning"] == before["Väntar på granskning"] - (1 if flagged else 0)
     assert after["Ändrade av analytiker (%)"] > 0
     assert after[UPDATED] >= before[UPDATED]
     buckets = await fetch(pg_2020, substitute(q.CONFIDENCE_DISTRIBUTION))
@@ -300,7 +303,7 @@ async def test_classification_panels_follow_an_analysts_override_last(pg_2020: s
     (day,) = await fetch(pg_2020, substitute(q.REVIEW_ACTIVITY))
     assert (day["Ändrade"], day["Byte av område"]) == (1, 1)
     (moved,) = await fetch(pg_2020, substitute(q.DISAGREEMENTS))
-    assert (moved["Gällande område"], moved["Antal"]) == ("Styrning och ledning", 1)
+    assert (moved["Gällande område"], moved["Antal"]) == (area_sv, 1)
 
 
 async def columns(url: str, sql: str) -> list[str]:
