@@ -53,6 +53,7 @@ def create_app(settings: IntakeSettings) -> FastAPI:
         await receipt_store.close()
 
     async def outbox_readiness() -> dict[str, object]:
+        await relay.count_backlog()  # now, whatever the relay is waiting for
         return {"outbox_backlog": relay.backlog, "relay_error": relay.last_error}
 
     app = service_app(

@@ -62,12 +62,16 @@ class OutboxRelay:
         settings: RucnetSettings,
         interval_s: float,
         batch: int = 500,
+        send_timeout_s: float = 30.0,
     ) -> None:
         self.engine = engine
         self.broker = broker
         self.settings = settings
         self.interval_s = interval_s
         self.batch = batch
+        # An idempotent producer retries a send to an absent broker for as long as it takes: the
+        # pass gives up waiting after this long and sends the rows again later (consumers dedupe).
+        self.send_timeout_s = send_timeout_s
         self._wake = asyncio.Event()
         self.last_error: str | None = None
         self.backlog = 0
@@ -88,7 +92,7 @@ class OutboxRelay:
                 self.last_error = repr(exc)
                 log.warning("outbox relay: %r; retrying (%d)", exc, failures)
                 with contextlib.suppress(Exception):  # the backlog shows how much waits meanwhile
-                    await self._count_backlog()
+                    await self.count_backlog()
                 await asyncio.sleep(min(5.0, 0.2 * 2**failures))
                 continue
             if sent:  # more may be waiting: go on without a wait
@@ -99,9 +103,9 @@ class OutboxRelay:
 
     async def pass_once(self) -> int:
         """Send one batch; returns how many rows it settled (published or failed)."""
+        await self.count_backlog()
         rows = await self._load()
         if not rows:
-            await self._count_backlog()
             return 0
         sends: list[asyncio.Future[object]] = []
         for r in rows:
@@ -117,7 +121,7 @@ class OutboxRelay:
                 settled.set_result(sent)
                 sent = settled
             sends.append(sent)
-        outcomes = await asyncio.gather(*sends, return_exceptions=True)
+        outcomes = await _settled(sends, self.send_timeout_s)
         published, failed = [], []
         for row, outcome in zip(rows, outcomes, strict=True):
             if isinstance(outcome, PERMANENT):
@@ -188,7 +192,7 @@ class OutboxRelay:
             await conn.execute(sent.values(published_at=None))
             await conn.execute(update(_PARTS).values(published_at=None))
 
-    async def _count_backlog(self) -> None:
+    async def count_backlog(self) -> None:
         reports = _REPORTS.c
         async with self.engine.connect() as conn:
             n = await conn.scalar(
@@ -196,3 +200,17 @@ class OutboxRelay:
             )
         self.backlog = int(n or 0)
         BACKLOG.set(self.backlog)
+
+
+async def _settled(sends: Sequence[asyncio.Future[object]], timeout_s: float) -> list[object]:
+    """Each send's outcome (its result or its exception), a TimeoutError for those still pending."""
+    done, _pending = await asyncio.wait(sends, timeout=timeout_s) if sends else (set(), set())
+    outcomes: list[object] = []
+    for sent in sends:
+        if sent not in done:
+            outcomes.append(TimeoutError(f"no acknowledgement within {timeout_s:.0f} s"))
+        elif sent.cancelled():
+            outcomes.append(asyncio.CancelledError())
+        else:
+            outcomes.append(sent.exception() or sent.result())
+    return outcomes

@@ -35,7 +35,7 @@ from tests.conftest import test_settings
 from tests.integration.conftest import data_dir, eventually, records_on, running, token
 from tests.unit.test_schemas import insats, valid_report
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 OUTAGE_S = 60.0
 
 

@@ -26,6 +26,7 @@ from aiokafka import AIOKafkaProducer
 
 from rucnet.embedded_broker import free_port
 from shared import topics
+from tests.conftest import TANSU_BOOTSTRAPS
 from tests.unit.test_deploy_compose import ROOT, resolved
 from tests.unit.test_schemas import insats, valid_report
 
@@ -52,7 +53,7 @@ def service_env(
     }
     if "RUCNET_AGGREGATOR_URL" in env:
         env["RUCNET_AGGREGATOR_URL"] = f"http://127.0.0.1:{ports['aggregator']}"
-    if not os.environ.get("RUCNET_TEST_KAFKA_BOOTSTRAP"):
+    if kafka in TANSU_BOOTSTRAPS:
         env["RUCNET_KAFKA_IDEMPOTENCE"] = "false"  # the embedded broker has no InitProducerId
     return env
 
@@ -88,7 +89,7 @@ def stack(kafka_bootstrap: str, pg_url: str, tmp_path: Path) -> Iterator[dict[st
                     stdout=out,
                     stderr=subprocess.STDOUT,
                 )
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 120
         waiting = set(SERVICES)
         while waiting and time.monotonic() < deadline:
             for name in sorted(waiting):
@@ -96,7 +97,7 @@ def stack(kafka_bootstrap: str, pg_url: str, tmp_path: Path) -> Iterator[dict[st
                 if healthy(name, envs[name]):
                     waiting.discard(name)
             time.sleep(0.2)
-        assert not waiting, f"not healthy within 60 s: {waiting}"
+        assert not waiting, f"not healthy within 120 s: {waiting}"
         yield {"ports": ports, "envs": envs, "logs": logs, "kafka": kafka_bootstrap}
     finally:
         for process in processes.values():
@@ -118,8 +119,11 @@ def token(env: dict[str, str], *args: str) -> dict[str, str]:
 
 
 def json_log(path: Path) -> list[dict[str, Any]]:
-    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    return [json.loads(line) for line in lines]  # every line is one JSON object
+    """Every complete line is one JSON object; a line still being written (no newline yet) is not
+    read: the services run on while the test reads their logs."""
+    text = path.read_text(encoding="utf-8")
+    complete = text if text.endswith("\n") else text.rpartition("\n")[0]
+    return [json.loads(line) for line in complete.splitlines() if line.strip()]
 
 
 async def publish_raw(kafka: str, body: dict[str, Any]) -> None:
