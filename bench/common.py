@@ -1,10 +1,11 @@
-"""What every benchmark shares: a fresh embedded broker, a fresh PostgreSQL database (or SQLite),
+"""What every benchmark shares: a broker and a PostgreSQL server started for the run, fresh databases,
 services run in-process through their lifespans, and small timing helpers. Prints, never asserts.
 
-``RUCNET_BENCH_KAFKA_BOOTSTRAP=host:port`` runs the benchmarks against that Kafka instead of an
-embedded Tansu (a 1 M insatser run needs one: Tansu keeps its log in memory and slows down as it
-grows). The benchmarks delete and recreate rucnet's topics and consumer groups there first: point
-it at a scratch cluster only.
+The broker is an Apache Kafka 4.1.1 node (``rucnet.kafka_node``, production's producer settings:
+idempotence, acks=all) when Java is present, else the embedded Tansu; ``RUCNET_BENCH_BROKER=tansu``
+forces Tansu, ``RUCNET_BENCH_KAFKA_BOOTSTRAP=host:port`` uses that Kafka instead (the benchmarks
+delete and recreate rucnet's topics there first: point it at a scratch cluster only). PostgreSQL is
+``RUCNET_BENCH_PG_ADMIN_DSN`` when set, else a throwaway cluster (``rucnet.local_pg``).
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ import os
 import signal
 import statistics
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +34,8 @@ from fastapi import FastAPI
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from rucnet.embedded_broker import EmbeddedBroker, free_port  # noqa: E402
+from rucnet.kafka_node import KAFKA_VERSION, KafkaNode, java_available  # noqa: E402
+from rucnet.local_pg import LocalPostgres  # noqa: E402
 from rucnet.migrate import upgrade  # noqa: E402
 from shared import topics  # noqa: E402
 from shared.auth import create_token  # noqa: E402
@@ -38,9 +43,85 @@ from shared.broker import ensure_topics  # noqa: E402
 from shared.db import create_engine, session_factory  # noqa: E402
 from shared.settings import RucnetSettings  # noqa: E402
 
-PG_ADMIN = os.environ.get("RUCNET_BENCH_PG_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 EXTERNAL_KAFKA = os.environ.get("RUCNET_BENCH_KAFKA_BOOTSTRAP")
-BROKER_NAME = f"Kafka at {EXTERNAL_KAFKA}" if EXTERNAL_KAFKA else "embedded Tansu"
+PG_ADMIN = os.environ.get("RUCNET_BENCH_PG_ADMIN_DSN")
+
+
+def broker_kind() -> str:
+    """``external``, ``kafka`` (a local Apache Kafka node) or ``tansu``."""
+    if EXTERNAL_KAFKA:
+        return "external"
+    forced = os.environ.get("RUCNET_BENCH_BROKER", "")
+    if forced in ("kafka", "tansu"):
+        return forced
+    return "kafka" if java_available() else "tansu"
+
+
+@dataclass
+class Bench:
+    """The servers of one benchmark process: a broker (``bootstrap``) and PostgreSQL (``pg_admin``)."""
+
+    work: Path
+    kind: str
+    pg_admin: str
+    bootstrap: str = ""
+    partitions: int = 3
+    _tansu: EmbeddedBroker | None = field(default=None, repr=False)
+
+    @property
+    def kafka(self) -> bool:
+        """A real Apache Kafka: production's idempotent producer, fetches answered when data arrives."""
+        return self.kind != "tansu"
+
+    @property
+    def name(self) -> str:
+        return {
+            "external": f"Apache Kafka at {EXTERNAL_KAFKA}",
+            "kafka": f"Apache Kafka {KAFKA_VERSION}, one local KRaft node",
+            "tansu": "embedded Tansu",
+        }[self.kind]
+
+    async def fresh_topics(self) -> str:
+        """rucnet's topics empty and no group offsets (Kafka: deleted and recreated; Tansu, which
+        keeps memory only: a new broker); returns the bootstrap to use from now on."""
+        if self.kind == "tansu":
+            if self._tansu is not None:
+                self._tansu.stop()
+            self._tansu = EmbeddedBroker(free_port(), self.work / f"tansu-{uuid.uuid4().hex[:4]}.log")
+            self._tansu.start()
+            self.bootstrap = self._tansu.bootstrap
+        else:
+            await reset_topics(self.bootstrap)
+        settings = RucnetSettings(kafka_bootstrap=self.bootstrap, kafka_partitions=self.partitions)
+        await ensure_topics(settings)
+        return self.bootstrap
+
+
+@asynccontextmanager
+async def environment(work: Path | None = None) -> AsyncIterator[Bench]:
+    """A broker with rucnet's topics and a PostgreSQL server, both stopped afterwards."""
+    async with AsyncExitStack() as stack:
+        if work is None:
+            work = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        kind = broker_kind()
+        pg_admin = PG_ADMIN
+        if pg_admin is None:
+            local = LocalPostgres(Path(tempfile.mkdtemp(prefix="rucnet-bench-pg-")))
+            await asyncio.to_thread(local.start)
+            stack.callback(local.stop)
+            pg_admin = local.admin_dsn
+        bench = Bench(work, kind, pg_admin)
+        if kind == "external":
+            bench.bootstrap = EXTERNAL_KAFKA or ""
+        elif kind == "kafka":
+            node = KafkaNode(work / "kafka", heap_mb=1024)
+            stack.callback(node.stop)
+            await asyncio.to_thread(node.start)
+            bench.bootstrap = node.bootstrap
+        else:
+            stack.callback(lambda: bench._tansu.stop() if bench._tansu else None)
+        await bench.fresh_topics()
+        yield bench
 
 
 def run(main: Coroutine[Any, Any, None]) -> None:
@@ -55,22 +136,6 @@ def run(main: Coroutine[Any, Any, None]) -> None:
 
     with contextlib.suppress(asyncio.CancelledError):
         asyncio.run(cancellable())
-
-
-@asynccontextmanager
-async def broker(workdir: Path, partitions: int = 3) -> AsyncIterator[str]:
-    if EXTERNAL_KAFKA:
-        await reset_topics(EXTERNAL_KAFKA)
-        await ensure_topics(RucnetSettings(kafka_bootstrap=EXTERNAL_KAFKA, kafka_partitions=partitions))
-        yield EXTERNAL_KAFKA
-        return
-    embedded = EmbeddedBroker(free_port(), workdir / "tansu.log")
-    embedded.start()
-    try:
-        await ensure_topics(RucnetSettings(kafka_bootstrap=embedded.bootstrap, kafka_partitions=partitions))
-        yield embedded.bootstrap
-    finally:
-        embedded.stop()
 
 
 async def reset_topics(bootstrap: str, timeout_s: float = 60.0) -> None:
@@ -98,34 +163,42 @@ async def reset_topics(bootstrap: str, timeout_s: float = 60.0) -> None:
 
 
 @asynccontextmanager
-async def database(kind: str, workdir: Path) -> AsyncIterator[str]:
+async def database(kind: str, bench: Bench) -> AsyncIterator[str]:
     """A migrated, empty database: ``pg`` (dropped afterwards) or ``sqlite`` (in the work dir)."""
     if kind == "sqlite":
-        url = f"sqlite+aiosqlite:///{workdir / f'bench-{uuid.uuid4().hex[:6]}.db'}"
+        url = f"sqlite+aiosqlite:///{bench.work / f'bench-{uuid.uuid4().hex[:6]}.db'}"
         await asyncio.to_thread(upgrade, url)
         yield url
         return
     name = f"rucnet_bench_{uuid.uuid4().hex[:10]}"
-    conn = await asyncpg.connect(PG_ADMIN)
+    conn = await asyncpg.connect(bench.pg_admin)
     await conn.execute(f'CREATE DATABASE "{name}"')
     await conn.close()
-    url = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1) + f"/{name}"
+    base = bench.pg_admin.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
+    url = f"{base}/{name}"
     try:
         await asyncio.to_thread(upgrade, url)
         yield url
     finally:
-        conn = await asyncpg.connect(PG_ADMIN)
+        conn = await asyncpg.connect(bench.pg_admin)
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await conn.close()
 
 
-def settings_kw(bootstrap: str, url: str, workdir: Path, **extra: Any) -> dict[str, Any]:
+def fetch_wait_ms(bench: Bench) -> int:
+    """Production's 500 ms on Kafka, which cuts a waiting fetch short when data arrives; Tansu
+    answers a waiting fetch only at its timeout, so 20 ms there."""
+    return 500 if bench.kafka else 20
+
+
+def settings_kw(bench: Bench, url: str, **extra: Any) -> dict[str, Any]:
+    """The services' settings for a run: production's idempotent producer on Kafka (Tansu has none)."""
     return {
-        "kafka_bootstrap": bootstrap,
+        "kafka_bootstrap": bench.bootstrap,
         "database_url": url,
-        "data_dir": workdir,
-        "kafka_idempotence": False,
-        "kafka_fetch_max_wait_ms": 20,
+        "data_dir": bench.work,
+        "kafka_idempotence": bench.kafka,
+        "kafka_fetch_max_wait_ms": fetch_wait_ms(bench),
         "pseudonym_secret": "bench-secret",
         "log_level": "WARNING",
         **extra,
@@ -148,7 +221,7 @@ async def running(*apps: FastAPI) -> AsyncIterator[list[httpx.AsyncClient]]:
 async def bearer(url: str, role: str, ruc_id: str | None = None) -> dict[str, str]:
     engine = create_engine(url)
     async with session_factory(engine)() as session:
-        raw = await create_token(session, role, ruc_id)  # type: ignore[arg-type]
+        raw = await create_token(session, role, ruc_id)
     await engine.dispose()
     return {"Authorization": f"Bearer {raw}"}
 
