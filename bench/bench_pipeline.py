@@ -12,6 +12,7 @@ import json
 import math
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from common import (
     settings_kw,
     wait_for,
 )
+from latency_parts import latency_parts
 from raw_kafka import raw_chain, raw_round_trip
 from sqlalchemy import select
 from stages import StageRates, stage_rates
@@ -57,10 +59,16 @@ def trend(samples: list[tuple[float, int]], parts: int = 4) -> list[float]:
     return rates
 
 
-async def end_to_end(
-    bench: Bench, bodies: list[dict[str, Any]], latency_s: float, **settings: Any
-) -> tuple[float, float, list[float], list[float]]:
-    """(insatser/s end to end, intake's accept rate in that run, per-quarter rates, latencies in s)."""
+@dataclass(frozen=True)
+class Run:
+    pipeline: float  # insatser/s end to end
+    accepted: float  # intake's accept rate in that run
+    quarters: list[float]  # insatser/s counted per quarter of the run
+    latencies: list[float]  # submit→counted, seconds
+    parts: dict[str, tuple[float, float]]  # latency per step, (p50, p99) ms
+
+
+async def end_to_end(bench: Bench, bodies: list[dict[str, Any]], latency_s: float, **settings: Any) -> Run:
     insatser = sum(len(b["insatser"]) for b in bodies)
     await bench.fresh_topics()
     async with database("pg", bench) as url:
@@ -103,8 +111,9 @@ async def end_to_end(
                 select(RECORDS.c.ref, RECORDS.c.updated_at).where(RECORDS.c.ref.in_(list(sent)))
             )
             latencies = [(at - sent[ref]).total_seconds() for ref, at in rows]
+        parts = await latency_parts(probe_engine, bench.bootstrap, bench.partitions, sent)
         await probe_engine.dispose()
-    return pipeline, accepted, trend(samples), latencies
+    return Run(pipeline, accepted, trend(samples), latencies, parts)
 
 
 def print_figures(
@@ -112,19 +121,19 @@ def print_figures(
     n: int,
     per_report: int,
     fetch_wait_ms: int,
-    figures: tuple[float, float, list[float], list[float]],
+    figures: Run,
     raw: float,
     stages: StageRates | None,
     raw_latencies: list[float],
 ) -> None:
-    pipeline, accepted, quarters, latencies = figures
+    pipeline, latencies = figures.pipeline, figures.latencies
     print(
         f"pipeline, {n:,} insatser in reports of {per_report} (PostgreSQL, {bench.name}, the three "
         f"services in this one process, fetch wait {fetch_wait_ms} ms)"
     )
     figure("end-to-end intake→classifier→aggregator", pipeline, "insatser/s", raw, "")
-    figure("  of which: intake accepting them all", accepted, "insatser/s")
-    print(f"  counted per quarter of the run: {', '.join(f'{r:,.0f}' for r in quarters)} insatser/s")
+    figure("  of which: intake accepting them all", figures.accepted, "insatser/s")
+    print(f"  counted per quarter of the run: {', '.join(f'{r:,.0f}' for r in figures.quarters)} insatser/s")
     figure("broker ceiling: batched raw aiokafka chain", raw, "insatser/s")
     if stages is not None:
         for name, rate in stages.named().items():
@@ -136,6 +145,8 @@ def print_figures(
     raw50, raw99 = percentile(raw_latencies, 50) * 1000, percentile(raw_latencies, 99) * 1000
     figure(f"p50 submit→counted at {RATE:.0f} reports/s", p50, "ms", raw50)
     figure(f"p99 submit→counted at {RATE:.0f} reports/s", p99, "ms", raw99, "≤ 10× raw p99")
+    steps = ", ".join(f"{step} {p50:,.1f}/{p99:,.1f}" for step, (p50, p99) in figures.parts.items())
+    print(f"  p50/p99 ms since the step before: {steps}")
 
 
 async def main(
@@ -147,7 +158,7 @@ async def main(
         async with environment(Path(tmp)) as bench:
             fetch_wait = settings.get("kafka_fetch_max_wait_ms") or fetch_wait_ms(bench)
             figures = await end_to_end(bench, bodies, latency_s, **settings)
-            pipeline, accepted, _, latencies = figures
+            pipeline, accepted, latencies = figures.pipeline, figures.accepted, figures.latencies
             print(  # before the baselines, so that a run they fail still leaves its figures
                 f"  measured, baselines next: {pipeline:,.1f} insatser/s end to end, intake "
                 f"{accepted:,.1f} insatser/s, p50/p99 {percentile(latencies, 50) * 1000:,.1f}/"
@@ -158,7 +169,7 @@ async def main(
             sample = json.dumps(bodies[0]).encode()
             raw_s = await raw_chain(bench.bootstrap, [sample] * n_reports, b"gu", *raw_args)
             raw = n_reports * per_report / raw_s
-            raw_latencies = await raw_round_trip(bench.bootstrap, RATE, latency_s, *raw_args)
+            raw_latencies = await raw_round_trip(bench.bootstrap, RATE, latency_s, b"gu", *raw_args)
             stages = await stage_rates(bench, bodies, **settings) if with_stages else None
     print_figures(bench, n_reports * per_report, per_report, fetch_wait, figures, raw, stages, raw_latencies)
 

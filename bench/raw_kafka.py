@@ -4,7 +4,10 @@
   awaited one by one), the middle and the sink reading with ``getmany`` and committing once per
   batch; the producer has the services' settings (acks=all, idempotence where the broker has it)
   and the pipeline's key (one RUC: one partition, as the pipeline's reports).
-- ``raw_round_trip``: produce → consume of one small message at a steady rate (the latency floor).
+- ``raw_round_trip``: produce → consume of one small message at a steady rate (the latency floor),
+  with the pipeline's key and the services' fetch wait. aiokafka 0.14 keeps one fetch in flight per
+  broker node, and a partition whose records were just handed out is left out of it: with every
+  message on one partition, the next one waits for that fetch to end, up to the fetch wait.
 """
 
 from __future__ import annotations
@@ -86,7 +89,7 @@ async def raw_chain(
 
 
 async def raw_round_trip(
-    bootstrap: str, rate: float, seconds: float, idempotence: bool, fetch_wait_ms: int
+    bootstrap: str, rate: float, seconds: float, key: bytes, idempotence: bool, fetch_wait_ms: int
 ) -> list[float]:
     """Seconds from send to receipt of each message sent at ``rate`` per second."""
     topic = f"raw-rt-{uuid.uuid4().hex[:6]}"
@@ -106,8 +109,8 @@ async def raw_round_trip(
     task = asyncio.create_task(drain())
     try:
         await asyncio.sleep(1)  # the group settles before the clock starts
-        for i in range(total):
-            await out.send(topic, str(time.time()).encode(), key=str(i % 18).encode())
+        for _ in range(total):
+            await out.send(topic, str(time.time()).encode(), key=key)
             await asyncio.sleep(1 / rate)
         await asyncio.wait_for(task, timeout=120)
     finally:
