@@ -139,6 +139,8 @@ def print_figures(
         for name, rate in stages.named().items():
             figure(f"stage alone: {name}", rate, "insatser/s")
         slowest = min((r for r in stages.named().values() if not math.isnan(r)), default=math.nan)
+        print(f"    classifier alone, wall time in: {stages.classifier_parts}")
+        print(f"    aggregator alone, wall time in: {stages.aggregator_parts}")
         bound = next(k for k, v in stages.named().items() if v == slowest)
         figure(f"end to end against the slowest stage ({bound})", pipeline, "insatser/s", slowest, "≥ 50 %")
     p50, p99 = percentile(latencies, 50) * 1000, percentile(latencies, 99) * 1000

@@ -18,26 +18,44 @@ from dataclasses import dataclass
 from typing import Any
 
 from common import Bench, bearer, database, running, settings_kw
+from timed import reset, shares, timed
 from workload import Probe, classified, counted, submit_all
 
+from services.aggregator import handlers as aggregator_handlers
 from services.aggregator.app import create_app as aggregator_app
 from services.aggregator.settings import AggregatorSettings
+from services.classifier import handlers as classifier_handlers
 from services.classifier.app import create_app as classifier_app
+from services.classifier.scoring import ScoringPool
 from services.classifier.settings import ClassifierSettings
 from services.intake.app import create_app as intake_app
 from services.intake.relay import OutboxRelay
 from services.intake.settings import IntakeSettings
 from shared.db import create_engine
 
+CLASSIFIER_PARTS = {
+    "parse": (classifier_handlers, "parse_record_or_dead_letter"),
+    "score (worker)": (ScoringPool, "score_batch"),
+    "decide": (classifier_handlers, "classified_reports"),
+    "store": (classifier_handlers, "record_classified"),
+    "publish (acks)": (classifier_handlers, "publish_all"),
+}
+AGGREGATOR_PARTS = {
+    "parse": (aggregator_handlers, "parse_record_or_dead_letter"),
+    "apply (before commit)": (aggregator_handlers, "apply_parsed"),
+}
+
 
 @dataclass(frozen=True)
 class StageRates:
-    """Insatser per second of each stage alone."""
+    """Insatser per second of each stage alone, and where the two consumers' time went."""
 
     accept: float
     relay: float
     classifier: float
     aggregator: float
+    classifier_parts: str = ""
+    aggregator_parts: str = ""
 
     def named(self) -> dict[str, float]:
         return {
@@ -90,10 +108,16 @@ async def stage_rates(bench: Bench, bodies: list[dict[str, Any]], **settings: An
             relayed = insatser / (time.monotonic() - started)
         engine = create_engine(url)
         try:
-            async with running(classifier_app(ClassifierSettings(**kw))):
-                scored = await steady_rate(classified(engine), insatser, timeout_s=1800)
-            async with running(aggregator_app(AggregatorSettings(**kw))):
-                applied = await steady_rate(counted(engine), insatser, timeout_s=1800)
+            with timed(CLASSIFIER_PARTS) as spent:
+                async with running(classifier_app(ClassifierSettings(**kw))):
+                    started, spent = time.monotonic(), reset(spent)
+                    scored = await steady_rate(classified(engine), insatser, timeout_s=1800)
+                    classifier_parts = shares(spent, time.monotonic() - started)
+            with timed(AGGREGATOR_PARTS) as spent:
+                async with running(aggregator_app(AggregatorSettings(**kw))):
+                    started, spent = time.monotonic(), reset(spent)
+                    applied = await steady_rate(counted(engine), insatser, timeout_s=1800)
+                    aggregator_parts = shares(spent, time.monotonic() - started)
         finally:
             await engine.dispose()
-    return StageRates(accept, relayed, scored, applied)
+    return StageRates(accept, relayed, scored, applied, classifier_parts, aggregator_parts)
