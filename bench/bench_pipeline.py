@@ -16,9 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 from common import (
     Bench,
     bearer,
+    consumers_joined,
     database,
     environment,
     fetch_wait_ms,
@@ -27,13 +29,14 @@ from common import (
     run,
     running,
     settings_kw,
+    started_brokers,
     wait_for,
 )
 from latency_parts import latency_parts
 from raw_kafka import raw_chain, raw_round_trip
 from sqlalchemy import select
 from stages import StageRates, stage_rates
-from workload import counted, report, submit_all
+from workload import Probe, counted, report, submit_all
 
 from services.aggregator.app import create_app as aggregator_app
 from services.aggregator.settings import AggregatorSettings
@@ -68,8 +71,39 @@ class Run:
     parts: dict[str, tuple[float, float]]  # latency per step, (p50, p99) ms
 
 
-async def end_to_end(bench: Bench, bodies: list[dict[str, Any]], latency_s: float, **settings: Any) -> Run:
+async def throughput_then_latency(
+    intake: httpx.AsyncClient, gu: dict[str, str], bodies: list[dict[str, Any]], probe: Probe, wait_s: float
+) -> tuple[float, float, list[float], dict[str, dt.datetime]]:
+    """Every body submitted until all are counted; then one insats per report at a steady rate.
+    Returns (insatser/s end to end, intake's accept rate, per-quarter rates, submit time by ref)."""
     insatser = sum(len(b["insatser"]) for b in bodies)
+    samples, started = [(0.0, 0)], time.monotonic()
+
+    async def sampled() -> int:
+        value = await probe()
+        if time.monotonic() - started - samples[-1][0] >= 0.5:
+            samples.append((time.monotonic() - started, value))
+        return value
+
+    submitting = asyncio.create_task(submit_all(intake, gu, bodies))
+    await wait_for(sampled, insatser, timeout_s=3600)
+    pipeline = insatser / (time.monotonic() - started)
+    samples.append((time.monotonic() - started, insatser))
+    accepted = insatser / await submitting
+
+    sent: dict[str, dt.datetime] = {}  # counted = its record's commit time
+    posts = []
+    for i in range(int(RATE * wait_s)):
+        body = report(1, 10_000_000 + i)
+        sent[body["insatser"][0]["ref"]] = dt.datetime.now(dt.UTC)
+        posts.append(asyncio.create_task(intake.post("/api/v1/reports", json=body, headers=gu)))
+        await asyncio.sleep(1 / RATE)
+    await asyncio.gather(*posts)
+    await wait_for(probe, insatser + len(sent), timeout_s=300)
+    return pipeline, accepted, trend(samples), sent
+
+
+async def end_to_end(bench: Bench, bodies: list[dict[str, Any]], latency_s: float, **settings: Any) -> Run:
     await bench.fresh_topics()
     async with database("pg", bench) as url:
         kw = settings_kw(bench, url, **settings)
@@ -80,32 +114,12 @@ async def end_to_end(bench: Bench, bodies: list[dict[str, Any]], latency_s: floa
         )
         gu = await bearer(url, "ruc", "gu")
         probe_engine = create_engine(url)
-        probe, samples = counted(probe_engine), [(0.0, 0)]
-        async with running(*apps) as (intake, _classifier, _aggregator):
-            started = time.monotonic()
-
-            async def sampled() -> int:
-                value = await probe()
-                if time.monotonic() - started - samples[-1][0] >= 0.5:
-                    samples.append((time.monotonic() - started, value))
-                return value
-
-            submitting = asyncio.create_task(submit_all(intake, gu, bodies))
-            await wait_for(sampled, insatser, timeout_s=3600)
-            pipeline = insatser / (time.monotonic() - started)
-            samples.append((time.monotonic() - started, insatser))
-            accepted = insatser / await submitting
-
-            # latency: one insats per report at a steady rate; counted = its record's commit time
-            sent: dict[str, dt.datetime] = {}
-            posts = []
-            for i in range(int(RATE * latency_s)):
-                body = report(1, 10_000_000 + i)
-                sent[body["insatser"][0]["ref"]] = dt.datetime.now(dt.UTC)
-                posts.append(asyncio.create_task(intake.post("/api/v1/reports", json=body, headers=gu)))
-                await asyncio.sleep(1 / RATE)
-            await asyncio.gather(*posts)
-            await wait_for(probe, insatser + len(sent), timeout_s=300)
+        with started_brokers() as brokers:
+            async with running(*apps) as clients:
+                await consumers_joined(brokers)  # their first group join is start-up, not throughput
+                pipeline, accepted, quarters, sent = await throughput_then_latency(
+                    clients[0], gu, bodies, counted(probe_engine), latency_s
+                )
         async with probe_engine.connect() as conn:
             rows = await conn.execute(
                 select(RECORDS.c.ref, RECORDS.c.updated_at).where(RECORDS.c.ref.in_(list(sent)))
@@ -113,7 +127,7 @@ async def end_to_end(bench: Bench, bodies: list[dict[str, Any]], latency_s: floa
             latencies = [(at - sent[ref]).total_seconds() for ref, at in rows]
         parts = await latency_parts(probe_engine, bench.bootstrap, bench.partitions, sent)
         await probe_engine.dispose()
-    return Run(pipeline, accepted, trend(samples), latencies, parts)
+    return Run(pipeline, accepted, quarters, latencies, parts)
 
 
 def print_figures(

@@ -19,7 +19,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,9 +27,11 @@ from typing import Any
 
 import asyncpg
 import httpx
+from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from fastapi import FastAPI
+from faststream.kafka import KafkaBroker
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -121,6 +123,8 @@ async def environment(work: Path | None = None) -> AsyncIterator[Bench]:
         else:
             stack.callback(lambda: bench._tansu.stop() if bench._tansu else None)
         await bench.fresh_topics()
+        if kind == "kafka":
+            await warm_up(bench.bootstrap)
         yield bench
 
 
@@ -136,6 +140,52 @@ def run(main: Coroutine[Any, Any, None]) -> None:
 
     with contextlib.suppress(asyncio.CancelledError):
         asyncio.run(cancellable())
+
+
+async def warm_up(bootstrap: str, timeout_s: float = 60.0) -> None:
+    """The first consumer group on a new Kafka waits while ``__consumer_offsets`` is created: a
+    throwaway group takes that wait here, before any clock starts."""
+    consumer = AIOKafkaConsumer(
+        topics.DEAD_LETTERS, bootstrap_servers=bootstrap, group_id="bench-warm-up", enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        deadline = time.monotonic() + timeout_s
+        while not consumer.assignment():
+            await consumer.getmany(timeout_ms=200)
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no partitions assigned in {timeout_s}s")
+        await consumer.commit()
+    finally:
+        await consumer.stop()
+
+
+@contextlib.contextmanager
+def started_brokers() -> Iterator[list[KafkaBroker]]:
+    """The services' FastStream brokers started meanwhile (not every app keeps its own in sight)."""
+    started: list[KafkaBroker] = []
+    original = KafkaBroker.start
+
+    async def start(self: KafkaBroker) -> None:
+        started.append(self)
+        await original(self)
+
+    KafkaBroker.start = start  # type: ignore[method-assign]
+    try:
+        yield started
+    finally:
+        KafkaBroker.start = original  # type: ignore[method-assign]
+
+
+async def consumers_joined(brokers: list[KafkaBroker], timeout_s: float = 60.0) -> None:
+    """Until every subscriber of ``brokers`` has partitions: their start-up (the first group join)
+    is over, so a clock started now times the work (bounded polling)."""
+    deadline = time.monotonic() + timeout_s
+    for subscriber in (s for broker in brokers for s in broker.subscribers):
+        while subscriber.consumer is None or not subscriber.consumer.assignment():  # type: ignore[attr-defined]
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{subscriber} has no partitions after {timeout_s}s")
+            await asyncio.sleep(0.05)
 
 
 async def reset_topics(bootstrap: str, timeout_s: float = 60.0) -> None:
