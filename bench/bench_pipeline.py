@@ -35,7 +35,8 @@ from common import (
 from latency_parts import latency_parts
 from raw_kafka import raw_chain, raw_round_trip
 from sqlalchemy import select
-from stages import StageRates, stage_rates
+from stages import AGGREGATOR_PARTS, CLASSIFIER_PARTS, StageRates, stage_rates
+from timed import Spent, per_call, reset, timed
 from workload import Probe, counted, report, submit_all
 
 from services.aggregator.app import create_app as aggregator_app
@@ -69,11 +70,18 @@ class Run:
     quarters: list[float]  # insatser/s counted per quarter of the run
     latencies: list[float]  # submit→counted, seconds
     parts: dict[str, tuple[float, float]]  # latency per step, (p50, p99) ms
+    lags: list[float]  # the event loop's lag during the latency run, ms
+    calls: str  # wall time per call of the consumers' parts during the latency run
 
 
 async def throughput_then_latency(
-    intake: httpx.AsyncClient, gu: dict[str, str], bodies: list[dict[str, Any]], probe: Probe, wait_s: float
-) -> tuple[float, float, list[float], dict[str, dt.datetime]]:
+    intake: httpx.AsyncClient,
+    gu: dict[str, str],
+    bodies: list[dict[str, Any]],
+    probe: Probe,
+    wait_s: float,
+    spent: Spent,
+) -> tuple[float, float, list[float], dict[str, dt.datetime], list[float], str]:
     """Every body submitted until all are counted; then one insats per report at a steady rate.
     Returns (insatser/s end to end, intake's accept rate, per-quarter rates, submit time by ref)."""
     insatser = sum(len(b["insatser"]) for b in bodies)
@@ -93,6 +101,9 @@ async def throughput_then_latency(
 
     sent: dict[str, dt.datetime] = {}  # counted = its record's commit time
     posts = []
+    lags: list[float] = []
+    watching = asyncio.create_task(loop_lag(lags))
+    reset(spent)
     for i in range(int(RATE * wait_s)):
         body = report(1, 10_000_000 + i)
         sent[body["insatser"][0]["ref"]] = dt.datetime.now(dt.UTC)
@@ -100,7 +111,16 @@ async def throughput_then_latency(
         await asyncio.sleep(1 / RATE)
     await asyncio.gather(*posts)
     await wait_for(probe, insatser + len(sent), timeout_s=300)
-    return pipeline, accepted, trend(samples), sent
+    watching.cancel()
+    return pipeline, accepted, trend(samples), sent, lags, per_call(spent)
+
+
+async def loop_lag(lags: list[float], every_s: float = 0.01) -> None:
+    """How late a 10 ms sleep wakes up (ms): the event loop's queue, which every hop waits in."""
+    while True:
+        started = time.monotonic()
+        await asyncio.sleep(every_s)
+        lags.append((time.monotonic() - started - every_s) * 1000)
 
 
 async def end_to_end(bench: Bench, bodies: list[dict[str, Any]], latency_s: float, **settings: Any) -> Run:
@@ -114,11 +134,11 @@ async def end_to_end(bench: Bench, bodies: list[dict[str, Any]], latency_s: floa
         )
         gu = await bearer(url, "ruc", "gu")
         probe_engine = create_engine(url)
-        with started_brokers() as brokers:
+        with started_brokers() as brokers, timed(CLASSIFIER_PARTS | AGGREGATOR_PARTS) as spent:
             async with running(*apps) as clients:
                 await consumers_joined(brokers)  # their first group join is start-up, not throughput
-                pipeline, accepted, quarters, sent = await throughput_then_latency(
-                    clients[0], gu, bodies, counted(probe_engine), latency_s
+                pipeline, accepted, quarters, sent, lags, calls = await throughput_then_latency(
+                    clients[0], gu, bodies, counted(probe_engine), latency_s, spent
                 )
         async with probe_engine.connect() as conn:
             rows = await conn.execute(
@@ -127,7 +147,7 @@ async def end_to_end(bench: Bench, bodies: list[dict[str, Any]], latency_s: floa
             latencies = [(at - sent[ref]).total_seconds() for ref, at in rows]
         parts = await latency_parts(probe_engine, bench.bootstrap, bench.partitions, sent)
         await probe_engine.dispose()
-    return Run(pipeline, accepted, quarters, latencies, parts)
+    return Run(pipeline, accepted, quarters, latencies, parts, lags, calls)
 
 
 def print_figures(
@@ -163,6 +183,9 @@ def print_figures(
     figure(f"p99 submit→counted at {RATE:.0f} reports/s", p99, "ms", raw99, "≤ 10× raw p99")
     steps = ", ".join(f"{step} {p50:,.1f}/{p99:,.1f}" for step, (p50, p99) in figures.parts.items())
     print(f"  p50/p99 ms since the step before: {steps}")
+    lag50, lag99 = percentile(figures.lags, 50), percentile(figures.lags, 99)
+    print(f"  event loop lag meanwhile (a 10 ms sleep's overshoot), p50/p99: {lag50:.1f}/{lag99:.1f} ms")
+    print(f"  per call meanwhile: {figures.calls}")
 
 
 async def main(

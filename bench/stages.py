@@ -34,14 +34,14 @@ from services.intake.settings import IntakeSettings
 from shared.db import create_engine
 
 CLASSIFIER_PARTS = {
-    "parse": (classifier_handlers, "parse_record_or_dead_letter"),
+    "parse (classifier)": (classifier_handlers, "parse_record_or_dead_letter"),
     "score (worker)": (ScoringPool, "score_batch"),
     "decide": (classifier_handlers, "classified_reports"),
     "store": (classifier_handlers, "record_classified"),
     "publish (acks)": (classifier_handlers, "publish_all"),
 }
 AGGREGATOR_PARTS = {
-    "parse": (aggregator_handlers, "parse_record_or_dead_letter"),
+    "parse (aggregator)": (aggregator_handlers, "parse_record_or_dead_letter"),
     "apply (before commit)": (aggregator_handlers, "apply_parsed"),
 }
 

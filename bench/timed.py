@@ -15,7 +15,19 @@ from contextlib import contextmanager
 from typing import Any
 
 
-def _timing(name: str, fn: Any, spent: dict[str, float]) -> Any:
+class Spent(dict[str, float]):
+    """label → seconds spent inside; ``calls``: label → how many calls."""
+
+    def __init__(self, labels: Any) -> None:
+        super().__init__(dict.fromkeys(labels, 0.0))
+        self.calls = dict.fromkeys(labels, 0)
+
+    def add(self, label: str, seconds: float) -> None:
+        self[label] += seconds
+        self.calls[label] += 1
+
+
+def _timing(name: str, fn: Any, spent: Spent) -> Any:
     if inspect.iscoroutinefunction(fn):
 
         @functools.wraps(fn)
@@ -24,7 +36,7 @@ def _timing(name: str, fn: Any, spent: dict[str, float]) -> Any:
             try:
                 return await fn(*args, **kwargs)
             finally:
-                spent[name] += time.perf_counter() - started
+                spent.add(name, time.perf_counter() - started)
 
         return timed_async
 
@@ -34,15 +46,15 @@ def _timing(name: str, fn: Any, spent: dict[str, float]) -> Any:
         try:
             return fn(*args, **kwargs)
         finally:
-            spent[name] += time.perf_counter() - started
+            spent.add(name, time.perf_counter() - started)
 
     return timed_sync
 
 
 @contextmanager
-def timed(parts: dict[str, tuple[Any, str]]) -> Iterator[dict[str, float]]:
+def timed(parts: dict[str, tuple[Any, str]]) -> Iterator[Spent]:
     """``parts``: label → (owner, attribute). Yields label → seconds spent so far."""
-    spent = dict.fromkeys(parts, 0.0)
+    spent = Spent(parts)
     originals = {label: getattr(owner, attr) for label, (owner, attr) in parts.items()}
     for label, (owner, attr) in parts.items():
         setattr(owner, attr, _timing(label, originals[label], spent))
@@ -53,13 +65,21 @@ def timed(parts: dict[str, tuple[Any, str]]) -> Iterator[dict[str, float]]:
             setattr(owner, attr, originals[label])
 
 
-def reset(spent: dict[str, float]) -> dict[str, float]:
+def reset(spent: Spent) -> Spent:
     """The same counters at zero (the start-up's calls, such as the scoring pool's warm-up, out)."""
     spent.update(dict.fromkeys(spent, 0.0))
+    spent.calls.update(dict.fromkeys(spent.calls, 0))
     return spent
 
 
-def shares(spent: dict[str, float], total_s: float) -> str:
+def per_call(spent: Spent) -> str:
+    """label: ms per call × calls."""
+    return ", ".join(
+        f"{k.strip()} {s / max(spent.calls[k], 1) * 1000:.1f} ms ×{spent.calls[k]}" for k, s in spent.items()
+    )
+
+
+def shares(spent: Spent, total_s: float) -> str:
     inside = sum(spent.values())
     listed = [f"{label} {s:.1f} s" for label, s in spent.items()]
     return f"{', '.join(listed)}, the rest {max(total_s - inside, 0):.1f} s of {total_s:.1f} s"
