@@ -16,8 +16,9 @@ import time
 from pathlib import Path
 
 import httpx
-from common import bearer, database, environment, figure, run, running, settings_kw
+from common import bearer, database, figure, run, running, settings_kw
 from fastapi import FastAPI, status
+from servers import environment
 from workload import report
 
 from services.intake.app import create_app as intake_app

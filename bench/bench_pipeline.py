@@ -18,11 +18,9 @@ from typing import Any
 
 import httpx
 from common import (
-    Bench,
     bearer,
     consumers_joined,
     database,
-    environment,
     fetch_wait_ms,
     figure,
     percentile,
@@ -34,6 +32,7 @@ from common import (
 )
 from latency_parts import latency_parts
 from raw_kafka import raw_chain, raw_round_trip
+from servers import Bench, environment
 from sqlalchemy import select
 from stages import AGGREGATOR_PARTS, CLASSIFIER_PARTS, StageRates, stage_rates
 from timed import Spent, per_call, reset, timed

@@ -17,7 +17,8 @@ import uuid
 from pathlib import Path
 
 from aiokafka import AIOKafkaProducer
-from common import Bench, database, environment, figure, run
+from common import database, figure, run
+from servers import Bench, environment
 
 from shared import topics
 from shared.events import HuvudmanRef, Insats, InsatsClassification, ReportClassified

@@ -31,8 +31,9 @@ from typing import Any
 
 import httpx
 from bench_intake import bare_app, rate
-from common import bearer, database, environment, run, running, settings_kw
+from common import bearer, database, run, running, settings_kw
 from fastapi import FastAPI, status
+from servers import environment
 
 from services.intake.app import create_app as intake_app
 from services.intake.relay import OutboxRelay

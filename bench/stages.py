@@ -17,7 +17,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from common import Bench, bearer, database, running, settings_kw
+from common import bearer, database, running, settings_kw
+from servers import Bench
 from timed import reset, shares, timed
 from workload import Probe, classified, counted, submit_all
 
