@@ -1,7 +1,7 @@
 """Run every benchmark (`make bench`) and print their figures. Sizes: BENCH_SIZES, e.g. 10000,100000.
 
 Each script starts its own broker (Apache Kafka when Java is present, else the embedded Tansu; see
-common.py) and PostgreSQL (a throwaway cluster unless RUCNET_BENCH_PG_ADMIN_DSN is set).
+servers.py) and PostgreSQL (a throwaway cluster unless RUCNET_BENCH_PG_ADMIN_DSN is set).
 """
 
 from __future__ import annotations
