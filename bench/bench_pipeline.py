@@ -1,5 +1,7 @@
-"""End-to-end: insatser/s through intake → classifier → aggregator, and submit→counted latency at a
-steady 50 reports/s, each next to a raw aiokafka baseline on the same broker in the same run."""
+"""End-to-end insatser/s through intake → relay → classifier → aggregator, against the broker's
+ceiling (a batched raw aiokafka chain) and each stage's ceiling alone, all in the same run on the
+same broker; then p50/p99 submit→counted at a steady 50 reports/s against the raw produce→consume
+round trip. The three services run in this one process, as in the earlier figures."""
 
 from __future__ import annotations
 
@@ -7,234 +9,207 @@ import argparse
 import asyncio
 import datetime as dt
 import json
+import math
 import tempfile
 import time
-import uuid
-from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+import httpx
 from common import (
-    BROKER_NAME,
     bearer,
-    broker,
+    consumers_joined,
     database,
+    fetch_wait_ms,
     figure,
     percentile,
     run,
     running,
     settings_kw,
+    started_brokers,
     wait_for,
 )
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from latency_parts import latency_parts
+from raw_kafka import raw_chain, raw_round_trip
+from servers import Bench, environment
+from sqlalchemy import select
+from stages import AGGREGATOR_PARTS, CLASSIFIER_PARTS, StageRates, stage_rates
+from timed import Spent, per_call, reset, timed
+from workload import Probe, counted, report, submit_all
 
 from services.aggregator.app import create_app as aggregator_app
 from services.aggregator.settings import AggregatorSettings
-from services.aggregator.tables import COUNT_TABLES, RECORDS
+from services.aggregator.tables import RECORDS
 from services.classifier.app import create_app as classifier_app
 from services.classifier.settings import ClassifierSettings
 from services.intake.app import create_app as intake_app
 from services.intake.settings import IntakeSettings
 from shared.db import create_engine
 
-FORMS = ["grundskola", "gymnasieskola", "forskoleklass", "komvux"]
+RATE = 50.0  # reports per second in the latency run
 
 
-def report(n_insatser: int, seq: int) -> dict[str, Any]:
-    return {
-        "ruc_id": "gu",
-        "year": 2020,
-        "huvudman": {"name": f"Kommun {seq % 40}", "lan_kod": "14", "type": "kommunal"},
-        "insatser": [
-            {
-                "ref": f"b-{seq}-{i}",
-                "title": "Språkutvecklande arbetssätt och studiehandledning på modersmålet",
-                "description": "Kompetensutveckling för lärare i nyanländas lärande",
-                "status": "completed" if i % 2 else "started",
-                "school_forms": FORMS[: 1 + i % 3],
-                "expected_effects": "Ökad måluppfyllelse",
-                "actual_effects": "Bättre rutiner för mottagande" if i % 2 else "",
-                "nsp_area": None,
-            }
-            for i in range(n_insatser)
-        ],
-    }
+def trend(samples: list[tuple[float, int]], parts: int = 4) -> list[float]:
+    """Insatser/s counted in each of ``parts`` equal stretches of the run's time."""
+    end = samples[-1][0]
+    rates = []
+    for k in range(parts):
+        lo, hi = end * k / parts, end * (k + 1) / parts
+        inside = [(t, n) for t, n in samples if lo <= t <= hi]
+        if len(inside) >= 2:
+            rates.append((inside[-1][1] - inside[0][1]) / max(inside[-1][0] - inside[0][0], 1e-9))
+    return rates
 
 
-def counter(engine: AsyncEngine) -> Callable[[], Awaitable[int]]:
-    """Insatser counted so far (the probe polls it: one pooled connection, not one per poll)."""
-
-    async def counted() -> int:
-        async with engine.connect() as conn:
-            value = await conn.scalar(select(func.coalesce(func.sum(COUNT_TABLES["insats"].c.n), 0)))
-        return int(value or 0)
-
-    return counted
-
-
-async def raw_topics(bootstrap: str, *names: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    await admin.create_topics([NewTopic(n, num_partitions=3, replication_factor=1) for n in names])
-    await admin.close()
+@dataclass(frozen=True)
+class Run:
+    pipeline: float  # insatser/s end to end
+    accepted: float  # intake's accept rate in that run
+    quarters: list[float]  # insatser/s counted per quarter of the run
+    latencies: list[float]  # submit→counted, seconds
+    parts: dict[str, tuple[float, float]]  # latency per step, (p50, p99) ms
+    lags: list[float]  # the event loop's lag during the latency run, ms
+    calls: str  # wall time per call of the consumers' parts during the latency run
 
 
-def consumer(bootstrap: str, topic: str) -> AIOKafkaConsumer:
-    return AIOKafkaConsumer(
-        topic,
-        bootstrap_servers=bootstrap,
-        group_id=f"raw-{uuid.uuid4().hex[:6]}",
-        auto_offset_reset="earliest",
-        fetch_max_wait_ms=20,
-        enable_auto_commit=False,
-    )
+async def throughput_then_latency(
+    intake: httpx.AsyncClient,
+    gu: dict[str, str],
+    bodies: list[dict[str, Any]],
+    probe: Probe,
+    wait_s: float,
+    spent: Spent,
+) -> tuple[float, float, list[float], dict[str, dt.datetime], list[float], str]:
+    """Every body submitted until all are counted; then one insats per report at a steady rate.
+    Returns (insatser/s end to end, intake's accept rate, per-quarter rates, submit time by ref)."""
+    insatser = sum(len(b["insatser"]) for b in bodies)
+    samples, started = [(0.0, 0)], time.monotonic()
+
+    async def sampled() -> int:
+        value = await probe()
+        if time.monotonic() - started - samples[-1][0] >= 0.5:
+            samples.append((time.monotonic() - started, value))
+        return value
+
+    submitting = asyncio.create_task(submit_all(intake, gu, bodies))
+    await wait_for(sampled, insatser, timeout_s=3600)
+    pipeline = insatser / (time.monotonic() - started)
+    samples.append((time.monotonic() - started, insatser))
+    accepted = insatser / await submitting
+
+    sent: dict[str, dt.datetime] = {}  # counted = its record's commit time
+    posts = []
+    lags: list[float] = []
+    watching = asyncio.create_task(loop_lag(lags))
+    reset(spent)
+    for i in range(int(RATE * wait_s)):
+        body = report(1, 10_000_000 + i)
+        sent[body["insatser"][0]["ref"]] = dt.datetime.now(dt.UTC)
+        posts.append(asyncio.create_task(intake.post("/api/v1/reports", json=body, headers=gu)))
+        await asyncio.sleep(1 / RATE)
+    await asyncio.gather(*posts)
+    await wait_for(probe, insatser + len(sent), timeout_s=300)
+    watching.cancel()
+    return pipeline, accepted, trend(samples), sent, lags, per_call(spent)
 
 
-async def raw_chain(bootstrap: str, payloads: list[bytes]) -> float:
-    """Seconds for produce → consume+produce → consume of every payload (the baseline)."""
-    a, b = f"raw-a-{uuid.uuid4().hex[:6]}", f"raw-b-{uuid.uuid4().hex[:6]}"
-    await raw_topics(bootstrap, a, b)
-    producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, acks="all", enable_idempotence=False, linger_ms=5
-    )
-    middle, sink = consumer(bootstrap, a), consumer(bootstrap, b)
-    for part in (producer, middle, sink):
-        await part.start()
-    done = asyncio.Event()
-    received = 0
-
-    async def relay() -> None:
-        async for message in middle:
-            await producer.send_and_wait(b, message.value, key=message.key)
-            await middle.commit()
-
-    async def drain() -> None:
-        nonlocal received
-        async for _message in sink:
-            received += 1
-            await sink.commit()
-            if received == len(payloads):
-                done.set()
-
-    tasks = [asyncio.create_task(relay()), asyncio.create_task(drain())]
-    started = time.monotonic()
-    for i, payload in enumerate(payloads):
-        await producer.send(a, payload, key=str(i % 18).encode())
-    await asyncio.wait_for(done.wait(), timeout=600)
-    elapsed = time.monotonic() - started
-    for task in tasks:
-        task.cancel()
-    for part in (middle, sink, producer):
-        await part.stop()
-    return elapsed
+async def loop_lag(lags: list[float], every_s: float = 0.01) -> None:
+    """How late a 10 ms sleep wakes up (ms): the event loop's queue, which every hop waits in."""
+    while True:
+        started = time.monotonic()
+        await asyncio.sleep(every_s)
+        lags.append((time.monotonic() - started - every_s) * 1000)
 
 
-async def raw_round_trip(bootstrap: str, rate: float, seconds: float) -> list[float]:
-    topic = f"raw-rt-{uuid.uuid4().hex[:6]}"
-    await raw_topics(bootstrap, topic)
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=False)
-    sink = consumer(bootstrap, topic)
-    await producer.start()
-    await sink.start()
-    latencies: list[float] = []
-    total = int(rate * seconds)
-
-    async def drain() -> None:
-        async for message in sink:
-            latencies.append(time.time() - float(message.value or b"0"))
-            if len(latencies) == total:
-                return
-
-    task = asyncio.create_task(drain())
-    await asyncio.sleep(1)  # the group settles before the clock starts
-    for i in range(total):
-        await producer.send(topic, str(time.time()).encode(), key=str(i % 18).encode())
-        await asyncio.sleep(1 / rate)
-    await asyncio.wait_for(task, timeout=120)
-    await producer.stop()
-    await sink.stop()
-    return latencies
-
-
-async def main(insatser: int, per_report: int, latency_s: float, linger_ms: int, fetch_wait_ms: int) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
-        async with broker(work) as bootstrap, database("pg", work) as url:
-            kw = settings_kw(bootstrap, url, work, kafka_fetch_max_wait_ms=fetch_wait_ms)
-            apps = (
-                intake_app(IntakeSettings(**kw, rate_limit_per_minute=10**9, report_linger_ms=linger_ms)),
-                classifier_app(ClassifierSettings(**kw)),
-                aggregator_app(AggregatorSettings(**kw)),
-            )
-            gu = await bearer(url, "ruc", "gu")
-            probe_engine = create_engine(url)
-            counted = counter(probe_engine)
-            n_reports = insatser // per_report
-            bodies = [report(per_report, s) for s in range(n_reports)]
-            async with running(*apps) as (intake, _classifier, _aggregator):
-                started = time.monotonic()
-                queue = list(enumerate(bodies))
-
-                async def submitter() -> None:
-                    while queue:
-                        _, body = queue.pop()
-                        response = await intake.post("/api/v1/reports", json=body, headers=gu)
-                        assert response.status_code == 202, response.text
-
-                await asyncio.gather(*(submitter() for _ in range(8)))
-                submitted_s = time.monotonic() - started
-                await wait_for(counted, n_reports * per_report, timeout_s=3600)
-                pipeline = n_reports * per_report / (time.monotonic() - started)
-                submitted_s = submitted_s or 1e-9
-
-                # latency: one insats per report at a steady rate; counted = its record's commit time
-                rate, sent = 50.0, {}
-                for i in range(int(rate * latency_s)):
-                    body = report(1, 10_000_000 + i)
-                    sent[body["insatser"][0]["ref"]] = dt.datetime.now(dt.UTC)
-                    asyncio.get_running_loop().create_task(
-                        intake.post("/api/v1/reports", json=body, headers=gu)
-                    )
-                    await asyncio.sleep(1 / rate)
-                await wait_for(counted, n_reports * per_report + len(sent), timeout_s=300)
-            async with probe_engine.connect() as conn:
-                rows = await conn.execute(
-                    select(RECORDS.c.ref, RECORDS.c.updated_at).where(RECORDS.c.ref.in_(list(sent)))
+async def end_to_end(bench: Bench, bodies: list[dict[str, Any]], latency_s: float, **settings: Any) -> Run:
+    await bench.fresh_topics()
+    async with database("pg", bench) as url:
+        kw = settings_kw(bench, url, **settings)
+        apps = (
+            intake_app(IntakeSettings(**kw, rate_limit_per_minute=10**9)),
+            classifier_app(ClassifierSettings(**kw)),
+            aggregator_app(AggregatorSettings(**kw)),
+        )
+        gu = await bearer(url, "ruc", "gu")
+        probe_engine = create_engine(url)
+        with started_brokers() as brokers, timed(CLASSIFIER_PARTS | AGGREGATOR_PARTS) as spent:
+            async with running(*apps) as clients:
+                await consumers_joined(brokers)  # their first group join is start-up, not throughput
+                pipeline, accepted, quarters, sent, lags, calls = await throughput_then_latency(
+                    clients[0], gu, bodies, counted(probe_engine), latency_s, spent
                 )
-                latencies = [(at - sent[ref]).total_seconds() for ref, at in rows]
-            await probe_engine.dispose()
+        async with probe_engine.connect() as conn:
+            rows = await conn.execute(
+                select(RECORDS.c.ref, RECORDS.c.updated_at).where(RECORDS.c.ref.in_(list(sent)))
+            )
+            latencies = [(at - sent[ref]).total_seconds() for ref, at in rows]
+        parts = await latency_parts(probe_engine, bench.bootstrap, bench.partitions, sent)
+        await probe_engine.dispose()
+    return Run(pipeline, accepted, quarters, latencies, parts, lags, calls)
+
+
+def print_figures(
+    bench: Bench,
+    n: int,
+    per_report: int,
+    fetch_wait_ms: int,
+    figures: Run,
+    raw: float,
+    stages: StageRates | None,
+    raw_latencies: list[float],
+) -> None:
+    pipeline, latencies = figures.pipeline, figures.latencies
+    print(
+        f"pipeline, {n:,} insatser in reports of {per_report} (PostgreSQL, {bench.name}, the three "
+        f"services in this one process, fetch wait {fetch_wait_ms} ms)"
+    )
+    figure("end-to-end intake→classifier→aggregator", pipeline, "insatser/s", raw, "")
+    figure("  of which: intake accepting them all", figures.accepted, "insatser/s")
+    print(f"  counted per quarter of the run: {', '.join(f'{r:,.0f}' for r in figures.quarters)} insatser/s")
+    figure("broker ceiling: batched raw aiokafka chain", raw, "insatser/s")
+    if stages is not None:
+        for name, rate in stages.named().items():
+            figure(f"stage alone: {name}", rate, "insatser/s")
+        slowest = min((r for r in stages.named().values() if not math.isnan(r)), default=math.nan)
+        print(f"    classifier alone, wall time in: {stages.classifier_parts}")
+        print(f"    aggregator alone, wall time in: {stages.aggregator_parts}")
+        bound = next(k for k, v in stages.named().items() if v == slowest)
+        figure(f"end to end against the slowest stage ({bound})", pipeline, "insatser/s", slowest, "≥ 50 %")
+    p50, p99 = percentile(latencies, 50) * 1000, percentile(latencies, 99) * 1000
+    raw50, raw99 = percentile(raw_latencies, 50) * 1000, percentile(raw_latencies, 99) * 1000
+    figure(f"p50 submit→counted at {RATE:.0f} reports/s", p50, "ms", raw50)
+    figure(f"p99 submit→counted at {RATE:.0f} reports/s", p99, "ms", raw99, "≤ 10× raw p99")
+    steps = ", ".join(f"{step} {p50:,.1f}/{p99:,.1f}" for step, (p50, p99) in figures.parts.items())
+    print(f"  p50/p99 ms since the step before: {steps}")
+    lag50, lag99 = percentile(figures.lags, 50), percentile(figures.lags, 99)
+    print(f"  event loop lag meanwhile (a 10 ms sleep's overshoot), p50/p99: {lag50:.1f}/{lag99:.1f} ms")
+    print(f"  per call meanwhile: {figures.calls}")
+
+
+async def main(
+    insatser: int, per_report: int, latency_s: float, with_stages: bool, settings: dict[str, Any]
+) -> None:
+    n_reports = insatser // per_report
+    bodies = [report(per_report, s) for s in range(n_reports)]
+    with tempfile.TemporaryDirectory() as tmp:
+        async with environment(Path(tmp)) as bench:
+            fetch_wait = settings.get("kafka_fetch_max_wait_ms") or fetch_wait_ms(bench)
+            figures = await end_to_end(bench, bodies, latency_s, **settings)
+            pipeline, accepted, latencies = figures.pipeline, figures.accepted, figures.latencies
             print(  # before the baselines, so that a run they fail still leaves its figures
                 f"  measured, baselines next: {pipeline:,.1f} insatser/s end to end, intake "
-                f"{n_reports * per_report / submitted_s:,.1f} insatser/s, p50/p99 "
-                f"{percentile(latencies, 50) * 1000:,.1f}/{percentile(latencies, 99) * 1000:,.1f} ms",
+                f"{accepted:,.1f} insatser/s, p50/p99 {percentile(latencies, 50) * 1000:,.1f}/"
+                f"{percentile(latencies, 99) * 1000:,.1f} ms",
                 flush=True,
             )
-
+            raw_args = (bench.kafka, fetch_wait)
             sample = json.dumps(bodies[0]).encode()
-            raw = n_reports * per_report / await raw_chain(bootstrap, [sample] * n_reports)
-            raw_latencies = await raw_round_trip(bootstrap, rate, latency_s)
-    print(
-        f"pipeline, {n_reports * per_report:,} insatser in reports of {per_report} "
-        f"(PostgreSQL, {BROKER_NAME}, the three services in this one process"
-        f"{f', report events lingering {linger_ms} ms' if linger_ms else ''}, fetch wait {fetch_wait_ms} ms)"
-    )
-    figure("end-to-end intake→classifier→aggregator", pipeline, "insatser/s", raw, "≥ 50 %")
-    figure("  of which: intake accepting them all", n_reports * per_report / submitted_s, "insatser/s")
-    figure(
-        "p50 submit→counted at 50 reports/s",
-        percentile(latencies, 50) * 1000,
-        "ms",
-        percentile(raw_latencies, 50) * 1000,
-    )
-    figure(
-        "p99 submit→counted at 50 reports/s",
-        percentile(latencies, 99) * 1000,
-        "ms",
-        percentile(raw_latencies, 99) * 1000,
-    )
+            raw_s = await raw_chain(bench.bootstrap, [sample] * n_reports, b"gu", *raw_args)
+            raw = n_reports * per_report / raw_s
+            raw_latencies = await raw_round_trip(bench.bootstrap, RATE, latency_s, b"gu", *raw_args)
+            stages = await stage_rates(bench, bodies, **settings) if with_stages else None
+    print_figures(bench, n_reports * per_report, per_report, fetch_wait, figures, raw, stages, raw_latencies)
 
 
 if __name__ == "__main__":
@@ -242,19 +217,20 @@ if __name__ == "__main__":
     parser.add_argument("--insatser", type=int, default=10_000)
     parser.add_argument("--per-report", type=int, default=10)
     parser.add_argument("--latency-seconds", type=float, default=10)
-    parser.add_argument(
-        "--linger-ms",
-        type=int,
-        default=0,
-        help="intake's RUCNET_REPORT_LINGER_MS: fewer, larger produce requests (the embedded broker "
-        "lists every stored batch of a partition on each fetch, so a long run needs fewer of them)",
-    )
+    parser.add_argument("--no-stages", action="store_true", help="skip each stage's ceiling alone")
     parser.add_argument(
         "--fetch-wait-ms",
         type=int,
-        default=20,
-        help="the services' RUCNET_KAFKA_FETCH_MAX_WAIT_MS (production's default: 500); fewer fetches "
-        "of the embedded broker, each answered after about half of it",
+        help="the services' RUCNET_KAFKA_FETCH_MAX_WAIT_MS (default: 500 on Kafka, which answers a "
+        "fetch as soon as data arrives; 20 on Tansu, which answers only at the timeout)",
+    )
+    parser.add_argument(
+        "--batch-wait-ms", type=int, help="the services' RUCNET_KAFKA_BATCH_WAIT_MS (default 5)"
     )
     args = parser.parse_args()
-    run(main(args.insatser, args.per_report, args.latency_seconds, args.linger_ms, args.fetch_wait_ms))
+    overrides = {
+        "kafka_fetch_max_wait_ms": args.fetch_wait_ms,
+        "kafka_batch_wait_ms": args.batch_wait_ms,
+    }
+    chosen = {k: v for k, v in overrides.items() if v is not None}
+    run(main(args.insatser, args.per_report, args.latency_seconds, not args.no_stages, chosen))

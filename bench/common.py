@@ -1,46 +1,35 @@
-"""What every benchmark shares: a fresh embedded broker, a fresh PostgreSQL database (or SQLite),
-services run in-process through their lifespans, and small timing helpers. Prints, never asserts.
-
-``RUCNET_BENCH_KAFKA_BOOTSTRAP=host:port`` runs the benchmarks against that Kafka instead of an
-embedded Tansu (a 1 M insatser run needs one: Tansu keeps its log in memory and slows down as it
-grows). The benchmarks delete and recreate rucnet's topics and consumer groups there first: point
-it at a scratch cluster only.
+"""What every benchmark shares: fresh databases on the run's PostgreSQL (``servers.py`` starts it
+and the broker), services run in-process through their lifespans, and small timing helpers.
+Prints, never asserts.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
 import statistics
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 import httpx
-from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.errors import KafkaError
 from fastapi import FastAPI
+from faststream.kafka import KafkaBroker
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from rucnet.embedded_broker import EmbeddedBroker, free_port  # noqa: E402
 from rucnet.migrate import upgrade  # noqa: E402
-from shared import topics  # noqa: E402
 from shared.auth import create_token  # noqa: E402
-from shared.broker import ensure_topics  # noqa: E402
 from shared.db import create_engine, session_factory  # noqa: E402
-from shared.settings import RucnetSettings  # noqa: E402
 
-PG_ADMIN = os.environ.get("RUCNET_BENCH_PG_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
-EXTERNAL_KAFKA = os.environ.get("RUCNET_BENCH_KAFKA_BOOTSTRAP")
-BROKER_NAME = f"Kafka at {EXTERNAL_KAFKA}" if EXTERNAL_KAFKA else "embedded Tansu"
+if TYPE_CHECKING:
+    from servers import Bench
 
 
 def run(main: Coroutine[Any, Any, None]) -> None:
@@ -57,75 +46,71 @@ def run(main: Coroutine[Any, Any, None]) -> None:
         asyncio.run(cancellable())
 
 
-@asynccontextmanager
-async def broker(workdir: Path, partitions: int = 3) -> AsyncIterator[str]:
-    if EXTERNAL_KAFKA:
-        await reset_topics(EXTERNAL_KAFKA)
-        await ensure_topics(RucnetSettings(kafka_bootstrap=EXTERNAL_KAFKA, kafka_partitions=partitions))
-        yield EXTERNAL_KAFKA
-        return
-    embedded = EmbeddedBroker(free_port(), workdir / "tansu.log")
-    embedded.start()
+@contextlib.contextmanager
+def started_brokers() -> Iterator[list[KafkaBroker]]:
+    """The services' FastStream brokers started meanwhile (not every app keeps its own in sight)."""
+    started: list[KafkaBroker] = []
+    original = KafkaBroker.start
+
+    async def start(self: KafkaBroker) -> None:
+        started.append(self)
+        await original(self)
+
+    KafkaBroker.start = start  # type: ignore[method-assign]
     try:
-        await ensure_topics(RucnetSettings(kafka_bootstrap=embedded.bootstrap, kafka_partitions=partitions))
-        yield embedded.bootstrap
+        yield started
     finally:
-        embedded.stop()
+        KafkaBroker.start = original  # type: ignore[method-assign]
 
 
-async def reset_topics(bootstrap: str, timeout_s: float = 60.0) -> None:
-    """An external broker as fresh as an embedded one: rucnet's topics deleted, and gone.
-
-    Kafka drops a group's offsets of a deleted topic; should any remain (a broker that keeps them),
-    the benchmark stops instead of letting a consumer skip the new records.
-    """
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15_000)
-    await admin.start()
-    try:
-        deadline = time.monotonic() + timeout_s
-        while present := [t for t in await admin.list_topics() if t in topics.ALL_TOPICS]:
+async def consumers_joined(brokers: list[KafkaBroker], timeout_s: float = 60.0) -> None:
+    """Until every subscriber of ``brokers`` has partitions: their start-up (the first group join)
+    is over, so a clock started now times the work (bounded polling)."""
+    deadline = time.monotonic() + timeout_s
+    for subscriber in (s for broker in brokers for s in broker.subscribers):
+        while subscriber.consumer is None or not subscriber.consumer.assignment():  # type: ignore[attr-defined]
             if time.monotonic() > deadline:
-                raise TimeoutError(f"topics {present} were not deleted in {timeout_s}s")
-            with contextlib.suppress(KafkaError):  # already being deleted
-                await admin.delete_topics(present)
-            await asyncio.sleep(0.5)
-        groups = {group for group, *_ in await admin.list_consumer_groups()}
-        for group in {topics.CLASSIFIER_GROUP, topics.AGGREGATOR_GROUP} & groups:
-            if await admin.list_consumer_group_offsets(group):
-                raise RuntimeError(f"group {group} still has offsets at {bootstrap}: delete it first")
-    finally:
-        await admin.close()
+                raise TimeoutError(f"{subscriber} has no partitions after {timeout_s}s")
+            await asyncio.sleep(0.05)
 
 
 @asynccontextmanager
-async def database(kind: str, workdir: Path) -> AsyncIterator[str]:
+async def database(kind: str, bench: Bench) -> AsyncIterator[str]:
     """A migrated, empty database: ``pg`` (dropped afterwards) or ``sqlite`` (in the work dir)."""
     if kind == "sqlite":
-        url = f"sqlite+aiosqlite:///{workdir / f'bench-{uuid.uuid4().hex[:6]}.db'}"
+        url = f"sqlite+aiosqlite:///{bench.work / f'bench-{uuid.uuid4().hex[:6]}.db'}"
         await asyncio.to_thread(upgrade, url)
         yield url
         return
     name = f"rucnet_bench_{uuid.uuid4().hex[:10]}"
-    conn = await asyncpg.connect(PG_ADMIN)
+    conn = await asyncpg.connect(bench.pg_admin)
     await conn.execute(f'CREATE DATABASE "{name}"')
     await conn.close()
-    url = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1) + f"/{name}"
+    base = bench.pg_admin.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
+    url = f"{base}/{name}"
     try:
         await asyncio.to_thread(upgrade, url)
         yield url
     finally:
-        conn = await asyncpg.connect(PG_ADMIN)
+        conn = await asyncpg.connect(bench.pg_admin)
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await conn.close()
 
 
-def settings_kw(bootstrap: str, url: str, workdir: Path, **extra: Any) -> dict[str, Any]:
+def fetch_wait_ms(bench: Bench) -> int:
+    """Production's 500 ms on Kafka, which cuts a waiting fetch short when data arrives; Tansu
+    answers a waiting fetch only at its timeout, so 20 ms there."""
+    return 500 if bench.kafka else 20
+
+
+def settings_kw(bench: Bench, url: str, **extra: Any) -> dict[str, Any]:
+    """The services' settings for a run: production's idempotent producer on Kafka (Tansu has none)."""
     return {
-        "kafka_bootstrap": bootstrap,
+        "kafka_bootstrap": bench.bootstrap,
         "database_url": url,
-        "data_dir": workdir,
-        "kafka_idempotence": False,
-        "kafka_fetch_max_wait_ms": 20,
+        "data_dir": bench.work,
+        "kafka_idempotence": bench.kafka,
+        "kafka_fetch_max_wait_ms": fetch_wait_ms(bench),
         "pseudonym_secret": "bench-secret",
         "log_level": "WARNING",
         **extra,
@@ -148,7 +133,7 @@ async def running(*apps: FastAPI) -> AsyncIterator[list[httpx.AsyncClient]]:
 async def bearer(url: str, role: str, ruc_id: str | None = None) -> dict[str, str]:
     engine = create_engine(url)
     async with session_factory(engine)() as session:
-        raw = await create_token(session, role, ruc_id)  # type: ignore[arg-type]
+        raw = await create_token(session, role, ruc_id)
     await engine.dispose()
     return {"Authorization": f"Bearer {raw}"}
 

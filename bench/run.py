@@ -1,4 +1,8 @@
-"""Run every benchmark (`make bench`) and print their figures. Sizes: BENCH_SIZES, e.g. 10000,100000."""
+"""Run every benchmark (`make bench`) and print their figures. Sizes: BENCH_SIZES, e.g. 10000,100000.
+
+Each script starts its own broker (Apache Kafka when Java is present, else the embedded Tansu; see
+servers.py) and PostgreSQL (a throwaway cluster unless RUCNET_BENCH_PG_ADMIN_DSN is set).
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ SIZES = os.environ.get("BENCH_SIZES", "10000,100000")
 def main() -> int:
     largest = SIZES.split(",")[-1]
     runs = [
-        ["bench_intake.py", "--reports", "1000"],
+        ["bench_intake.py", "--reports", "1000", "--rounds", "3"],
         ["bench_pipeline.py", "--insatser", "10000", "--latency-seconds", "10"],
         ["bench_rebuild.py", "--sizes", SIZES],
     ]
