@@ -80,22 +80,8 @@ async def publish(bench: Bench, payloads: list[bytes]) -> None:
 MEASURED = r"""
 import re, resource, sys
 import services.aggregator.rebuild as measured_module
-from aiokafka import AIOKafkaConsumer
 from rucnet.cli import main
 
-# The rebuild's reader asks `consumer.topics()` to fill the metadata `partitions_for_topic` reads;
-# aiokafka 0.14 fills a separate copy, and its own bootstrap metadata (MetadataRequest with no
-# topics) names every topic only on brokers that still speak version 0 of it (Tansu), not on
-# Apache Kafka 4, which then finds no partitions. Until the reader is fixed, the consumer's own
-# metadata is filled here too; the replay, fold and swap measured are unchanged.
-listed = AIOKafkaConsumer.topics
-
-async def topics_with_metadata(self):
-    names = await listed(self)
-    await self._client.set_topics(names)
-    return names
-
-AIOKafkaConsumer.topics = topics_with_metadata
 
 def peak_kb():
     try:
