@@ -214,8 +214,15 @@ def attendance_problems(values: dict[str, Any]) -> list[FieldError]:
 
 
 def with_problems(errors: list[FieldError], problems: list[FieldError]) -> list[FieldError]:
-    """The model's errors and the form's own, where the model's report-level "attendees not among
-    the members" (put on the members field) gives way to the per-meeting message naming them."""
+    """The model's errors and the form's own. The form's say more (the date found, the people
+    named) and take the field's place: the model's report-level "attendees not among the members"
+    (put on the members field) gives way to the per-meeting message naming them, and its "date
+    outside the year" to the form's message with the date."""
     strangers = any(p.field.endswith(".attendees") for p in problems)
-    kept = [e for e in errors if not (strangers and e.field == "members" and "medlemmar" in e.message)]
-    return kept + [p for p in problems if p.field not in {e.field for e in kept}]
+    own = {p.field for p in problems}
+    kept = [
+        e
+        for e in errors
+        if e.field not in own and not (strangers and e.field == "members" and "medlemmar" in e.message)
+    ]
+    return kept + problems
