@@ -24,7 +24,13 @@ def private_sqlite_file(url: str) -> None:
         return
     path = Path(database)
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    # Never open (and close) a database file that exists: closing any descriptor of a file drops
+    # every POSIX lock this process holds on it, SQLite's own included, and another process
+    # writing meanwhile then corrupts the database. Create a new one exclusively; chmod the rest.
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        pass
     path.chmod(0o600)
 
 

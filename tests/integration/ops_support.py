@@ -5,6 +5,7 @@ started and killed by the test, and bounded waiting."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import os
 import random
@@ -174,14 +175,20 @@ async def publish_all(
     pause_s: float = 0.0,
     progress: Callable[[int], None] | None = None,
 ) -> None:
-    """At-least-once publishing that rides out a paused broker: a failed chunk is sent again."""
-    producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap,
-        acks="all",
-        enable_idempotence=bootstrap not in TANSU_BOOTSTRAPS,
-        linger_ms=5,
-        request_timeout_ms=8000,
-    )
+    """At-least-once publishing that rides out a paused or restarted broker: a failed chunk is sent
+    again, by a new producer (an idempotent one can be left unusable, OutOfOrderSequenceNumber,
+    after its partition's leader was killed)."""
+
+    def new_producer() -> AIOKafkaProducer:
+        return AIOKafkaProducer(
+            bootstrap_servers=bootstrap,
+            acks="all",
+            enable_idempotence=bootstrap not in TANSU_BOOTSTRAPS,
+            linger_ms=5,
+            request_timeout_ms=8000,
+        )
+
+    producer = new_producer()
     await producer.start()
     try:
         for start in range(0, len(events), chunk):
@@ -192,7 +199,18 @@ async def publish_all(
                     await asyncio.gather(*futures)
                     break
                 except KafkaError:
+                    with contextlib.suppress(KafkaError):
+                        await producer.stop()
                     await asyncio.sleep(0.5)
+                    producer = new_producer()
+                    while True:
+                        try:
+                            await producer.start()
+                            break
+                        except KafkaError:
+                            with contextlib.suppress(KafkaError):
+                                await producer.stop()
+                            await asyncio.sleep(0.5)
             if progress:
                 progress(start + len(part))
             if pause_s:
@@ -374,7 +392,12 @@ async def records_on_topic(bootstrap: str, topic: str) -> list[Any]:
         ends = await consumer.end_offsets(partitions)
         await consumer.seek_to_beginning(*partitions)
         seen: list[Any] = []
-        while any(await consumer.position(tp) < ends[tp] for tp in partitions):
+
+        async def behind() -> bool:
+            positions = [await consumer.position(tp) for tp in partitions]
+            return any(position < ends[tp] for position, tp in zip(positions, partitions, strict=True))
+
+        while await behind():
             batches = await consumer.getmany(timeout_ms=500)
             seen.extend(r for batch in batches.values() for r in batch)
     finally:
