@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from aiokafka import ConsumerRecord
+from aiokafka import AIOKafkaProducer, ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, OutOfOrderSequenceNumber, UnknownProducerId
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
+from faststream.kafka.publisher.producer import AioKafkaFastProducerImpl
 from faststream.message import StreamMessage
 from prometheus_client import REGISTRY, Counter
 from pydantic import BaseModel, ValidationError
@@ -138,8 +141,27 @@ async def publish_all(
     broker: KafkaBroker, events: Sequence[Any], topic: str, key: Callable[[Any], bytes]
 ) -> None:
     """Publish in order without a round trip each; returns once the broker has acknowledged them all."""
-    pending = [await broker.publish(e, topic, key=key(e), no_confirm=True) for e in events]
-    await asyncio.gather(*(p for p in pending if p is not None))  # the in-memory test broker returns None
+    try:
+        pending = [await broker.publish(e, topic, key=key(e), no_confirm=True) for e in events]
+        await asyncio.gather(*(p for p in pending if p is not None))  # the in-memory test broker: None
+    except PRODUCER_FENCED as exc:
+        await renew_producer(broker, exc)
+        raise
+
+
+# An idempotent producer whose sequence the broker no longer accepts (after a partition leader was
+# killed, say) fails every send from then on: only a new producer, with a new id, goes on.
+PRODUCER_FENCED = (OutOfOrderSequenceNumber, UnknownProducerId)
+
+
+async def renew_producer(broker: KafkaBroker, cause: BaseException) -> None:
+    """Replace the broker's producer (its settings kept); the caller sends again, deduped downstream."""
+    fast = broker.config.producer
+    assert isinstance(fast, AioKafkaFastProducerImpl)  # the real broker's (not the in-memory one's)
+    log.warning("replacing the Kafka producer after %r", cause)
+    with contextlib.suppress(KafkaError, OSError):
+        await fast.disconnect()
+    await fast.connect(AIOKafkaProducer(**broker._connection_kwargs), fast.serializer, fast.codec)
 
 
 def batch_records(msg: KafkaMessage) -> tuple[ConsumerRecord[Any, Any], ...]:

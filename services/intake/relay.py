@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.intake.parts import AttendanceIn, ReportPart, attendance_event
 from services.intake.store import ReportSubmission
 from shared import topics
+from shared.broker import PRODUCER_FENCED, renew_producer
 from shared.events import utcnow
 from shared.settings import RucnetSettings
 
@@ -133,6 +134,8 @@ class OutboxRelay:
         await self._mark(published, failed)
         if len(published) + len(failed) < len(rows):
             error = next(o for o in outcomes if isinstance(o, BaseException) and not isinstance(o, PERMANENT))
+            if isinstance(error, PRODUCER_FENCED):
+                await renew_producer(self.broker, error)
             raise error if isinstance(error, Exception) else RuntimeError(repr(error))
         return len(rows)
 
