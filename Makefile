@@ -19,13 +19,23 @@ $(STAMP): requirements.lock pyproject.toml
 
 # What the tests need from the system, from Debian's packages: PostgreSQL's server binaries (the
 # tests start a throwaway cluster of their own), Java 17 and Maven (Apache Kafka from Maven Central),
-# Chromium and npm (browser tests) and docker-compose (static check of the compose file).
-SYSTEM_PACKAGES := postgresql openjdk-17-jdk-headless maven chromium npm docker-compose
+# Chromium and npm (browser tests) and docker-compose (the compose file's checks). Each is asked for
+# only when its tool is missing, package by package: a machine whose Node.js brings its own npm must
+# not be given Debian's npm (the two conflict and apt then installs nothing at all).
+missing = $(if $(shell which $(1) 2>/dev/null),,$(2))
+MISSING_PACKAGES := $(strip \
+  $(if $(wildcard /usr/lib/postgresql/*/bin/initdb),,postgresql) \
+  $(call missing,java,openjdk-17-jdk-headless) \
+  $(call missing,mvn,maven) \
+  $(call missing,chromium,chromium) \
+  $(call missing,npm,npm) \
+  $(call missing,docker-compose,docker-compose))
 system-deps:
-	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && command -v java >/dev/null \
-	  && command -v mvn >/dev/null && command -v chromium >/dev/null && command -v npm >/dev/null \
-	  && command -v docker-compose >/dev/null || { \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES); }
+ifneq ($(MISSING_PACKAGES),)
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(MISSING_PACKAGES)
+else
+	@echo "system-deps: PostgreSQL, Java, Maven, Chromium, npm and docker-compose are all present"
+endif
 
 # Apache Kafka 4.1.1 and its runtime dependencies, pinned in deploy/kafka/pom.xml, copied from Maven
 # Central into an ignored cache (rucnet.kafka_node starts it with `java -cp`).
