@@ -127,8 +127,10 @@ def message_sv(error: Any) -> str:
         return "Fältet måste fyllas i." if kind != "too_short" else "Välj minst ett alternativ."
     if kind == "string_too_long":
         return f"Texten är för lång: högst {ctx.get('max_length')} tecken."
+    if kind in ("int_parsing", "int_type", "int_from_float") and key == "year":
+        return "Fel format: skriv året med fyra siffror, utan mellanslag, till exempel 2026."
     if kind in ("int_parsing", "int_type", "int_from_float"):
-        return "Ange ett heltal, till exempel 2020."
+        return "Fel format: skriv ett heltal, till exempel 12."
     if kind in ("greater_than_equal", "less_than_equal"):
         word = "minst" if kind == "greater_than_equal" else "högst"
         return f"Värdet måste vara {word} {ctx.get('ge', ctx.get('le'))}."
@@ -137,7 +139,7 @@ def message_sv(error: Any) -> str:
     if kind == "string_pattern_mismatch":
         return "Endast bokstäver, siffror och tecknen . - / _ (inga mellanslag)."
     if kind in ("date_from_datetime_parsing", "date_parsing", "date_type"):
-        return "Ange ett datum som ÅÅÅÅ-MM-DD."
+        return "Fel format: skriv datumet som ÅÅÅÅ-MM-DD, till exempel 2026-03-15."
     if kind == "too_long":
         return f"För många: högst {ctx.get('max_length')}."
     if kind == "value_error":

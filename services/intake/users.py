@@ -51,6 +51,7 @@ class IntakeUser(SQLModel, table=True):
     ruc_id: str | None = Field(default=None, max_length=16)
     created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
     disabled_at: dt.datetime | None = Field(default=None, sa_type=UtcDateTime)
+    name: str | None = Field(default=None, max_length=200)  # as pages and logs show the person
 
 
 class WebSession(SQLModel, table=True):
@@ -72,6 +73,7 @@ class SessionUser:
     role: Role
     ruc_id: str | None
     csrf_token: str
+    name: str | None = None
 
     @property
     def principal(self) -> Principal:
@@ -87,11 +89,24 @@ def _hash_id(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
-async def create_user(
-    session: AsyncSession, email: str, password: str, role: Role, ruc_id: str | None
-) -> IntakeUser:
+def _checked_password(password: str) -> str:
     if len(password) < MIN_PASSWORD:
-        raise ValueError(f"lösenordet måste ha minst {MIN_PASSWORD} tecken / password too short")
+        raise ValueError(
+            f"lösenordet måste ha minst {MIN_PASSWORD} tecken / "
+            f"the password needs at least {MIN_PASSWORD} characters"
+        )
+    return password
+
+
+async def create_user(
+    session: AsyncSession,
+    email: str,
+    password: str,
+    role: Role,
+    ruc_id: str | None,
+    name: str | None = None,
+) -> IntakeUser:
+    _checked_password(password)
     if role == "ruc" and not ruc_id:
         raise ValueError("en RUC-användare behöver ett RUC / a RUC user needs --ruc")
     user = IntakeUser(
@@ -99,10 +114,47 @@ async def create_user(
         password_hash=await _hashing.run(_hasher.hash, password),
         role=role,
         ruc_id=ruc_id if role == "ruc" else None,
+        name=(name or "").strip()[:200] or None,
     )
     session.add(user)
     await session.flush()
     return user
+
+
+async def find_user(session: AsyncSession, email: str) -> IntakeUser | None:
+    query = select(IntakeUser).where(col(IntakeUser.email) == normalise_email(email))
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def all_users(session: AsyncSession) -> list[IntakeUser]:
+    return list((await session.execute(select(IntakeUser).order_by(col(IntakeUser.id)))).scalars())
+
+
+async def end_sessions(session: AsyncSession, user_id: int) -> None:
+    await session.execute(delete(WebSession).where(col(WebSession.user_id) == user_id))
+
+
+async def set_disabled(session: AsyncSession, user: IntakeUser, disabled: bool) -> None:
+    """Disabling ends the user's sessions at once; the row stays for the audit trail."""
+    assert user.id is not None
+    if disabled:
+        user.disabled_at = user.disabled_at or utcnow()
+        await end_sessions(session, user.id)
+    else:
+        user.disabled_at = None
+    session.add(user)
+
+
+async def set_password(session: AsyncSession, user: IntakeUser, password: str) -> None:
+    """A new password; every session opened with the old one ends (whoever may hold it)."""
+    assert user.id is not None
+    user.password_hash = await _hashing.run(_hasher.hash, _checked_password(password))
+    session.add(user)
+    await end_sessions(session, user.id)
+
+
+async def has_password(user: IntakeUser, password: str) -> bool:
+    return await _hashing.run(_verifies, user.password_hash, password)
 
 
 async def authenticate(
@@ -143,17 +195,38 @@ async def open_session(session: AsyncSession, user: IntakeUser, ttl_s: int) -> s
     return raw
 
 
-async def resolve_session(session: AsyncSession, raw: str | None) -> SessionUser | None:
+@dataclass(frozen=True)
+class SessionRules:
+    """A login lasts ``idle_s`` after the last request (sliding), never more than ``max_s`` in all.
+    The expiry moves at most once a ``step_s``: a receipt polled every 2 s writes no row each time."""
+
+    idle_s: int = 8 * 3600
+    max_s: int = 24 * 3600
+    step_s: int = 60
+
+
+async def resolve_session(
+    session: AsyncSession, raw: str | None, rules: SessionRules | None = None
+) -> SessionUser | None:
+    """The session's user; with ``rules``, a live session's expiry slides forward (committed)."""
     if not raw or len(raw) > 100:
         return None
     row = await session.get(WebSession, _hash_id(raw))
-    if row is None or row.expires_at < utcnow():
+    now = utcnow()
+    if row is None or row.expires_at < now:
         return None
     user = await session.get(IntakeUser, row.user_id)
     if user is None or user.disabled_at is not None or user.id is None:
         return None
+    if rules is not None:
+        slid = min(
+            now + dt.timedelta(seconds=rules.idle_s), row.created_at + dt.timedelta(seconds=rules.max_s)
+        )
+        if slid - row.expires_at >= dt.timedelta(seconds=rules.step_s):
+            row.expires_at = slid
+            await session.commit()
     role: Role = user.role  # type: ignore[assignment]
-    return SessionUser(user.id, user.email, role, user.ruc_id, row.csrf_token)
+    return SessionUser(user.id, user.email, role, user.ruc_id, row.csrf_token, user.name)
 
 
 async def close_session(session: AsyncSession, raw: str | None) -> None:

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.datastructures import FormData
 
 from services.intake.api import accept_attendance, accept_ska
 from services.intake.forms import (
@@ -21,7 +22,7 @@ from services.intake.forms import (
 )
 from services.intake.parts import AttendanceIn, SkaIn, load_part
 from services.intake.users import SessionUser
-from services.intake.web import checked_form, render, reporter, scope_ruc
+from services.intake.web import RESTORED, checked_form, form_page, render, reporter, scope_ruc
 
 router = APIRouter(include_in_schema=False)
 EXTRA_MEETINGS = 2
@@ -87,6 +88,28 @@ async def post_attendance(request: Request, user: Annotated[SessionUser, Depends
     return RedirectResponse(f"/narvaro?ar={part.year}&ruc={part.ruc_id}&sparad=1", status_code=303)
 
 
+@form_page(r"/narvaro")
+async def _restore_attendance(request: Request, user: SessionUser, form: FormData, _path: str) -> Response:
+    values = attendance_values(form, scope_ruc(user, form))
+    extra = max(0, count_from(form, "antal", most=100) - len(values["meetings"]))
+    return render(request, "attendance.html", user, form=_attendance_form(values, extra=extra), errors=[],
+                  messages={}, notice=RESTORED)  # fmt: skip
+
+
+def _ska_values(user: SessionUser, form: FormData) -> dict[str, Any]:
+    return {
+        "ruc_id": scope_ruc(user, form),
+        "year": str(form.get("year", "")),
+        "narrative": str(form.get("narrative", "")),
+    }
+
+
+@form_page(r"/ska")
+async def _restore_ska(request: Request, user: SessionUser, form: FormData, _path: str) -> Response:
+    return render(request, "ska.html", user, form=_ska_values(user, form), errors=[], messages={},
+                  notice=RESTORED)  # fmt: skip
+
+
 @router.get("/ska", response_class=HTMLResponse)
 async def ska_page(request: Request, user: Annotated[SessionUser, Depends(reporter)]) -> Response:
     ruc_id, year = scope_ruc(user, None, request.query_params.get("ruc", "")), _year(request)
@@ -99,11 +122,7 @@ async def ska_page(request: Request, user: Annotated[SessionUser, Depends(report
 @router.post("/ska", response_class=HTMLResponse)
 async def post_ska(request: Request, user: Annotated[SessionUser, Depends(reporter)]) -> Response:
     form = await checked_form(request, user)
-    values = {
-        "ruc_id": scope_ruc(user, form),
-        "year": str(form.get("year", "")),
-        "narrative": str(form.get("narrative", "")),
-    }
+    values = _ska_values(user, form)
     try:
         part = SkaIn.model_validate(values)
     except ValidationError as exc:
