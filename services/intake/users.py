@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import Field, SQLModel, col, select
@@ -18,27 +15,10 @@ from sqlmodel import Field, SQLModel, col, select
 from shared.auth import Principal, Role
 from shared.db import UtcDateTime
 from shared.events import utcnow
-from shared.offload import BoundedThreads
+from shared.passwords import hasher, hashing, verifies
 
-_hasher = PasswordHasher()
 MIN_PASSWORD = 10
-# argon2 takes ~50 ms of CPU and 64 MiB per hash: in threads, off the event loop, and few at a time,
-# so a burst of logins neither stalls the service nor runs it out of memory.
-_hashing = BoundedThreads(1)
-
-
-@functools.cache
-def _dummy_hash() -> str:
-    """Verifying against it when the e-mail is unknown keeps the timing of both failures alike."""
-    return _hasher.hash("not-a-real-password")
-
-
-def _verifies(password_hash: str, password: str) -> bool:
-    """In a thread; an empty hash (no such user) verifies against the dummy and fails anyway."""
-    try:
-        return bool(_hasher.verify(password_hash or _dummy_hash(), password)) and bool(password_hash)
-    except (VerificationError, InvalidHashError):
-        return False
+_hasher, _hashing, _verifies = hasher, hashing, verifies
 
 
 class IntakeUser(SQLModel, table=True):
