@@ -91,6 +91,15 @@ def log_in(page: Any, url: str, email: str = "anna@gu.se", password: str = PASSW
     page.get_by_role("button", name="Logga in").click()
 
 
+def signed_in(browser: Any, stack: DevStack, width: int, path: str) -> Any:  # noqa: F811
+    """A new browser at ``width``, logged in as the RUC user and on ``path`` (a URL without a query)."""
+    page = browser.new_page(viewport={"width": width, "height": 900}, locale="sv-SE")
+    page.goto(stack.url("intake") + path)
+    log_in(page, stack.url("intake"))
+    page.wait_for_url(re.compile(re.escape(path) + "$"))
+    return page
+
+
 def expire_logins(stack: DevStack) -> None:
     with sqlite3.connect(stack.data_dir / "rucnet.db") as db:
         db.execute("UPDATE web_session SET expires_at = '2000-01-01 00:00:00.000000'")
@@ -108,10 +117,7 @@ def test_a_report_typed_when_the_login_runs_out_is_kept_and_sent_after_logging_i
     width: int,
 ) -> None:
     intake = stack.url("intake")
-    page = browser.new_page(viewport={"width": width, "height": 900}, locale="sv-SE")
-    page.goto(f"{intake}/rapporter/ny")
-    log_in(page, intake)
-    page.wait_for_url(re.compile(r"/rapporter/ny$"))
+    page = signed_in(browser, stack, width, "/rapporter/ny")
     # the open reporting year, and its deadline said on the page
     year = open_year(dt.datetime.now(dt.UTC), {})
     assert page.input_value("#f-year") == str(year)
@@ -183,11 +189,7 @@ def test_an_upload_as_excel_users_write_it_passes_and_its_errors_fit_a_phone(
     axe: str,
     width: int,
 ) -> None:
-    intake = stack.url("intake")
-    page = browser.new_page(viewport={"width": width, "height": 900}, locale="sv-SE")
-    page.goto(f"{intake}/uppladdning")
-    log_in(page, intake)
-    page.wait_for_url(re.compile(r"/uppladdning$"))
+    page = signed_in(browser, stack, width, "/uppladdning")
     page.set_input_files(
         "#f-fil", files=[{"name": "fel.csv", "mimeType": "text/csv", "buffer": LONG_ERRORS.encode()}]
     )
@@ -211,10 +213,7 @@ def test_narvaro_opens_the_year_with_saved_data_and_takes_attendees_by_an_unambi
     width: int,
 ) -> None:
     intake = stack.url("intake")
-    page = browser.new_page(viewport={"width": width, "height": 900}, locale="sv-SE")
-    page.goto(f"{intake}/narvaro?ar=2024")
-    log_in(page, intake)
-    page.wait_for_url(re.compile(r"/narvaro"))
+    page = signed_in(browser, stack, width, "/narvaro")
     page.goto(f"{intake}/narvaro?ar=2024")
     page.fill("#f-members", "Göteborgs stad\nMölndals stad\nPartille kommun")
     page.fill("#f-meetings-1-date", "15/3 2024")
