@@ -76,8 +76,10 @@ def deadline_set(
     ],
 ) -> None:
     """Set the reporting deadline of a year (default without one: 31 January of the next year)."""
+    from rucnet.cli_args import checked_year
     from services.aggregator.completeness import set_deadline
 
+    checked_year(year)
     try:
         day = dt.date.fromisoformat(date)
     except ValueError as exc:
