@@ -9,7 +9,6 @@ server's own, kept in the session for the next page: nothing in the address is e
 
 from __future__ import annotations
 
-import datetime as dt
 import hmac
 import re
 import secrets
@@ -30,6 +29,7 @@ from services.classifier.review_sessions import ReviewSession, ReviewSessions
 from services.classifier.store import audit_log
 from shared.auth import ApiToken, Principal, hash_token, resolve_token_hash
 from shared.pages import page_templates
+from shared.period import year_span
 from shared.reference import load_reference
 from shared.report import MAX_YEAR, MIN_YEAR
 
@@ -177,7 +177,7 @@ async def _queue(
         page_size=PAGE_SIZE,
         ruc_list=sorted(reference.ruc, key=lambda r: r.host),
         all_areas=[(a.code, a.name_sv) for a in reference.nsp_areas],
-        years=range(dt.date.today().year, MIN_YEAR - 1, -1),
+        years=range(year_span()[1], year_span()[0] - 1, -1),  # the years a report can be for
         **({"message": "", "error": "", "card": None} | shown),
     )
 
