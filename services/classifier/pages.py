@@ -56,9 +56,11 @@ async def _principal(request: Request) -> Principal | None:
     async with _sessions(
         request
     )() as session:  # the token may have been revoked since, or the person disabled
-        if signed_in.user_id is not None:
+        if signed_in.user_id is not None:  # a person: still allowed in, with the same password
             analyst = await analyst_by_id(session, signed_in.user_id)
-            return analyst.principal if analyst is not None else None
+            if analyst is None or not hmac.compare_digest(analyst.credential, signed_in.token_hash):
+                return None
+            return analyst.principal
         principal = await resolve_token_hash(session, signed_in.token_hash)
     return principal if principal is not None and principal.is_national else None
 
@@ -225,7 +227,7 @@ async def login(
         analyst = await sign_in(_sessions(request), email, password)
         if analyst is None:
             return await _login_page(request, 401, WRONG_LOGIN, "email", email)
-        raw = sessions.open("", user_id=analyst.user_id)
+        raw = sessions.open(analyst.credential, user_id=analyst.user_id)
     response = _back()
     response.set_cookie(
         COOKIE, raw, httponly=True, samesite="strict", path="/review", max_age=int(sessions.ttl_s),

@@ -7,6 +7,7 @@ the few columns it needs, so services share the table's rows, never each other's
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -33,6 +34,7 @@ class Analyst:
     email: str
     role: Role
     name: str | None
+    credential: str  # a digest of the password hash: a new password ends sessions opened with the old
 
     @property
     def principal(self) -> Principal:
@@ -47,7 +49,8 @@ class Analyst:
 def _analyst(row: sa.Row[tuple[object, ...]] | None) -> Analyst | None:
     if row is None or row.disabled_at is not None or row.role not in NATIONAL:
         return None
-    return Analyst(int(row.id), str(row.email), row.role, row.name)
+    credential = hashlib.sha256(str(row.password_hash).encode()).hexdigest()
+    return Analyst(int(row.id), str(row.email), row.role, row.name, credential)
 
 
 async def analyst_by_id(session: AsyncSession, user_id: int) -> Analyst | None:

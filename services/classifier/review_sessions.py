@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class ReviewSession:
-    token_hash: str  # "" for a person signed in with e-mail and password
+    token_hash: str  # for a person signed in with e-mail and password: their credential's digest
     csrf_token: str
     expires: float
     user_id: int | None = None

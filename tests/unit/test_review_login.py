@@ -7,17 +7,21 @@ import re
 from pathlib import Path
 
 from services.classifier.pages import shown_analyst
-from services.intake.users import create_user, find_user, set_disabled
+from services.intake.users import create_user, find_user, set_disabled, set_password
 from shared.db import create_engine, session_factory
 from tests.unit.test_classifier_review_api import Review, review  # noqa: F401  (the fixture)
 
 PASSWORD = "ett-långt-lösenord"
 
 
-async def _people(sqlite_url: str, *, disable: str = "") -> None:
+async def _people(sqlite_url: str, *, disable: str = "", reset: str = "") -> None:
     engine = create_engine(sqlite_url)
     async with session_factory(engine).begin() as session:
-        if disable:
+        if reset:
+            user = await find_user(session, reset)
+            assert user is not None
+            await set_password(session, user, "ett-nytt-långt-lösenord")
+        elif disable:
             user = await find_user(session, disable)
             assert user is not None
             await set_disabled(session, user, True)
@@ -56,6 +60,9 @@ async def test_an_analyst_signs_in_with_e_mail_and_password_and_is_named_in_the_
     audit = (await review.client.get("/review/audit")).text
     assert "Anna Analytiker" in audit
     assert "#user" not in audit
+    await _people(url, reset="anna@skolverket.se")
+    assert "Logga in för granskning" in (await review.client.get("/review")).text  # a new password signs out
+    assert await _log_in(review, "anna@skolverket.se", "ett-nytt-långt-lösenord") == 303
     await _people(url, disable="anna@skolverket.se")
     assert "Logga in för granskning" in (await review.client.get("/review")).text  # signed out at once
 
