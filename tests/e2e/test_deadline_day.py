@@ -69,7 +69,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
     env |= {"RUCNET_DATA_DIR": str(tmp / "data"), "RUCNET_OUTBOX_INTERVAL_S": "0.5"}
     env.pop("RUCNET_DATABASE_URL", None)
     running = DevStack(tmp / "data", env, tmp / "dev.log")
-    running.start()
+    running.start(timeout_s=300)  # a loaded machine starts the classifier slowly
     try:
         for args in (["--ruc", "gu", "--email", "anna@gu.se"],
                      ["--role", "skolverket", "--name", ANALYST, "--email", "analytiker@skolverket.se"]):  # fmt: skip
