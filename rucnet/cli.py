@@ -15,7 +15,7 @@ app = typer.Typer(
     help="rucnet: reporting for Sweden's school-development network (RUC).", no_args_is_help=True
 )
 # Commands that act on a running system's data: they find it by the data-dir rule or stop.
-USES_EXISTING_DATA = {"token", "user", "deadline", "dlq", "aggregates", "report", "demo"}
+USES_EXISTING_DATA = {"token", "user", "deadline", "dlq", "aggregates", "report", "demo", "outbox"}
 token_app = typer.Typer(help="API tokens for RUC staff and Skolverket.", no_args_is_help=True)
 app.add_typer(token_app, name="token")
 
@@ -153,9 +153,9 @@ def classify(
 
 
 # The other command groups register themselves once the core commands above exist.
-from rucnet import cli_classifier, cli_demo, cli_docs, cli_grafana, cli_intake, cli_ops  # noqa: E402
+from rucnet import cli_classifier, cli_demo, cli_docs, cli_grafana, cli_intake, cli_ops, cli_outbox  # noqa: E402
 
-for _module in (cli_ops, cli_grafana, cli_intake, cli_classifier, cli_docs, cli_demo):
+for _module in (cli_ops, cli_outbox, cli_grafana, cli_intake, cli_classifier, cli_docs, cli_demo):
     _module.register(app)
 
 
