@@ -54,7 +54,8 @@ def create_app(settings: IntakeSettings) -> FastAPI:
 
     async def outbox_readiness() -> dict[str, object]:
         await relay.count_backlog()  # now, whatever the relay is waiting for
-        return {"outbox_backlog": relay.backlog, "relay_error": relay.last_error}
+        # counts only: the relay's last error can quote a row's content (names); it is in the log
+        return {"outbox_backlog": relay.backlog, "outbox_failed": relay.failed}
 
     app = service_app(
         "rucnet intake",
