@@ -43,7 +43,16 @@ def _serve(create_app: object, settings: object, port: int) -> None:
     assert isinstance(settings, RucnetSettings)
     configure_logging(settings.log_level)  # RUCNET_LOG_FORMAT: json in containers, text by default
     asgi = create_app(settings)  # type: ignore[operator]
-    uvicorn.run(asgi, host=settings.host, port=port, log_level="warning", log_config=None)
+    trusted = settings.trusted_proxies.strip()  # none by default: X-Forwarded-For is ignored
+    uvicorn.run(
+        asgi,
+        host=settings.host,
+        port=port,
+        log_level="warning",
+        log_config=None,
+        proxy_headers=bool(trusted),
+        forwarded_allow_ips=trusted or None,
+    )
 
 
 @app.command()

@@ -47,6 +47,11 @@ class RucnetSettings(BaseSettings):
     max_body_bytes: int = Field(default=1_000_000, ge=1_000, description="largest HTTP request body")
     pseudonym_secret: SecretStr | None = None
     host: str = "127.0.0.1"
+    trusted_proxies: str = Field(
+        default="",
+        description="comma-separated addresses (or CIDR ranges) of reverse proxies whose X-Forwarded-For "
+        "is believed; empty (the default): none, the client is the TCP peer",
+    )
     log_level: str = "INFO"
 
     @field_validator("pseudonym_secret")

@@ -83,7 +83,11 @@ def create_app(settings: IntakeSettings) -> FastAPI:
     app.state.idempotency_ttl_s = settings.idempotency_ttl_s
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
     app.state.login_throttle = LoginThrottle(
-        settings.login_failures_per_account, settings.login_failures_per_client, settings.login_window_s
+        settings.login_failures_per_account,
+        settings.login_failures_per_client,
+        settings.login_window_s,
+        settings.login_hashes_per_client,
+        settings.login_first_delay_s,
     )
     app.state.receipts = receipts
     app.state.upload_jobs = OrderedDict()

@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col, select
 
+from services.intake.throttle import LoginThrottle
 from services.intake.tokens import admin_principal
 from services.intake.users import IntakeUser, WebSession, create_user
 from shared.auth import Principal
@@ -101,3 +102,24 @@ async def disable_user(
         ).scalars():
             await session.delete(web_session)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+class Unlocked(BaseModel):
+    email: str
+    cleared: int = Field(description="clients whose login delays on this account were cleared")
+
+
+@router.post("/{user_id}/unlock", response_model=Unlocked, responses={401: {}, 403: {}, 404: {}, 422: {}})
+async def unlock_user(
+    request: Request,
+    _admin: Annotated[Principal, Depends(admin_principal)],
+    user_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
+) -> Unlocked:
+    """End the login delays on a user's account, from every client (docs/operations.md, *Logins*)."""
+    sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
+    async with sessions() as session:
+        user = await session.get(IntakeUser, user_id)
+    if user is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="Okänd användare / no such user")
+    throttle: LoginThrottle = request.app.state.login_throttle
+    return Unlocked(email=user.email, cleared=throttle.unlock(user.email))
