@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
+from aiokafka import AIOKafkaClient
 from fastapi import Depends, FastAPI, HTTPException, Request, Response, status
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -191,6 +192,7 @@ async def connect_when_able(broker: KafkaBroker, attempt_s: float = 20.0, most_s
     delay = 0.25
     while True:
         try:
+            await asyncio.wait_for(_answers(broker), attempt_s)
             await asyncio.wait_for(broker.start(), attempt_s)
         except Exception as exc:  # unreachable, refused, timed out: all mean "not yet"
             log.warning("broker not reachable (%s); serving without it and trying again", type(exc).__name__)
@@ -201,6 +203,16 @@ async def connect_when_able(broker: KafkaBroker, attempt_s: float = 20.0, most_s
             continue
         log.info("broker connected")
         return
+
+
+async def _answers(broker: KafkaBroker) -> None:
+    """Raises unless the broker answers a bootstrap: a client of our own, closed whatever happens
+    (a producer whose start failed would be left behind unclosed)."""
+    client = AIOKafkaClient(bootstrap_servers=broker._connection_kwargs["bootstrap_servers"])
+    try:
+        await client.bootstrap()
+    finally:
+        await client.close()
 
 
 def service_app(
