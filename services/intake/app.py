@@ -92,6 +92,7 @@ def create_app(settings: IntakeSettings) -> FastAPI:
     app.state.receipts = receipts
     app.state.upload_jobs = OrderedDict()
     app.state.upload_tasks = set()
+    app.state.upload_parsing = set()  # users whose file is being read: one each (web_upload.py)
     app.include_router(router)
     app.include_router(tokens.router)
     app.include_router(user_admin.router)
