@@ -11,6 +11,21 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.budget import DEFAULT_MAX_MESSAGE_BYTES
 
+MIN_SECRET_CHARS = 32
+
+
+def checked_secret(secret: str, source: str) -> str:
+    """The pseudonym key, refused when empty or short wherever it came from: an empty or guessable
+    HMAC key would make every pseudonym a hash anyone can recompute from the public names."""
+    if len(secret.strip()) < MIN_SECRET_CHARS:
+        raise ValueError(
+            f"{source}: pseudonymnyckeln är tom eller för kort / the pseudonym secret is empty or "
+            f"shorter than {MIN_SECRET_CHARS} characters: set a long random one, e.g. "
+            "`python -c 'import secrets; print(secrets.token_urlsafe(32))'` (or, outside Docker, "
+            "leave it unset for a generated one in the data dir)"
+        )
+    return secret
+
 
 class RucnetSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RUCNET_", extra="ignore")
@@ -57,12 +72,8 @@ class RucnetSettings(BaseSettings):
     @field_validator("pseudonym_secret")
     @classmethod
     def _secret_not_blank(cls, value: SecretStr | None) -> SecretStr | None:
-        # An empty HMAC key would make every pseudonym a plain hash of the name: refuse to start.
-        if value is not None and not value.get_secret_value().strip():
-            raise ValueError(
-                "RUCNET_PSEUDONYM_SECRET är tom / is empty: set a long random secret "
-                "(or leave it unset outside Docker for a generated one in the data dir)"
-            )
+        if value is not None:
+            checked_secret(value.get_secret_value(), "RUCNET_PSEUDONYM_SECRET")
         return value
 
     @property
@@ -85,4 +96,4 @@ class RucnetSettings(BaseSettings):
             descriptor = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_EXCL, 0o600)
             with os.fdopen(descriptor, "w", encoding="utf-8") as out:
                 out.write(secrets.token_urlsafe(32))
-        return path.read_text(encoding="utf-8").strip()
+        return checked_secret(path.read_text(encoding="utf-8").strip(), str(path))

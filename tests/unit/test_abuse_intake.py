@@ -270,3 +270,18 @@ async def test_7_pending_uploads_are_kept_per_user_so_one_user_cannot_evict_anot
         assert (await olle.get(f"/uppladdning/{olles}")).status_code == 200
         assert (await anna.get(f"/uppladdning/{annas[-1]}")).status_code == 200
         assert (await anna.get(f"/uppladdning/{annas[0]}")).status_code == 404  # only her own oldest went
+
+
+@pytest.mark.parametrize("secret", ["", "  ", "kort", "x" * 31])
+def test_21_an_empty_or_short_pseudonym_secret_is_refused_however_it_is_given(
+    secret: str, tmp_path: Path
+) -> None:
+    from pydantic import ValidationError
+
+    from services.intake.settings import IntakeSettings
+
+    with pytest.raises(ValidationError, match="RUCNET_PSEUDONYM_SECRET"):
+        IntakeSettings(data_dir=tmp_path, pseudonym_secret=secret)
+    (tmp_path / "pseudonym.secret").write_text(secret + "\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="pseudonym.secret"):
+        IntakeSettings(data_dir=tmp_path).pseudonym_key()
