@@ -208,6 +208,9 @@ async def decide(
     csrf_token: Annotated[str, Form(max_length=64)] = "",
     back: Annotated[str, Form(max_length=300)] = "",
 ) -> Response:
+    if any("\x00" in field for field in (ruc_id, ref, action, nsp_area, reason, csrf_token, back)):
+        # PostgreSQL text cannot hold NUL: refused here, not a 500 at the lookup
+        return _back(error="Otillåtet tecken (NUL) i formuläret / NUL character in the form")
     where = _kept_filter(back)
     principal = await _principal(request)
     if principal is None:

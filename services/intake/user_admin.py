@@ -6,14 +6,14 @@ import datetime as dt
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Request, Response, status
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col, select
 
 from services.intake.throttle import LoginThrottle
 from services.intake.tokens import admin_principal
-from services.intake.users import IntakeUser, WebSession, create_user
+from services.intake.users import IntakeUser, WebSession, checked_email, create_user
 from shared.auth import Principal
 from shared.events import utcnow
 from shared.reference import load_reference
@@ -36,6 +36,19 @@ class UserIn(BaseModel):
     password: SecretStr = Field(min_length=10, max_length=200)
     role: Literal["ruc", "skolverket", "admin"]
     ruc_id: str | None = None
+
+    @field_validator("email")
+    @classmethod
+    def _storable(cls, value: str) -> str:
+        checked_email(value)
+        return value
+
+    @field_validator("password")
+    @classmethod
+    def _usable(cls, value: SecretStr) -> SecretStr:
+        if "\x00" in value.get_secret_value():  # the login form refuses it: it could never be used
+            raise ValueError("otillåtet tecken (NUL) i lösenordet / NUL character in the password")
+        return value
 
     @model_validator(mode="after")
     def _ruc_for_ruc_staff(self) -> UserIn:
