@@ -41,6 +41,9 @@ def _serve(create_app: object, settings: object, port: int) -> None:
     from shared.settings import RucnetSettings
 
     assert isinstance(settings, RucnetSettings)
+    from rucnet.datadir import tighten
+
+    tighten(settings.data_dir)  # a service started alone (compose, `rucnet dev`'s children) too
     configure_logging(settings.log_level)  # RUCNET_LOG_FORMAT: json in containers, text by default
     asgi = create_app(settings)  # type: ignore[operator]
     trusted = settings.trusted_proxies.strip()  # none by default: X-Forwarded-For is ignored

@@ -6,7 +6,7 @@ import os
 import secrets
 from pathlib import Path
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.budget import DEFAULT_MAX_MESSAGE_BYTES
@@ -34,7 +34,11 @@ class RucnetSettings(BaseSettings):
     database_url: str | None = Field(
         default=None, description="SQLAlchemy async URL; default: SQLite in the data dir"
     )
-    kafka_bootstrap: str = "127.0.0.1:9092"
+    kafka_port: int = Field(default=9092, ge=1, le=65535, description="`rucnet dev`'s broker port")
+    kafka_bootstrap: str = Field(
+        default="",
+        description="host:port[,host:port…]; unset: 127.0.0.1:RUCNET_KAFKA_PORT (where `rucnet dev` runs it)",
+    )
     kafka_idempotence: bool = Field(
         default=True, description="idempotent producer; off for brokers without InitProducerId"
     )
@@ -75,6 +79,14 @@ class RucnetSettings(BaseSettings):
         if value is not None:
             checked_secret(value.get_secret_value(), "RUCNET_PSEUDONYM_SECRET")
         return value
+
+    @model_validator(mode="after")
+    def _bootstrap_from_port(self) -> RucnetSettings:
+        # Every command (the services, `rucnet dlq`, `rucnet aggregates rebuild`) finds the broker
+        # the same way: RUCNET_KAFKA_BOOTSTRAP, else the port `rucnet dev` was given.
+        if not self.kafka_bootstrap.strip():
+            self.kafka_bootstrap = f"127.0.0.1:{self.kafka_port}"
+        return self
 
     @property
     def db_url(self) -> str:
