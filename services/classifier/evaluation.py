@@ -68,6 +68,14 @@ class HeldOut:
     def flagged(self) -> list[bool]:
         return [s.needs_review() for s in self.scored]
 
+    def after_review(self) -> float:
+        """The share right once analysts have fixed every flagged text (flagged, or unflagged and right)."""
+        hits = [s.needs_review() or t == s.best.code for t, s in zip(self.truth, self.scored, strict=True)]
+        return sum(hits) / len(hits) if hits else 0.0
+
+    def __add__(self, other: HeldOut) -> HeldOut:
+        return HeldOut(self.labels, self.truth + other.truth, self.scored + other.scored)
+
     def review(self) -> tuple[float, float]:
         """(share flagged, top-1 among the unflagged)."""
         flags = self.flagged()
@@ -189,3 +197,35 @@ def learning_curve(
             model = train([*corpus, *reviewed], vocabulary, calibrated=False)
             out[k].append(held_out(model, test).top_k(1))
     return {k: float(np.mean(v)) for k, v in out.items()}
+
+
+@dataclass(frozen=True)
+class RealCrossValidation:
+    """Real texts judged by k-fold: ``learned`` by models that trained on the other folds' real texts
+    (and calibrated on them held out), ``unlearned`` by the model of the written corpus alone."""
+
+    learned: HeldOut
+    unlearned: HeldOut
+
+
+def cross_validate_real(
+    written: Sequence[Example], real: Sequence[Example], vocabulary: Sequence[Example], folds: int = FOLDS
+) -> RealCrossValidation:
+    """What learning real texts gains, on real texts the model never saw: each fold is scored by a
+    model trained and calibrated on the written corpus and the other folds, never on the fold."""
+    learned, unlearned = [], []
+    for train_idx, test_idx in KFold(n_splits=min(folds, len(real)), shuffle=True, random_state=0).split(
+        real
+    ):
+        others, test = [real[i] for i in train_idx], [real[i] for i in test_idx]
+        learned.append(held_out(train([*written, *others], vocabulary), test))
+        # calibrated on the other folds, trained on the written texts only: the shipped recipe
+        unlearned.append(held_out(train(written, vocabulary, unseen=others), test))
+    return RealCrossValidation(_joined(learned), _joined(unlearned))
+
+
+def _joined(parts: Sequence[HeldOut]) -> HeldOut:
+    out = parts[0]
+    for part in parts[1:]:
+        out = out + part
+    return out

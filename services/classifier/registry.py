@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from services.classifier.evaluation import RecipeScore, compare_recipes
-from services.classifier.examples import Example, load_corpus, vocabulary_examples
+from services.classifier.examples import Example, load_corpus, load_shared_real, vocabulary_examples
 from services.classifier.model import ALGORITHM, fingerprint, load_model
 from services.classifier.protocol import NspScorer
 from services.classifier.training import train
@@ -86,9 +86,22 @@ def newest_accepted(directory: Path) -> Path | None:
     return max(candidates)[2] if candidates else None
 
 
+def unseen_for(learned: Sequence[Example]) -> list[Example]:
+    """The shared real texts a model calibrates on without learning them (those it learned excepted)."""
+    texts = {e.text for e in learned}
+    return [e for e in load_shared_real() if e.text not in texts]
+
+
+def train_with(learned: Sequence[Example], reference: ReferenceData) -> NspScorer:
+    """Corpus + ``learned`` real examples, calibrated also on the shared real texts (not learned)."""
+    texts = {e.text for e in learned}
+    corpus = [e for e in load_corpus() if e.text not in texts]
+    return train([*corpus, *learned], vocabulary_examples(reference), unseen=unseen_for(learned))
+
+
 def train_default(reference: ReferenceData) -> NspScorer:
     """The shipped default: the corpus and the reference vocabulary, deterministic."""
-    return train(load_corpus(), vocabulary_examples(reference))
+    return train_with([], reference)
 
 
 @lru_cache(maxsize=1)
@@ -103,7 +116,9 @@ def outdated(path: Path, reference: ReferenceData) -> bool:
     version = str(read_meta(path).get("version", ""))
     if not version.startswith(f"{ALGORITHM}-"):
         return True
-    default = f"{ALGORITHM}-{fingerprint([*load_corpus(), *vocabulary_examples(reference)])}"
+    default = (
+        f"{ALGORITHM}-{fingerprint([*load_corpus(), *vocabulary_examples(reference), *load_shared_real()])}"
+    )
     return not learned_examples(path) and version != default
 
 
@@ -121,7 +136,7 @@ def load_or_train(data_dir: Path, reference: ReferenceData) -> NspScorer:
             log.exception("model %s cannot be loaded; retraining it from its examples", path.name)
         learned = learned_examples(path)
         if learned:
-            rebuilt = train([*load_corpus(), *learned], vocabulary_examples(reference))
+            rebuilt = train_with(learned, reference)
             _try_save(rebuilt, directory, learned, {"accepted": True, "rebuilt_from": path.name})
             return rebuilt
     model = shipped_default() if reference == load_reference() else train_default(reference)
@@ -171,7 +186,7 @@ def retrain(
     vocabulary = vocabulary_examples(reference)
     candidate_score, previous_score = compare_recipes(corpus, real, previous_learned, vocabulary)
     accepted = candidate_score.not_worse_than(previous_score)
-    model = train([*corpus, *real], vocabulary)
+    model = train_with(real, reference)
     meta = {
         "accepted": accepted,
         "previous_version": previous_version,

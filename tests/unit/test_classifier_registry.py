@@ -47,7 +47,7 @@ def test_the_service_takes_the_newest_accepted_version(tmp_path: Path) -> None:
     assert newest_accepted(directory) == directory / model.version
     assert load_or_train(tmp_path, REFERENCE).version == model.version
     meta = read_meta(directory / model.version)
-    rejected = dataclasses.replace(model, version="charlr-2-rejected")
+    rejected = dataclasses.replace(model, version="charlr-3-rejected")
     save(rejected, directory, [], {"accepted": False})
     assert newest_accepted(directory) == directory / model.version
     assert meta["accepted"] is True
@@ -124,7 +124,7 @@ def test_a_version_from_an_older_release_is_rebuilt_with_what_it_had_learned(tmp
     row = '{"text": "Modersmålet schemaläggs centralt", "label": "styrning-och-ledning", "provenance": "g"}\n'
     (old / "learned.jsonl").write_text(row, encoding="utf-8")
     model = load_or_train(tmp_path, REFERENCE)
-    assert model.version.startswith("charlr-2-")
+    assert model.version.startswith("charlr-3-")
     assert model.version != shipped_default().version  # it learned the example
     kept = newest_accepted(models_dir(tmp_path))
     assert kept is not None
@@ -133,9 +133,9 @@ def test_a_version_from_an_older_release_is_rebuilt_with_what_it_had_learned(tmp
 
 
 def test_a_default_from_an_older_corpus_gives_way_to_the_shipped_one(tmp_path: Path) -> None:
-    old = models_dir(tmp_path) / "charlr-2-0123456789"
+    old = models_dir(tmp_path) / "charlr-3-0123456789"
     old.mkdir(parents=True)
     (old / "meta.json").write_text(
-        '{"version": "charlr-2-0123456789", "accepted": true, "trained_at": "2025"}'
+        '{"version": "charlr-3-0123456789", "accepted": true, "trained_at": "2025"}'
     )
     assert load_or_train(tmp_path, REFERENCE).version == shipped_default().version
