@@ -136,7 +136,12 @@ def classifier_train(
     judged = f"judged on held-out {c.judged_on} examples (n={c.n}; lost {c.lost}, gained {c.gained})"
     typer.echo(f"  candidate top-1 {result.candidate.top1:.3f} top-2 {result.candidate.top2:.3f}, {judged}")
     typer.echo(f"  previous  top-1 {result.previous.top1:.3f} top-2 {result.previous.top2:.3f}")
-    typer.echo("  restart the classifier service to load it" if result.accepted else "  kept the previous")
+    if not result.accepted:
+        typer.echo(
+            f"  in use: {result.in_use}, what the previous version learned, its doubt recalibrated on the"
+            " new examples (not learned)"
+        )
+    typer.echo("  restart the classifier service to load it")
 
 
 def classifier_eval(
