@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.classifier.queue_view import PAGE_SIZE, QueueFilter, queue_rows, readable
 from services.classifier.review import ReviewDecision, ReviewError, apply_decision
 from services.classifier.review_sessions import ReviewSession, ReviewSessions
-from services.classifier.store import audit_log
+from services.classifier.store import audit_log, completed_by_area
 from shared.auth import ApiToken, Principal, hash_token, resolve_token_hash
 from shared.pages import page_templates
 from shared.reference import load_reference
@@ -127,13 +127,16 @@ async def queue_page(
     )
     async with _sessions(request)() as session:
         items, total = await queue_rows(session, chosen)
-    areas = {y: [(a.code, a.name_sv) for a in reference.nsp_areas if a.valid_in(y)]
-             for y in {int(str(i["year"])) for i in items}}  # fmt: skip
+        years = {int(str(i["year"])) for i in items}
+        completed = await completed_by_area(session, sorted(years))
+    areas = {y: [(a.code, a.name_sv) for a in reference.nsp_areas if a.valid_in(y)] for y in years}
+    names = {a.code: a.name_sv for a in reference.nsp_areas}
     return await _render(
         request,
         "queue.html",
         principal,
-        items=[readable(i) for i in items],
+        items=[readable(i, completed.get(int(str(i["year"])), {}), names) for i in items],
+        ruc_names={r.id: r.host for r in reference.ruc},
         total=total,
         areas=areas,
         chosen=chosen,
