@@ -20,6 +20,7 @@ from faststream.kafka import KafkaBroker
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.classifier.page_text import actor_label
 from services.classifier.queue_view import PAGE_SIZE, QueueFilter, queue_rows, readable
 from services.classifier.review import ReviewDecision, ReviewError, apply_decision
 from services.classifier.review_sessions import ReviewSession, ReviewSessions
@@ -254,4 +255,6 @@ async def audit_page(request: Request) -> Response:
         return _back()
     async with _sessions(request)() as session:
         rows = await audit_log(session, None, None, 200, 0)
-    return await _render(request, "audit.html", principal, items=[r.as_dict() for r in rows])
+    ruc_names = {r.id: r.host for r in load_reference().ruc}
+    items = [r.as_dict() | {"actor": actor_label(r.analyst)} for r in rows]
+    return await _render(request, "audit.html", principal, items=items, ruc_names=ruc_names)

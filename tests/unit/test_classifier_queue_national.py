@@ -13,6 +13,7 @@ import pytest
 from faststream.kafka import TestKafkaBroker
 
 from services.classifier.app import create_app
+from services.classifier.page_text import actor_label
 from services.classifier.queue_view import chart_change
 from services.classifier.registry import shipped_default
 from services.classifier.settings import ClassifierSettings
@@ -125,3 +126,16 @@ async def test_a_boilerplate_description_does_not_decide_the_area(
     http, analyst = client
     items = {i["ref"]: i for i in await _queue(http, analyst)}
     assert items["completed-sure"]["classified_area"] == "bedomning-och-betyg"
+
+
+@pytest.mark.parametrize(
+    ("analyst", "shown"),
+    [
+        ("skolverket#21 (Anna Analytiker)", "Anna Analytiker (Skolverket)"),
+        ("skolverket#21", "Skolverket, nyckel 21"),
+        ("admin#3 (Ops)", "Ops (administratör)"),
+        ("someone else", "someone else"),
+    ],
+)
+def test_the_log_names_who_decided_as_a_reader_says_it(analyst: str, shown: str) -> None:
+    assert actor_label(analyst) == shown
