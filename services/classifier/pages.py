@@ -216,6 +216,8 @@ async def decide(
     principal = await _principal(request)
     if principal is None:
         return _back(error="Logga in först.")
+    hosts = {r.id: r.host for r in load_reference().ruc}
+    insats = f"{hosts.get(ruc_id, ruc_id)} / {year} / {ref}"  # as the card names it
     if not _same_origin_form(request, csrf_token):
         return _back(error="Ogiltig förfrågan: ladda om sidan / invalid form token")
     try:
@@ -223,14 +225,14 @@ async def decide(
             {"action": action, "nsp_area": nsp_area or None, "reason": reason}
         )
     except ValidationError as exc:
-        return _back(**where, error=f"{ruc_id} / {year} / {ref}: {decision_message(exc)}")
+        return _back(**where, error=f"{insats}: {decision_message(exc)}")
     broker: KafkaBroker = request.app.state.broker
     try:
         await apply_decision(_sessions(request), broker, (ruc_id, year, ref), decision, principal)
     except ReviewError as exc:
-        return _back(**where, error=f"{ruc_id} / {year} / {ref}: {exc.detail.split(' / ')[0]}.")
+        return _back(**where, error=f"{insats}: {exc.detail.split(' / ')[0]}.")
     done = "ändrad" if decision.action == "override" else "godkänd"
-    return _back(**where, msg=f"{ruc_id} / {year} / {ref} {done}.")
+    return _back(**where, msg=f"{insats} {done}.")
 
 
 def decision_message(exc: ValidationError) -> str:
