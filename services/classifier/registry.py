@@ -198,7 +198,7 @@ def retrain(
     data_dir: Path, reference: ReferenceData, reviewed: Sequence[Example], supplied: Sequence[Example] = ()
 ) -> RetrainResult:
     """Train a version on corpus + real examples (the analysts' reviews and ``supplied`` ones, with
-    what earlier versions learned); use it only if it is not worse on held-out real examples.
+    what earlier versions learned); use it only if it gains on held-out real examples.
 
     Both recipes (the previous version's examples and the new set) are judged on the same held-out
     folds of the real examples, so the comparison differs only in what each learned from. A
@@ -215,7 +215,7 @@ def retrain(
     corpus = load_corpus()
     vocabulary = vocabulary_examples(reference)
     candidate_score, previous_score = compare_recipes(corpus, real, previous_learned, vocabulary)
-    accepted = candidate_score.not_worse_than(previous_score)
+    accepted = candidate_score.gains_over(previous_score)
     model = train_with(real, reference)
     evaluation = {"candidate": candidate_score.as_dict(), "previous": previous_score.as_dict()}
     meta = {

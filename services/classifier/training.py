@@ -103,9 +103,11 @@ def fit_calibration(
     extra: Sequence[Example],
     prior: Mapping[str, int] | None = None,
     unseen: Sequence[Example] = (),
+    fitted: tuple[Any, Any] | None = None,
 ) -> Calibration:
     """Calibrated on the real-style examples held out, the rest training every fold (with too few
-    real-style ones, on every example held out), and on ``unseen`` ones no fit ever trains on."""
+    real-style ones, on every example held out), and on ``unseen`` ones no fit ever trains on
+    (scored by ``fitted``, the model of all ``examples`` and ``extra``, when it is given)."""
     pool = [e for e in examples if real_style(e)]
     if len(pool) + len(unseen) < MIN_POOL:
         pool, rest = list(examples), []
@@ -113,7 +115,7 @@ def fit_calibration(
         rest = [e for e in examples if not real_style(e)]
     logits, classes = held_out_logits(pool, [*rest, *extra])
     if unseen:
-        vectorizer, clf = fit([*examples, *extra])
+        vectorizer, clf = fitted or fit([*examples, *extra])
         scores = decision_values(vectorizer, clf, [e.text for e in unseen])
         extra_logits = np.full((len(unseen), len(classes)), scores.min() - 10.0)
         extra_logits[:, [classes.index(str(c)) for c in clf.classes_]] = scores
@@ -136,8 +138,8 @@ def train(
     area (default: 2020's, from the reference data); ``{}`` for none. ``unseen``: labelled texts
     used in the calibration only, never trained on."""
     prior = default_prior() if prior is None else prior
-    calibration = fit_calibration(examples, extra, prior, unseen) if calibrated else None
     vectorizer, clf = fit([*examples, *extra])
+    calibration = fit_calibration(examples, extra, prior, unseen, (vectorizer, clf)) if calibrated else None
     weighted = prior_for([str(c) for c in clf.classes_], prior)
     known = frozenset(w for e in examples for w in LETTER_WORD.findall(e.text.casefold()))
     version = f"{ALGORITHM}-{fingerprint([*examples, *extra, *unseen])}"
