@@ -10,7 +10,6 @@ server's own, kept in the session for the next page: nothing in the address is e
 from __future__ import annotations
 
 import hmac
-import re
 import secrets
 from pathlib import Path
 from typing import Annotated
@@ -22,11 +21,12 @@ from faststream.kafka import KafkaBroker
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.classifier.page_text import actor_label
 from services.classifier.queue_view import PAGE_SIZE, QueueFilter, queue_rows, readable
 from services.classifier.review import ReviewDecision, ReviewError, apply_decision
 from services.classifier.review_login import analyst_by_id, sign_in
 from services.classifier.review_sessions import ReviewSession, ReviewSessions
-from services.classifier.store import audit_log
+from services.classifier.store import audit_log, completed_by_area
 from shared.auth import ApiToken, Principal, hash_token, resolve_token_hash
 from shared.pages import page_templates
 from shared.period import year_span
@@ -160,18 +160,21 @@ async def _queue(
     reference = load_reference()
     async with _sessions(request)() as session:
         items, total = await queue_rows(session, chosen)
+        years = {int(str(i["year"])) for i in items}
+        completed = await completed_by_area(session, sorted(years))
     card = shown.get("card")
     if isinstance(card, dict):  # the error summary links to the card's own field
         keys = [(i["ruc_id"], int(str(i["year"])), i["ref"]) for i in items]
         card["anchor"] = f"i{keys.index(card['key']) + 1}-reason" if card["key"] in keys else "main"
-    areas = {y: [(a.code, a.name_sv) for a in reference.nsp_areas if a.valid_in(y)]
-             for y in {int(str(i["year"])) for i in items}}  # fmt: skip
+    areas = {y: [(a.code, a.name_sv) for a in reference.nsp_areas if a.valid_in(y)] for y in years}
+    names = {a.code: a.name_sv for a in reference.nsp_areas}
     return await _render(
         request,
         "queue.html",
         principal,
         status,
-        items=[readable(i) for i in items],
+        items=[readable(i, completed.get(int(str(i["year"])), {}), names) for i in items],
+        ruc_names={r.id: r.host for r in reference.ruc},
         total=total,
         areas=areas,
         chosen=chosen,
@@ -261,10 +264,16 @@ async def decide(
     csrf_token: Annotated[str, Form(max_length=64)] = "",
     back: Annotated[str, Form(max_length=300)] = "",
 ) -> Response:
+    if any("\x00" in field for field in (ruc_id, ref, action, nsp_area, reason, csrf_token, back)):
+        # PostgreSQL text cannot hold NUL: refused here, not a 500 at the lookup
+        _flash(request, "error", "Otillåtet tecken (NUL) i formuläret.")
+        return _back()
     where = _kept_filter(back)
     principal = await _principal(request)
     if principal is None:
         return await _login_page(request, 401, SIGNED_OUT)
+    hosts = {r.id: r.host for r in load_reference().ruc}
+    insats = f"{hosts.get(ruc_id, ruc_id)} / {year} / {ref}"  # as the card names it
     if not _same_origin_form(request, csrf_token):
         _flash(request, "error", "Ogiltig förfrågan: ladda om sidan och försök igen.")
         return _back(**where)
@@ -283,16 +292,15 @@ async def decide(
         chosen = _filter(where.get("year", ""), where.get("ruc", ""), where.get("area", ""),
                          where.get("flagged_only", "") in ("true", "1", "on"),
                          int(where["page"]) if where.get("page", "").isdigit() else 1)  # fmt: skip
-        return await _queue(request, principal, chosen, 422, card=card,
-                            error=f"{ruc_id} / {year} / {ref}: {card['message']}")  # fmt: skip
+        return await _queue(request, principal, chosen, 422, card=card, error=f"{insats}: {card['message']}")
     broker: KafkaBroker = request.app.state.broker
     try:
         await apply_decision(_sessions(request), broker, (ruc_id, year, ref), decision, principal)
     except ReviewError as exc:
-        _flash(request, "error", f"{ruc_id} / {year} / {ref}: {exc.detail.split(' / ')[0]}.")
+        _flash(request, "error", f"{insats}: {exc.detail.split(' / ')[0]}.")
         return _back(**where)
     done = "ändrad" if decision.action == "override" else "godkänd"
-    _flash(request, "ok", f"{ruc_id} / {year} / {ref} {done}.")
+    _flash(request, "ok", f"{insats} {done}.")
     return _back(**where)
 
 
@@ -318,18 +326,6 @@ async def audit_page(request: Request) -> Response:
         return _back()
     async with _sessions(request)() as session:
         rows = await audit_log(session, None, None, 200, 0)
-    items = [r.as_dict() for r in rows]
-    shown = [i | {"analyst": shown_analyst(str(i["analyst"]))} for i in items]
-    return await _render(request, "audit.html", principal, items=shown)
-
-
-def shown_analyst(stored: str) -> str:
-    """The log's "skolverket#21 (Anna Analytiker)" as a person reads it: "Anna Analytiker"; one
-    without a name says what it was ("Skolverket, token 21")."""
-    found = re.fullmatch(r"(\w+)#(user)?(-?\d+)(?: \((.*)\))?", stored)
-    if found is None:
-        return stored
-    role, person, number, name = found.groups()
-    if name:
-        return name
-    return f"{role.capitalize()}, {'användare' if person else 'token'} {number.lstrip('-')}"
+    ruc_names = {r.id: r.host for r in load_reference().ruc}
+    items = [r.as_dict() | {"actor": actor_label(r.analyst)} for r in rows]
+    return await _render(request, "audit.html", principal, items=items, ruc_names=ruc_names)

@@ -8,13 +8,21 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Request, Response, status
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col, select
 
+from services.intake.throttle import LoginThrottle
 from services.intake.tokens import admin_principal
-from services.intake.users import IntakeUser, all_users, create_user, set_disabled, set_password
+from services.intake.users import (
+    IntakeUser,
+    all_users,
+    checked_email,
+    create_user,
+    set_disabled,
+    set_password,
+)
 from shared.auth import Principal
 from shared.reference import load_reference
 
@@ -31,6 +39,12 @@ class UserInfo(BaseModel):
     disabled_at: dt.datetime | None
 
 
+def usable_password(value: SecretStr) -> SecretStr:
+    if "\x00" in value.get_secret_value():  # the login form refuses it: it could never be used
+        raise ValueError("otillåtet tecken (NUL) i lösenordet / NUL character in the password")
+    return value
+
+
 class UserIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     email: str = Field(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")
@@ -38,6 +52,17 @@ class UserIn(BaseModel):
     role: Literal["ruc", "skolverket", "admin"]
     ruc_id: str | None = None
     name: str | None = Field(default=None, max_length=200, description="as pages and logs show the person")
+
+    @field_validator("email")
+    @classmethod
+    def _storable(cls, value: str) -> str:
+        checked_email(value)
+        return value
+
+    @field_validator("password")
+    @classmethod
+    def _usable(cls, value: SecretStr) -> SecretStr:
+        return usable_password(value)
 
     @model_validator(mode="after")
     def _ruc_for_ruc_staff(self) -> UserIn:
@@ -132,6 +157,11 @@ class PasswordIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     password: SecretStr = Field(min_length=10, max_length=200)
 
+    @field_validator("password")
+    @classmethod
+    def _usable(cls, value: SecretStr) -> SecretStr:
+        return usable_password(value)
+
 
 @router.put("/{user_id}/password", status_code=status.HTTP_204_NO_CONTENT, responses=_ANSWERS)
 async def reset_password(request: Request, _admin: AdminDep, user_id: UserId, body: PasswordIn) -> Response:
@@ -139,3 +169,24 @@ async def reset_password(request: Request, _admin: AdminDep, user_id: UserId, bo
     password = body.password.get_secret_value()
     await _change(request, user_id, lambda session, user: set_password(session, user, password))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+class Unlocked(BaseModel):
+    email: str
+    cleared: int = Field(description="clients whose login delays on this account were cleared")
+
+
+@router.post("/{user_id}/unlock", response_model=Unlocked, responses={401: {}, 403: {}, 404: {}, 422: {}})
+async def unlock_user(
+    request: Request,
+    _admin: Annotated[Principal, Depends(admin_principal)],
+    user_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
+) -> Unlocked:
+    """End the login delays on a user's account, from every client (docs/operations.md, *Logins*)."""
+    sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
+    async with sessions() as session:
+        user = await session.get(IntakeUser, user_id)
+    if user is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="Okänd användare / no such user")
+    throttle: LoginThrottle = request.app.state.login_throttle
+    return Unlocked(email=user.email, cleared=throttle.unlock(user.email))

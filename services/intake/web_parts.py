@@ -20,7 +20,7 @@ from services.intake.forms import (
     resolve_attendees,
     with_problems,
 )
-from services.intake.parts import AttendanceIn, SkaIn, load_part, parts_of
+from services.intake.parts import AttendanceIn, SkaIn, load_part, part_failed, parts_of
 from services.intake.period import Period, current_period, year_of
 from services.intake.users import SessionUser
 from services.intake.web import RESTORED, checked_form, form_page, render, reporter, scope_ruc
@@ -84,8 +84,11 @@ async def attendance_page(request: Request, user: Annotated[SessionUser, Depends
     year, picker = await _year_context(request, ruc_id, "attendance")
     stored = await _stored(request, ruc_id, year, "attendance") if ruc_id else None
     values = stored or {"ruc_id": ruc_id, "year": year, "members": [], "meetings": []}
+    sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
+    async with sessions() as session:
+        failed = bool(stored) and await part_failed(session, ruc_id, year, "attendance")
     return render(request, "attendance.html", user, form=_attendance_form(values), errors=[], messages={},
-                  saved=request.query_params.get("sparad") == "1", **picker)  # fmt: skip
+                  saved=request.query_params.get("sparad") == "1", failed=failed, **picker)  # fmt: skip
 
 
 @router.post("/narvaro", response_class=HTMLResponse)

@@ -201,7 +201,7 @@ async def test_the_page_signs_in_with_an_httponly_cookie_and_overrides(review: R
     done = await review.client.post("/review/decide", data=form | {"csrf_token": token.group(1)})
     assert done.status_code == 303
     assert "msg=" not in done.headers["location"]  # the message waits in the session, not the address
-    assert "gu / 2020 / mid ändrad." in (await review.client.get(done.headers["location"])).text
+    assert "Göteborgs universitet / 2020 / mid ändrad." in (await review.client.get(done.headers["location"])).text
     assert [e["nsp_area"] for e in review.overridden] == ["styrning-och-ledning"]
     audit = await review.client.get("/review/audit")
     assert "ändrat" in audit.text

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from services.classifier.pages import shown_analyst
+from services.classifier.page_text import actor_label
 from services.intake.users import create_user, find_user, set_disabled, set_password
 from shared.db import create_engine, session_factory
 from tests.unit.test_classifier_review_api import Review, review  # noqa: F401  (the fixture)
@@ -68,6 +68,6 @@ async def test_an_analyst_signs_in_with_e_mail_and_password_and_is_named_in_the_
 
 
 def test_a_stored_analyst_is_shown_by_name() -> None:
-    assert shown_analyst("skolverket#21 (Anna Analytiker)") == "Anna Analytiker"
-    assert shown_analyst("skolverket#user3 (anna@skolverket.se)") == "anna@skolverket.se"
-    assert shown_analyst("skolverket#21") == "Skolverket, token 21"
+    assert actor_label("skolverket#21 (Anna Analytiker)") == "Anna Analytiker (Skolverket)"
+    assert actor_label("skolverket#user3 (anna@skolverket.se)") == "anna@skolverket.se (Skolverket)"
+    assert actor_label("skolverket#user3") == "Skolverket, användare 3"

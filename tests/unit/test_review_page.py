@@ -33,7 +33,7 @@ async def test_the_page_names_the_analyst_and_says_in_swedish_that_a_motivation_
     refused = await review.client.post("/review/decide", data=form)
     assert refused.status_code == 422  # the page again: its filter, the card's choice and the field's error
     shown = refused.text
-    assert "gu / 2020 / mid: Skriv en motivering för att ändra området." in shown
+    assert "Göteborgs universitet / 2020 / mid: Skriv en motivering för att ändra området." in shown
     field = re.search(r'<input type="text" id="(i\d+-reason)"[^>]*aria-invalid="true"', shown)
     assert field is not None
     assert f'href="#{field.group(1)}"' in shown
