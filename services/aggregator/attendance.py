@@ -18,7 +18,7 @@ from shared.events import AttendanceReported
 from shared.report import MAX_YEAR, MIN_YEAR
 from shared.web import current_principal
 
-router = APIRouter(prefix="/api/v1/stats", tags=["stats"])
+router = APIRouter(tags=["stats"])  # mounted under /api/v1/stats by app.py
 
 
 @dataclass(frozen=True)

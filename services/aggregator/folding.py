@@ -13,42 +13,16 @@ took over stays with that report.
 from __future__ import annotations
 
 import datetime as dt
-import functools
-import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from services.aggregator.counting import InsatsFacts, effective_area
+from services.aggregator.counting import effective_area
+from services.aggregator.facts import forms_json
 from services.aggregator.tables import InsatsKey, InsatsRow, RetractionRow
 from shared.events import ClassificationOverridden, ReportClassified, utcnow
 
 Countable = ReportClassified | ClassificationOverridden
-
-
-@functools.lru_cache(maxsize=1024)
-def forms_json(school_forms: tuple[str, ...]) -> str:
-    """The stored school forms: a handful of combinations, encoded once each."""
-    return json.dumps(sorted(set(school_forms)))
-
-
-@functools.lru_cache(maxsize=1024)
-def stored_forms(encoded: str) -> tuple[str, ...]:
-    return tuple(json.loads(encoded))
-
-
-def facts_of(row: Any) -> InsatsFacts:
-    """What the counts see of a record (an ``InsatsRow`` or a row mapping)."""
-    get = row.__getitem__ if isinstance(row, Mapping) else functools.partial(getattr, row)
-    return InsatsFacts(
-        get("ruc_id"),
-        get("year"),
-        get("lan_kod"),
-        get("status"),
-        stored_forms(get("school_forms")),
-        get("nsp_area"),
-        get("area_source"),
-    )
 
 
 def record_values(

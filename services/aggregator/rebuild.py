@@ -31,13 +31,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from services.aggregator.counting import KnownCodes
 from services.aggregator.folding import override_row, override_wins, record_values
 from services.aggregator.handlers import classified_problems, known_codes, override_problems
+from services.aggregator.recount import lock_live
 from services.aggregator.shadow import (
     VERSION,
     Folded,
     ShadowWriter,
     create_shadow,
     drop_shadow,
-    lock_live,
     shadow_tables,
     shadow_writer,
     swap,

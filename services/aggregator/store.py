@@ -18,7 +18,8 @@ from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.aggregator.counting import CountKey, Measures, add_into, count_deltas
-from services.aggregator.folding import Countable, State, facts_of, fold
+from services.aggregator.facts import facts_of
+from services.aggregator.folding import Countable, State, fold
 from services.aggregator.tables import (
     OVERRIDES,
     RECORDS,

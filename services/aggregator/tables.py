@@ -130,7 +130,22 @@ class AreaOverride(SQLModel, table=True):
     occurred_at: dt.datetime = Field(sa_type=UtcDateTime)
 
 
-_WIDTHS = {"ruc_id": 16, "lan_kod": 2, "status": 16, "school_form": 32, "nsp_area": 64, "basis": 16}
+# the key columns' widths: a record's (``InsatsRecord``) where the column holds one of its fields
+_WIDTHS = {
+    "ruc_id": 16,
+    "lan_kod": 2,
+    "status": 16,
+    "school_form": 32,
+    "nsp_area": 64,
+    "basis": 16,
+    "classified_area": 64,
+    "area_source": 16,
+    "declared": 5,
+    "needs_review": 5,
+    "model_version": 64,
+    "confidence_bucket": 1,
+    "huvudman": 32,
+}
 
 
 def _count_table(name: CountTable) -> Table:
