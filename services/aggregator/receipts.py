@@ -8,10 +8,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlmodel import col, select
 
-from services.aggregator.tables import InsatsRecord, ProcessedEvent
+from services.aggregator.tables import RECORDS, ProcessedEvent
 from shared.auth import Principal
 from shared.events import derived_event_id
 from shared.web import current_principal
@@ -48,10 +48,10 @@ async def report_status(
     sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
     async with sessions() as session:
         processed = await session.get(ProcessedEvent, classified_id)
-        query = select(InsatsRecord).where(col(InsatsRecord.last_event_id) == classified_id)
+        query = select(RECORDS).where(RECORDS.c.last_event_id == classified_id)
         if not principal.is_national:
-            query = query.where(col(InsatsRecord.ruc_id) == (principal.ruc_id or ""))
-        records = (await session.execute(query.order_by(col(InsatsRecord.ref)))).scalars().all()
+            query = query.where(RECORDS.c.ruc_id == (principal.ruc_id or ""))
+        records = (await session.execute(query.order_by(RECORDS.c.ref))).all()
     return ReportStatus(
         report_id=str(report_id),
         event_id=str(event_id),

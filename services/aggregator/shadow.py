@@ -40,26 +40,25 @@ from services.aggregator.recount import recount
 from services.aggregator.tables import (
     OVERRIDES,
     PROCESSED,
-    RECORD_COLUMNS,
     RECORDS,
     REPORTS,
     RETRACTIONS,
     STATE_TABLES,
     InsatsKey,
+    InsatsRow,
 )
 
 SHADOW = "__shadow"
 REPLAYED_TABLES = (PROCESSED, OVERRIDES, REPORTS, RECORDS)  # what the replay fills; the rest is derived
 Row = tuple[Any, ...]
 
-# The order of the tuples the replay builds; each ends with the batch's sequence number ("seq").
+# The columns of the rows the writer appends; each ends with the batch's sequence number ("seq").
 COLUMNS = {
-    RECORDS.name: (*RECORD_COLUMNS, "seq"),
+    RECORDS.name: (*InsatsRow._fields, "seq"),
     OVERRIDES.name: ("ruc_id", "year", "ref", "nsp_area", "event_id", "occurred_at", "seq"),
     PROCESSED.name: ("event_id", "topic", "processed_at", "seq"),
     REPORTS.name: ("report_id", "version", "seq"),
 }
-VERSION = COLUMNS[RECORDS.name].index("version")
 # The row that holds per key at the swap: the greatest in these columns (compared in order), ties
 # to the later batch; None: the first one seen (a processed event id).
 LATEST_BY: dict[str, tuple[str, ...] | None] = {
@@ -72,10 +71,11 @@ LATEST_BY: dict[str, tuple[str, ...] | None] = {
 
 @dataclass
 class Folded:
-    """One batch folded: the rows it leaves per key, as tuples in COLUMNS order."""
+    """One batch folded: the rows it leaves per key (processed events and reports as tuples in
+    COLUMNS order, seq last)."""
 
     seq: int
-    records: dict[tuple[Any, ...], Row] = field(default_factory=dict)  # by InsatsKey
+    records: dict[InsatsKey, InsatsRow] = field(default_factory=dict)
     overrides: dict[InsatsKey, dict[str, Any]] = field(default_factory=dict)
     processed: dict[str, Row] = field(default_factory=dict)
     reports: dict[str, Row] = field(default_factory=dict)  # by report id: its highest version
@@ -115,13 +115,13 @@ class ShadowWriter:
         return self._bind_time(value) if self._bind_time else value
 
     def rows(self, folded: Folded) -> dict[str, list[Row]]:
-        columns = COLUMNS[OVERRIDES.name]
+        columns, seq = COLUMNS[OVERRIDES.name], folded.seq
         overrides = [
             tuple(self.bind_time(o[c]) if c == "occurred_at" else o[c] for c in columns)
             for o in folded.overrides.values()
         ]
         return {
-            RECORDS.name: list(folded.records.values()),
+            RECORDS.name: [(*r, seq) for r in folded.records.values()],
             OVERRIDES.name: overrides,
             PROCESSED.name: list(folded.processed.values()),
             REPORTS.name: list(folded.reports.values()),
