@@ -56,6 +56,8 @@ class NationalCounts:
 
     totals: dict[str, int]
     breakdowns: dict[tuple[str, CountTable], dict[tuple[str, ...], int]] = field(default_factory=dict)
+    # per status, every measure of ``count_insats`` summed (the count ``n`` among them)
+    measures: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def by(self, status: str, name: CountTable) -> dict[tuple[str, ...], int]:
         return self.breakdowns.get((status, name), {})
