@@ -91,25 +91,27 @@ async def national_counts(session: AsyncSession, year: int) -> NationalCounts:
     """The year's national figures, read in one statement: one snapshot, so a batch being applied
     meanwhile shows in all of them or in none. Key columns are joined by "/" (codes hold none)."""
     parts = []
-    wanted: list[tuple[str | None, tuple[CountTable, ...]]] = [(None, ("insats",)), *NATIONAL.items()]
-    for status, names in wanted:
+    insats = COUNT_TABLES["insats"]
+    for measure in COUNT_SPEC["insats"].measures:  # every measure of the totals, by its column
+        summed = func.sum(insats.c[measure.column])
+        total = select(literal("insats"), insats.c.status, literal(measure.column), summed)
+        parts.append(total.where(insats.c.year == year).group_by(insats.c.status))
+    for status, names in NATIONAL.items():
         for name in names:
             table, spec = COUNT_TABLES[name], COUNT_SPEC[name]
             key: Any = literal("")
             for i, dimension in enumerate(spec.dimensions):
                 key = table.c[dimension.column] if i == 0 else key + literal("/") + table.c[dimension.column]
-            where = [table.c.year == year] + ([table.c.status == status] if status else [])
-            measure = func.sum(table.c[counted(spec)])
-            parts.append(
-                select(literal(name), table.c.status, key, measure)
-                .where(*where)
-                .group_by(table.c.status, key)
-            )
-    totals: dict[str, int] = {}
+            query = select(literal(name), table.c.status, key, func.sum(table.c[counted(spec)]))
+            where = (table.c.year == year, table.c.status == status)
+            parts.append(query.where(*where).group_by(table.c.status, key))
+    measures: dict[str, dict[str, int]] = {}
     breakdowns: dict[tuple[str, CountTable], dict[tuple[str, ...], int]] = {}
     for name, status, key, n in await session.execute(union_all(*parts)):
         if name == "insats":
-            totals[status] = int(n or 0)
+            measures.setdefault(status, {})[key] = int(n or 0)
         else:
             breakdowns.setdefault((status, name), {})[tuple(key.split("/"))] = int(n or 0)
-    return NationalCounts(totals, breakdowns)
+    count = counted(COUNT_SPEC["insats"])
+    totals = {status: values.get(count, 0) for status, values in measures.items()}
+    return NationalCounts(totals, breakdowns, measures)
