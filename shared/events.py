@@ -59,6 +59,7 @@ class Insats(_Model):
     expected_effects: str = ""
     actual_effects: str = ""
     nsp_area: str | None = None
+    participants: int | None = None  # optional: how many took part
 
     @property
     def text(self) -> str:

@@ -114,6 +114,12 @@ class InsatsIn(Inbound):
     expected_effects: LongText = ""
     actual_effects: LongText = Field(default="", validate_default=True)
     nsp_area: str | None = None
+    participants: int | None = Field(
+        default=None,
+        ge=0,
+        le=100_000,
+        description="how many took part (optional; summed per completed insats)",
+    )
 
     @field_validator("school_forms")
     @classmethod

@@ -48,6 +48,18 @@ def national() -> Dashboard:
         [
             Cell(
                 24,
+                4,
+                stat(
+                    "Deltagare per genomförd insats $year",
+                    "Summan av rapporterade deltagare delad med antalet genomförda insatser som anger "
+                    "antal deltagare (fältet är frivilligt). Källa: reporting.national_total." + FRESH,
+                    [sql(q.PARTICIPANTS)],
+                ),
+            )
+        ],
+        [
+            Cell(
+                24,
                 8,
                 barchart(
                     "Utveckling över år",

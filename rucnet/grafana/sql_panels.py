@@ -65,6 +65,15 @@ def per_status(alias: str = "", names: tuple[str, str] = ("Påbörjade", "Genomf
     )
 
 
+PARTICIPANTS = f"""
+SELECT round(participants::numeric / nullif(participants_reported, 0), 1) AS "Deltagare per genomförd insats",
+       participants AS "Deltagare (summa)",
+       participants_reported AS "Genomförda insatser med antal deltagare",
+       {_UPDATED_MS}
+FROM reporting.national_total
+WHERE year = $year AND status = 'completed'
+"""
+
 TREND = f"""
 SELECT year::text AS "År",
        {per_status()},

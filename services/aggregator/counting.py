@@ -43,6 +43,8 @@ class InsatsFacts(NamedTuple):
     model_version: str = ""
     confidence_bucket: str = "0"  # the tenth of [0, 1] the confidence falls in: "0" … "9"
     confidence_milli: int = 0  # the confidence in thousandths (summed: mean = sum / n)
+    participants: int = 0  # how many took part (0 when not reported)
+    participants_reported: int = 0  # 1 when the insats reported its participants
 
 
 class Dimension(NamedTuple):
@@ -79,7 +81,15 @@ BASIS_OF_SOURCE = {"override": "confirmed", "declared": "declared", "classifier"
 BASES = tuple(dict.fromkeys(BASIS_OF_SOURCE.values()))
 BASIS = Dimension("basis", "area_source", labels=BASIS_OF_SOURCE)
 COUNT_SPEC: dict[CountTable, CountSpec] = {
-    "insats": CountSpec("count_insats"),
+    # participants summed, and the insatser that reported them: the mean is one over the other
+    "insats": CountSpec(
+        "count_insats",
+        measures=(
+            Measure("n"),
+            Measure("participants", "participants"),
+            Measure("participants_reported", "participants_reported"),
+        ),
+    ),
     "school_form": CountSpec("count_school_form", (SCHOOL_FORM,)),
     "nsp": CountSpec("count_nsp", (NSP_AREA,)),
     # skolform × NSP: an insats counts once in each cell of its school forms and its area

@@ -34,7 +34,7 @@ def stored_forms(encoded: str) -> tuple[str, ...]:
 def facts_of(row: Any) -> InsatsFacts:
     """What the counts see of a record (an ``InsatsRow`` or a row mapping)."""
     get = row.__getitem__ if isinstance(row, Mapping) else functools.partial(getattr, row)
-    confidence = float(get("confidence"))
+    confidence, participants = float(get("confidence")), get("participants")
     return InsatsFacts(
         ruc_id=get("ruc_id"),
         year=get("year"),
@@ -50,6 +50,8 @@ def facts_of(row: Any) -> InsatsFacts:
         model_version=get("model_version"),
         confidence_bucket=confidence_bucket(confidence),
         confidence_milli=confidence_milli(confidence),
+        participants=participants or 0,
+        participants_reported=int(participants is not None),
     )
 
 
@@ -84,5 +86,7 @@ def fact_columns(records: Table, dialect: str) -> dict[str, ColumnElement[Any]]:
         "needs_review": _flag(c.needs_review),
         "confidence_bucket": _bucket(c.confidence),
         "confidence_milli": _milli(c.confidence, dialect),
+        "participants": func.coalesce(c.participants, _sql(0)),
+        "participants_reported": case((c.participants.is_(None), _sql(0)), else_=_sql(1)),
     }
     return {f: derived[f] if f in derived else c[f] for f in InsatsFacts._fields}

@@ -64,6 +64,7 @@ def record_values(
                 event_id,
                 stamp,
                 report_id,
+                insats.participants,
             ),
         )
 

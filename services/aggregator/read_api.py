@@ -42,6 +42,10 @@ class CompletedStats(BaseModel):
         "(an analyst accepted or changed it), declared (by the samordnare) or unreviewed (the "
         "classifier's tag only); each area's three add up to its by_nsp",
     )
+    participants: int = Field(
+        0, description="participants summed over the completed insatser that report them"
+    )
+    participants_reported: int = Field(0, description="completed insatser that report their participants")
 
 
 class NationalStats(BaseModel):
@@ -169,6 +173,7 @@ async def national(
     async with _sessions(request)() as session:
         counts = await national_counts(session, year)
     reference = load_reference()
+    completed = counts.measures.get("completed", {})
     forms = tuple(sorted(reference.school_form_codes))
     areas = with_zeros(reference.nsp_codes_for(year), counts.completed_by_nsp)
     return NationalStats(
@@ -181,6 +186,8 @@ async def national(
             insatser=counts.completed_total,
             by_nsp=areas,
             by_nsp_basis={a: with_zeros(BASES, counts.completed_by_nsp_basis.get(a, {})) for a in areas},
+            participants=completed.get("participants", 0),
+            participants_reported=completed.get("participants_reported", 0),
         ),
     )
 

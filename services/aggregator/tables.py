@@ -69,6 +69,7 @@ class InsatsRow(NamedTuple):
     # the report whose version holds the record: its next version retracts what it leaves out
     # ("" for records stored before 0007, until a rebuild)
     report_id: Annotated[str, stored(String(36), index=True, server_default="")]
+    participants: Annotated[int | None, stored(Integer, nullable=True)]  # optional: how many took part
 
     @property
     def key(self) -> InsatsKey:

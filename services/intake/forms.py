@@ -12,7 +12,9 @@ from starlette.datastructures import FormData
 from services.intake.parts import MAX_MEETINGS
 from shared.report import MAX_INSATSER
 
-INSATS_FIELDS = ("ref", "title", "description", "status", "expected_effects", "actual_effects", "nsp_area")
+INSATS_FIELDS = (
+    "ref", "title", "description", "status", "expected_effects", "actual_effects", "nsp_area", "participants",
+)  # fmt: skip
 MAX_FORM_MEETINGS = MAX_MEETINGS
 
 
@@ -22,7 +24,7 @@ FIELD_LABELS = {
     "huvudman.lan_kod": "Län", "huvudman.type": "Typ av huvudman", "ref": "Er beteckning (ref)",
     "title": "Aktivitet (rubrik)", "description": "Beskrivning", "status": "Status",
     "school_forms": "Skolformer", "expected_effects": "Förväntade effekter",
-    "actual_effects": "Faktiska effekter", "nsp_area": "NSP-område",
+    "actual_effects": "Faktiska effekter", "nsp_area": "NSP-område", "participants": "Antal deltagare",
     "members": "Huvudmän i nätverket", "date": "Datum", "attendees": "Närvarande",
     "narrative": "Beskrivning", "email": "E-postadress", "password": "Lösenord",
 }  # fmt: skip
@@ -87,6 +89,7 @@ def report_values(form: FormData, ruc_id: str) -> dict[str, Any]:
     for i in range(count):
         item: dict[str, Any] = {f: _text(form, f"insatser.{i}.{f}") for f in INSATS_FIELDS}
         item["nsp_area"] = item["nsp_area"] or None
+        item["participants"] = item["participants"].strip() or None
         item["school_forms"] = [v for v in form.getlist(f"insatser.{i}.school_forms") if isinstance(v, str)]
         insatser.append(item)
     return {
@@ -98,7 +101,7 @@ def report_values(form: FormData, ruc_id: str) -> dict[str, Any]:
 
 
 def blank_insats() -> dict[str, Any]:
-    return dict.fromkeys(INSATS_FIELDS, "") | {"school_forms": [], "nsp_area": None}
+    return dict.fromkeys(INSATS_FIELDS, "") | {"school_forms": [], "nsp_area": None, "participants": None}
 
 
 def _field_key(loc: Sequence[Any]) -> str:

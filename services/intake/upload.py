@@ -110,6 +110,7 @@ def _insats(values: dict[str, str]) -> dict[str, Any]:
         "expected_effects": values["expected_effects"],
         "actual_effects": values["actual_effects"],
         "nsp_area": values["nsp_area"] or None,
+        "participants": values["participants"] or None,
     }
 
 

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from services.aggregator.queries import national_counts
 from services.aggregator.read_api import region_stats
 from services.aggregator.rebuild import rebuild_from
 from shared.db import create_engine, session_factory
@@ -133,6 +134,34 @@ def region_figures_of(want: Counter[tuple[Any, ...]]) -> dict[tuple[int, str], A
     return out
 
 
+NATIONAL_TOTAL = "SELECT year, status, n, participants, participants_reported FROM reporting.national_total"
+
+
+async def national_totals(url: str) -> tuple[dict[tuple[Any, ...], tuple[int, ...]], ...]:
+    """The view's totals and the read API's (``national_counts``, behind ``completed.participants``)."""
+    engine = create_engine(url)
+    async with engine.connect() as conn:
+        view = {(r[0], r[1]): tuple(r[2:]) for r in await conn.execute(text(NATIONAL_TOTAL))}
+    api = {}
+    async with session_factory(engine)() as session:
+        for year in YEARS:
+            for state, m in (await national_counts(session, year)).measures.items():
+                if m["n"]:
+                    api[(year, state)] = (m["n"], m["participants"], m["participants_reported"])
+    await engine.dispose()
+    return view, api
+
+
+def national_totals_of(want: Counter[tuple[Any, ...]]) -> dict[tuple[Any, ...], tuple[int, ...]]:
+    """Per year and status: insatser, participants summed, insatser that reported participants."""
+    out: dict[tuple[Any, ...], list[int]] = {}
+    measures = ("insats", "insats.participants", "insats.participants_reported")
+    for (table, year, _ruc, _lan, state, _dims), n in want.items():
+        if table in measures:
+            out.setdefault((year, state), [0, 0, 0])[measures.index(table)] += n
+    return {k: tuple(v) for k, v in out.items() if v[0]}
+
+
 def check(url: str, want_records: dict[Any, Any], want_counts: Counter[tuple[Any, ...]]) -> None:
     records, counts, national = asyncio.run(outcome(url))
     assert records == want_records
@@ -141,6 +170,8 @@ def check(url: str, want_records: dict[Any, Any], want_counts: Counter[tuple[Any
     assert asyncio.run(summed_views(url)) == summed_views_of(want_counts)
     assert national == {year: national_of(want_counts, year) for year in YEARS}
     assert asyncio.run(region_figures(url)) == region_figures_of(want_counts)
+    want_totals = national_totals_of(want_counts)
+    assert asyncio.run(national_totals(url)) == (want_totals, want_totals)
 
 
 @pytest.mark.parametrize("seed", range(3))

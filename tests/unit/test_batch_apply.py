@@ -52,6 +52,7 @@ def report(report_id: int, version: int, rng: random.Random) -> ReportClassified
             status=rng.choice(("started", "completed")),
             school_forms=tuple(rng.sample(FORMS, rng.randint(1, 2))),
             nsp_area=rng.choice((None, *AREAS)),
+            participants=(None, 0, 7, 25)[(report_id + version + ord(ref)) % 4],  # the stream's draws unchanged
         )
         for ref in refs
     )
@@ -139,6 +140,8 @@ def oracle(
         records[key] = (r.version, insats.status, area, basis, tuple(forms))
         base = (r.year, r.ruc_id, "14", insats.status)
         counts[("insats", *base, ())] += 1
+        counts[("insats.participants", *base, ())] += insats.participants or 0
+        counts[("insats.participants_reported", *base, ())] += insats.participants is not None
         counts[("nsp", *base, (area,))] += 1
         counts[("nsp_basis", *base, (area, basis))] += 1
         for form in forms:
