@@ -61,6 +61,13 @@ def _sql(value: object) -> ColumnElement[Any]:
     return literal_column(f"'{value}'" if isinstance(value, str) else repr(value))
 
 
+def grouped_facts(values: dict[str, Any]) -> InsatsFacts:
+    """A group the recount's SQL returned (``fact_columns`` by name) as the facts it stands for."""
+    if "school_forms" in values:
+        values["school_forms"] = stored_forms(values["school_forms"])
+    return InsatsFacts(**values)
+
+
 def _flag(condition: ColumnElement[Any]) -> ColumnElement[str]:
     return case((condition, _sql("true")), else_=_sql("false"))
 

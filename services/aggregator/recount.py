@@ -12,8 +12,8 @@ from __future__ import annotations
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from services.aggregator.counting import GROUPINGS, InsatsFacts, count_records
-from services.aggregator.facts import fact_columns, stored_forms
+from services.aggregator.counting import GROUPINGS, count_records
+from services.aggregator.facts import fact_columns, grouped_facts
 from services.aggregator.tables import COUNT_TABLES, PROCESSED, RECORDS, STATE_TABLES
 from services.aggregator.upserts import count_row
 
@@ -34,9 +34,7 @@ async def recount(conn: AsyncConnection) -> int:
         groups = []
         for row in await conn.execute(query):
             values = dict(zip((*grouping.grouped, *grouping.summed), row, strict=False))
-            if "school_forms" in values:
-                values["school_forms"] = stored_forms(values["school_forms"])
-            groups.append((InsatsFacts(**values), int(row[-1])))
+            groups.append((grouped_facts(values), int(row[-1])))
         for key, measures in count_records(groups, grouping.tables).items():
             rows.setdefault(key.table, []).append(count_row(key, measures))
         records = sum(n for _, n in groups)  # the same in every grouping
