@@ -60,6 +60,7 @@ class Insats(_Model):
     actual_effects: str = ""
     nsp_area: str | None = None
     participants: int | None = None  # optional: how many took part
+    started_on: dt.date | None = None  # optional: when the insats started
 
     @property
     def text(self) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from contextvars import ContextVar
 from typing import Annotated, Any, Literal
 
@@ -114,6 +115,7 @@ class InsatsIn(Inbound):
     expected_effects: LongText = ""
     actual_effects: LongText = Field(default="", validate_default=True)
     nsp_area: str | None = None
+    started_on: dt.date | None = Field(default=None, description="when the insats started (optional)")
     participants: int | None = Field(
         default=None,
         ge=0,

@@ -62,6 +62,20 @@ def national() -> Dashboard:
                 24,
                 8,
                 barchart(
+                    "Påbörjade insatser $year per startmånad",
+                    "Insatser som anger startdatum (fältet är frivilligt), per månad de startade. "
+                    "Källa: reporting.start_month_count." + FRESH,
+                    [sql(q.STARTED_BY_START_MONTH)],
+                    x_field="Startmånad",
+                    horizontal=False,
+                ),
+            )
+        ],
+        [
+            Cell(
+                24,
+                8,
+                barchart(
                     "Utveckling över år",
                     "Påbörjade och genomförda insatser per rapportår. Källa: reporting.national_total."
                     + FRESH,

@@ -40,6 +40,7 @@ VIEWS: tuple[str, ...] = (
     "review_activity",
     "confidence_bucket",
     "nsp_basis_count",  # migration 0009: per NSP area, what it rests on (confirmed, declared, unreviewed)
+    "start_month_count",  # migration 0012_h24: per month of start (insatser that give a start date)
 )
 
 STATUS_SV = {"started": "Påbörjad", "completed": "Genomförd och uppföljd"}

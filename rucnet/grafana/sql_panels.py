@@ -74,6 +74,20 @@ FROM reporting.national_total
 WHERE year = $year AND status = 'completed'
 """
 
+# every month of the year (zeros too), and any month outside it an insats started in
+STARTED_BY_START_MONTH = f"""
+SELECT m.start_month AS "Startmånad", coalesce(sum(c.n), 0)::int AS "Påbörjade insatser",
+       {_UPDATED_TS}
+FROM (
+    SELECT to_char(make_date($year, k, 1), 'YYYY-MM') AS start_month FROM generate_series(1, 12) AS k
+    UNION SELECT start_month FROM reporting.start_month_count WHERE year = $year AND status = 'started'
+) m
+LEFT JOIN reporting.start_month_count c
+       ON c.start_month = m.start_month AND c.year = $year AND c.status = 'started'
+GROUP BY m.start_month
+ORDER BY m.start_month
+"""
+
 TREND = f"""
 SELECT year::text AS "År",
        {per_status()},

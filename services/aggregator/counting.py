@@ -15,7 +15,14 @@ from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
 CountTable = Literal[
-    "insats", "school_form", "nsp", "school_form_nsp", "nsp_basis", "classification", "huvudman"
+    "insats",
+    "school_form",
+    "nsp",
+    "school_form_nsp",
+    "nsp_basis",
+    "classification",
+    "huvudman",
+    "start_month",
 ]
 Measures = tuple[int, ...]  # one value per measure of the table, in the spec's order
 BASE = ("year", "ruc_id", "lan_kod", "status")  # every count table's leading key columns
@@ -45,6 +52,7 @@ class InsatsFacts(NamedTuple):
     confidence_milli: int = 0  # the confidence in thousandths (summed: mean = sum / n)
     participants: int = 0  # how many took part (0 when not reported)
     participants_reported: int = 0  # 1 when the insats reported its participants
+    start_month: tuple[str, ...] = ()  # "YYYY-MM" of its start date; () when it gave none
 
 
 class Dimension(NamedTuple):
@@ -115,11 +123,16 @@ COUNT_SPEC: dict[CountTable, CountSpec] = {
     ),
     # the huvudmän a RUC's insatser come from (reporting status: a huvudman is a non-empty cell)
     "huvudman": CountSpec("count_huvudman", (Dimension("huvudman", "huvudman"),), grouping="huvudman"),
+    # per month of start: an insats without a start date falls in no cell (each of no value)
+    "start_month": CountSpec("count_start_month", (Dimension("start_month", "start_month", each=True),)),
 }
 
 # The national figures (GET /api/v1/stats/national, the PM): per status, the tables it is broken
 # down by besides its total (started: per school form; completed: per NSP area and its basis).
-NATIONAL: dict[str, tuple[CountTable, ...]] = {"started": ("school_form",), "completed": ("nsp", "nsp_basis")}
+NATIONAL: dict[str, tuple[CountTable, ...]] = {
+    "started": ("school_form", "start_month"),
+    "completed": ("nsp", "nsp_basis"),
+}
 
 
 def counted(spec: CountSpec) -> str:

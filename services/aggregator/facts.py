@@ -9,6 +9,7 @@ identical (a float multiplied and compared, never rounded by the database);
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import json
 from collections.abc import Mapping
@@ -52,7 +53,15 @@ def facts_of(row: Any) -> InsatsFacts:
         confidence_milli=confidence_milli(confidence),
         participants=participants or 0,
         participants_reported=int(participants is not None),
+        start_month=start_month(get("started_on")),
     )
+
+
+def start_month(started_on: Any) -> tuple[str, ...]:
+    """The month an insats started, "YYYY-MM" (its record holds a date; SQLite's SQL a string)."""
+    if not started_on:
+        return ()
+    return (started_on.isoformat()[:7] if isinstance(started_on, dt.date) else str(started_on)[:7],)
 
 
 # Constants are written into the SQL (no bound parameters), so the GROUP BY repeats the SELECT's
@@ -65,6 +74,8 @@ def grouped_facts(values: dict[str, Any]) -> InsatsFacts:
     """A group the recount's SQL returned (``fact_columns`` by name) as the facts it stands for."""
     if "school_forms" in values:
         values["school_forms"] = stored_forms(values["school_forms"])
+    if "start_month" in values:
+        values["start_month"] = start_month(values["start_month"])
     return InsatsFacts(**values)
 
 
@@ -95,5 +106,8 @@ def fact_columns(records: Table, dialect: str) -> dict[str, ColumnElement[Any]]:
         "confidence_milli": _milli(c.confidence, dialect),
         "participants": func.coalesce(c.participants, _sql(0)),
         "participants_reported": case((c.participants.is_(None), _sql(0)), else_=_sql(1)),
+        "start_month": func.to_char(c.started_on, _sql("YYYY-MM"))
+        if dialect == "postgresql"
+        else func.substr(c.started_on, _sql(1), _sql(7)),
     }
     return {f: derived[f] if f in derived else c[f] for f in InsatsFacts._fields}

@@ -65,6 +65,7 @@ def record_values(
                 stamp,
                 report_id,
                 insats.participants,
+                insats.started_on,
             ),
         )
 

@@ -31,6 +31,9 @@ MAX_TREND_YEARS = 30
 class StartedStats(BaseModel):
     insatser: int
     by_school_form: dict[str, int]
+    by_start_month: dict[str, int] = Field(
+        default_factory=dict, description="per month of start (YYYY-MM), the insatser that give a start date"
+    )
 
 
 class CompletedStats(BaseModel):
@@ -181,6 +184,7 @@ async def national(
         started=StartedStats(
             insatser=counts.started_total,
             by_school_form=with_zeros(forms, counts.started_by_school_form),
+            by_start_month={k[0]: n for k, n in sorted(counts.by("started", "start_month").items()) if n},
         ),
         completed=CompletedStats(
             insatser=counts.completed_total,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, NamedTuple, get_args, get_type_hints
 
-from sqlalchemy import Boolean, Column, Float, Integer, String, Table
+from sqlalchemy import Boolean, Column, Date, Float, Integer, String, Table
 from sqlmodel import Field, SQLModel
 
 from services.aggregator.counting import COUNT_SPEC, CountTable
@@ -70,6 +70,7 @@ class InsatsRow(NamedTuple):
     # ("" for records stored before 0007, until a rebuild)
     report_id: Annotated[str, stored(String(36), index=True, server_default="")]
     participants: Annotated[int | None, stored(Integer, nullable=True)]  # optional: how many took part
+    started_on: Annotated[dt.date | None, stored(Date, nullable=True)]  # optional: when it started
 
     @property
     def key(self) -> InsatsKey:
@@ -144,6 +145,7 @@ _WIDTHS = {
     "model_version": 64,
     "confidence_bucket": 1,
     "huvudman": 32,
+    "start_month": 7,
 }
 
 

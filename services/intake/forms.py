@@ -14,6 +14,7 @@ from shared.report import MAX_INSATSER
 
 INSATS_FIELDS = (
     "ref", "title", "description", "status", "expected_effects", "actual_effects", "nsp_area", "participants",
+    "started_on",
 )  # fmt: skip
 MAX_FORM_MEETINGS = MAX_MEETINGS
 
@@ -25,6 +26,7 @@ FIELD_LABELS = {
     "title": "Aktivitet (rubrik)", "description": "Beskrivning", "status": "Status",
     "school_forms": "Skolformer", "expected_effects": "Förväntade effekter",
     "actual_effects": "Faktiska effekter", "nsp_area": "NSP-område", "participants": "Antal deltagare",
+    "started_on": "Startdatum",
     "members": "Huvudmän i nätverket", "date": "Datum", "attendees": "Närvarande",
     "narrative": "Beskrivning", "email": "E-postadress", "password": "Lösenord",
 }  # fmt: skip
@@ -90,6 +92,7 @@ def report_values(form: FormData, ruc_id: str) -> dict[str, Any]:
         item: dict[str, Any] = {f: _text(form, f"insatser.{i}.{f}") for f in INSATS_FIELDS}
         item["nsp_area"] = item["nsp_area"] or None
         item["participants"] = item["participants"].strip() or None
+        item["started_on"] = item["started_on"].strip() or None
         item["school_forms"] = [v for v in form.getlist(f"insatser.{i}.school_forms") if isinstance(v, str)]
         insatser.append(item)
     return {
@@ -101,7 +104,12 @@ def report_values(form: FormData, ruc_id: str) -> dict[str, Any]:
 
 
 def blank_insats() -> dict[str, Any]:
-    return dict.fromkeys(INSATS_FIELDS, "") | {"school_forms": [], "nsp_area": None, "participants": None}
+    return dict.fromkeys(INSATS_FIELDS, "") | {
+        "school_forms": [],
+        "nsp_area": None,
+        "participants": None,
+        "started_on": None,
+    }
 
 
 def _field_key(loc: Sequence[Any]) -> str:

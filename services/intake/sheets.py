@@ -30,10 +30,11 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("actual_effects", "Faktiska effekter"),
     ("nsp_area", "NSP-område"),
     ("participants", "Deltagare"),
+    ("started_on", "Startdatum"),
 )
 HEADERS = tuple(h for _k, h in COLUMNS)
 # columns added after the first template: a file without them still reads (their cells are empty)
-OPTIONAL = frozenset({"participants"})
+OPTIONAL = frozenset({"participants", "started_on"})
 MAX_ROWS = 5_000  # insatser per file
 MAX_SHEET_ROWS = MAX_ROWS + 1_000  # rows read, blank ones included
 MAX_COLUMNS = 50  # the template has 12; room for a column or two of the user's own notes

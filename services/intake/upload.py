@@ -111,6 +111,7 @@ def _insats(values: dict[str, str]) -> dict[str, Any]:
         "actual_effects": values["actual_effects"],
         "nsp_area": values["nsp_area"] or None,
         "participants": values["participants"] or None,
+        "started_on": values["started_on"] or None,
     }
 
 

@@ -37,6 +37,7 @@ VIEWS = {
     "nsp": "SELECT year, ruc_id, lan_kod, status, nsp_area, n FROM reporting.nsp_count",
     "school_form_nsp": "SELECT year, ruc_id, lan_kod, status, school_form, nsp_area, n FROM reporting.school_form_nsp",
     "nsp_basis": "SELECT year, ruc_id, lan_kod, status, nsp_area, basis, n FROM reporting.nsp_basis_count",
+    "start_month": "SELECT year, ruc_id, lan_kod, status, start_month, n FROM reporting.start_month_count",
 }
 
 

@@ -6,6 +6,7 @@ store; tests/integration checks the reporting views on PostgreSQL)."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import random
 import uuid
@@ -52,7 +53,10 @@ def report(report_id: int, version: int, rng: random.Random) -> ReportClassified
             status=rng.choice(("started", "completed")),
             school_forms=tuple(rng.sample(FORMS, rng.randint(1, 2))),
             nsp_area=rng.choice((None, *AREAS)),
-            participants=(None, 0, 7, 25)[(report_id + version + ord(ref)) % 4],  # the stream's draws unchanged
+            participants=(None, 0, 7, 25)[
+                (report_id + version + ord(ref)) % 4
+            ],  # the stream's draws unchanged
+            started_on=(None, dt.date(2020, 3, 9), dt.date(2020, 11, 30))[(report_id + ord(ref)) % 3],
         )
         for ref in refs
     )
@@ -142,6 +146,8 @@ def oracle(
         counts[("insats", *base, ())] += 1
         counts[("insats.participants", *base, ())] += insats.participants or 0
         counts[("insats.participants_reported", *base, ())] += insats.participants is not None
+        if insats.started_on is not None:
+            counts[("start_month", *base, (insats.started_on.isoformat()[:7],))] += 1
         counts[("nsp", *base, (area,))] += 1
         counts[("nsp_basis", *base, (area, basis))] += 1
         for form in forms:

@@ -39,6 +39,7 @@ def filled_template(n: int = 500, bad: dict[int, str] | None = None) -> bytes:
             "Faktiska effekter": "Rutiner på plats" if i % 3 else "",
             "NSP-område": "nyanlanda" if i % 2 else "",
             "Deltagare": str(i % 40) if i % 4 else "",
+            "Startdatum": f"2020-{1 + i % 12:02d}-15" if i % 5 else "",
         }
         broken = (bad or {}).get(row_number)
         if broken is not None:
@@ -77,7 +78,7 @@ def test_a_clean_file_becomes_one_report_per_huvudman() -> None:
 
 
 def test_a_file_from_the_template_before_the_participants_column_still_reads() -> None:
-    old = [h for h in HEADERS if h != "Deltagare"]
+    old = [h for h in HEADERS if h not in ("Deltagare", "Startdatum")]
     lines = [";".join(old), "2020;Exempelkommun;14;kommunal;gu-1;Titel;;påbörjad;grundskola;;;"]
     result = dry_run(read_rows("x.csv", "\n".join(lines).encode()), "gu")
     assert result.errors == []
@@ -85,8 +86,8 @@ def test_a_file_from_the_template_before_the_participants_column_still_reads() -
 
 
 def test_participants_are_read_as_a_number_and_a_word_is_refused_in_swedish() -> None:
-    lines = [";".join(HEADERS), "2020;Kommun;14;kommunal;gu-1;Titel;;påbörjad;grundskola;;;;12"]
-    lines.append("2020;Kommun;14;kommunal;gu-2;Titel;;påbörjad;grundskola;;;;många")
+    lines = [";".join(HEADERS), "2020;Kommun;14;kommunal;gu-1;Titel;;påbörjad;grundskola;;;;12;2020-03-09"]
+    lines.append("2020;Kommun;14;kommunal;gu-2;Titel;;påbörjad;grundskola;;;;många;")
     result = dry_run(read_rows("x.csv", "\n".join(lines).encode()), "gu")
     assert [(e.row, e.column) for e in result.errors] == [(3, "Deltagare")]
     assert "heltal" in result.errors[0].message
@@ -95,7 +96,9 @@ def test_participants_are_read_as_a_number_and_a_word_is_refused_in_swedish() ->
 def test_the_csv_template_reads_back_with_semicolons_and_swedish_words() -> None:
     lines = [csv_template().decode("utf-8-sig").strip()]
     lines.append("2020;Exempelkommun;14;kommunal;gu-1;Titel;;påbörjad;grundskola;;;")
-    lines.append("2020;Exempelkommun;14;kommunal;gu-1;Annan;;genomförd;grundskola;;Uppföljd;")  # duplicate ref
+    lines.append(
+        "2020;Exempelkommun;14;kommunal;gu-1;Annan;;genomförd;grundskola;;Uppföljd;"
+    )  # duplicate ref
     result = dry_run(read_rows("x.csv", "\n".join(lines).encode()), "gu")
     assert [(e.row, e.column) for e in result.errors] == [(2, "Ref"), (3, "Ref")]
 
@@ -124,7 +127,9 @@ async def test_nothing_is_published_until_the_file_is_clean_then_all_is_sent_wit
         dry = await anna.post("/uppladdning", data={"csrf_token": token}, files=files)
         assert dry.status_code == 422
         table = dry.text.split('id="row-errors"')[1]
-        assert sorted(int(r) for r in re.findall(r'<tr><td class="num">(\d+)</td>', table)) == sorted(BAD_ROWS)
+        assert sorted(int(r) for r in re.findall(r'<tr><td class="num">(\d+)</td>', table)) == sorted(
+            BAD_ROWS
+        )
         job = re.search(r'action="/uppladdning/([^/"]+)/skicka"', dry.text)
         assert job is None  # no send button for a file with errors
         assert intake.submitted == []
