@@ -13,7 +13,6 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import to_json
 
-SCHEMA_VERSION = 1
 # A classification's explanation is bounded, so the ReportClassified made from a report has a size
 # intake can bound before it accepts the report (shared/budget.py).
 MAX_CANDIDATES = 3

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
 from pydantic import BaseModel, Field
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.aggregator.counting import BASES, COUNT_SPEC, CountTable, counted
+from services.aggregator.deps import Sessions
 from services.aggregator.queries import national_counts, sums, where_region
 from services.aggregator.tables import COUNT_TABLES
 from shared.auth import Principal
@@ -162,18 +163,13 @@ async def region_stats(session: AsyncSession, year: int, ruc: str | None, lan: s
     )
 
 
-def _sessions(request: Request) -> async_sessionmaker[AsyncSession]:
-    sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
-    return sessions
-
-
 @router.get("/national", response_model=NationalStats, responses={401: {}, 403: {}, 422: {}})
 async def national(
-    request: Request,
+    sessions: Sessions,
     _principal: Annotated[Principal, Depends(national_principal)],
     year: Annotated[int, Query(ge=MIN_YEAR, le=MAX_YEAR)],
 ) -> NationalStats:
-    async with _sessions(request)() as session:
+    async with sessions() as session:
         counts = await national_counts(session, year)
     reference = load_reference()
     completed = counts.measures.get("completed", {})
@@ -198,31 +194,31 @@ async def national(
 
 @router.get("/ruc/{ruc_id}", response_model=RegionStats, responses={401: {}, 403: {}, 422: {}})
 async def per_ruc(
-    request: Request,
+    sessions: Sessions,
     principal: Annotated[Principal, Depends(current_principal)],
     ruc_id: Annotated[str, Path(max_length=16)],
     year: Year,
 ) -> RegionStats:
     ruc = checked_ruc(principal, ruc_id)
-    async with _sessions(request)() as session:
+    async with sessions() as session:
         return await region_stats(session, year, ruc, None)
 
 
 @router.get("/lan/{lan_kod}", response_model=RegionStats, responses={401: {}, 403: {}, 422: {}})
 async def per_lan(
-    request: Request,
+    sessions: Sessions,
     _principal: Annotated[Principal, Depends(national_principal)],
     lan_kod: Annotated[str, Path(max_length=2)],
     year: Year,
 ) -> RegionStats:
     lan = checked_lan(lan_kod)
-    async with _sessions(request)() as session:
+    async with sessions() as session:
         return await region_stats(session, year, None, lan)
 
 
 @router.get("/school-form-nsp", response_model=CrossStats, responses={401: {}, 403: {}, 422: {}})
 async def school_form_by_nsp(
-    request: Request,
+    sessions: Sessions,
     principal: Annotated[Principal, Depends(current_principal)],
     year: Year,
     status_: Annotated[Status, Query(alias="status")] = "completed",
@@ -232,7 +228,7 @@ async def school_form_by_nsp(
     """Skolform × NSP: an insats counts in one cell per school form it targets."""
     ruc, lan = checked_ruc(principal, ruc_id), checked_lan(lan_kod)
     cells: dict[str, dict[str, int]] = {}
-    async with _sessions(request)() as session:
+    async with sessions() as session:
         rows = await _sums(
             session, "school_form_nsp", ["status", "school_form", "nsp_area"], (year, year), ruc, lan
         )
@@ -244,7 +240,7 @@ async def school_form_by_nsp(
 
 @router.get("/trend", response_model=Trend, responses={401: {}, 403: {}, 422: {}})
 async def trend(
-    request: Request,
+    sessions: Sessions,
     principal: Annotated[Principal, Depends(current_principal)],
     from_year: Year,
     to_year: Year,
@@ -265,7 +261,7 @@ async def trend(
         )
     ruc, lan = checked_ruc(principal, ruc_id), checked_lan(lan_kod)
     points = {y: TrendPoint(year=y, started=0, completed=0) for y in range(from_year, to_year + 1)}
-    async with _sessions(request)() as session:
+    async with sessions() as session:
         for year, state, n in await _sums(
             session, "insats", ["year", "status"], (from_year, to_year), ruc, lan
         ):

@@ -6,11 +6,11 @@ import datetime as dt
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.aggregator.deps import Sessions
 from services.aggregator.tables import RECORDS, ProcessedEvent
 from shared.auth import Principal
 from shared.events import derived_event_id
@@ -30,22 +30,20 @@ class CountedInsats(BaseModel):
 class ReportStatus(BaseModel):
     report_id: str
     event_id: str
-    classified: bool
-    counted: bool
+    counted: bool  # classified and counted: the aggregator stores both in one transaction
     processed_at: dt.datetime | None
     insatser: list[CountedInsats]
 
 
 @router.get("/{report_id}/status", response_model=ReportStatus, responses={401: {}, 422: {}})
 async def report_status(
-    request: Request,
+    sessions: Sessions,
     principal: Annotated[Principal, Depends(current_principal)],
     report_id: Annotated[uuid.UUID, Path()],
     event_id: Annotated[uuid.UUID, Query(description="the submission's event id (from intake)")],
 ) -> ReportStatus:
     """A RUC token sees only its own RUC's insatser; the processed flag carries no content."""
     classified_id = str(derived_event_id(event_id, "classified"))
-    sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
     async with sessions() as session:
         processed = await session.get(ProcessedEvent, classified_id)
         query = select(RECORDS).where(RECORDS.c.last_event_id == classified_id)
@@ -55,7 +53,6 @@ async def report_status(
     return ReportStatus(
         report_id=str(report_id),
         event_id=str(event_id),
-        classified=processed is not None,
         counted=processed is not None,
         processed_at=processed.processed_at if processed else None,
         insatser=[
