@@ -39,15 +39,36 @@ ORDER BY school_form_order
 """
 
 
-def _completed_by_nsp(with_code: bool) -> str:
-    code = 'nsp_area AS "Kod", ' if with_code else ""
-    return f"""
-SELECT {code}nsp_area_sv AS "NSP-område", n AS "Genomförda och uppföljda insatser",
-       last_updated AS "Senast uppdaterad"
-FROM reporting.national_nsp
-WHERE year = $year AND status = 'completed'
-ORDER BY nsp_order
+# What each area's count rests on (counting.BASIS_OF_SOURCE; reporting.nsp_basis_count's labels), so
+# a reader sees how much of a bar is the classifier's tag that nobody has reviewed.
+BASIS_COLUMNS = {
+    "confirmed": "Bekräftat av analytiker",
+    "declared": "Angivet av inrapportören",
+    "unreviewed": "Ej granskat (klassificerat automatiskt)",
+}
+_BASIS_SPLIT = ",\n".join(
+    f"       coalesce(sum(b.n) FILTER (WHERE b.basis = '{basis}'), 0)::int AS \"{label}\""
+    for basis, label in BASIS_COLUMNS.items()
+)
+_COMPLETED_BY_BASIS = """
+FROM reporting.national_nsp t
+LEFT JOIN reporting.nsp_basis_count b
+  ON b.year = t.year AND b.status = t.status AND b.nsp_area = t.nsp_area
+WHERE t.year = $year AND t.status = 'completed'
+GROUP BY t.nsp_area, t.nsp_area_sv, t.nsp_order, t.n, t.last_updated
+ORDER BY t.nsp_order
 """
+
+
+def _completed_by_nsp(with_code: bool) -> str:
+    """Completed insatser per area, split by what the area rests on (the table adds code and total)."""
+    code = 't.nsp_area AS "Kod", ' if with_code else ""
+    total = ' t.n AS "Genomförda och uppföljda insatser",' if with_code else ""
+    return f"""
+SELECT {code}t.nsp_area_sv AS "NSP-område",{total}
+{_BASIS_SPLIT},
+       t.last_updated AS "Senast uppdaterad"
+{_COMPLETED_BY_BASIS}"""
 
 
 STARTED_BY_SCHOOL_FORM = _started_by_school_form(with_code=False)
