@@ -2,7 +2,7 @@
 classification and confidence views read count tables instead of counting records
 
 Revision ID: 0010_h24
-Revises: 0009
+Revises: 0010_h22m
 
 ``count_classification`` and ``count_huvudman`` are the count spec's ``classification`` and
 ``huvudman`` tables (``services/aggregator/counting.py``). Like every count table since this
@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0010_h24"
-down_revision: str | Sequence[str] | None = "0009"
+down_revision: str | Sequence[str] | None = "0010_h22m"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
