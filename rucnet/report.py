@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.aggregator.counting import BASES
 from services.aggregator.queries import national_counts
-from services.aggregator.tables import InsatsRecord, ProcessedEvent
+from services.aggregator.tables import RECORDS, ProcessedEvent
 from shared.db import create_engine, session_factory
 from shared.pages import sv_time
 from shared.reference import ReferenceData, load_reference
@@ -88,7 +88,7 @@ async def national_tables(
     area_names = {a.code: a.name_sv for a in reference.nsp_areas}
     times = [
         await session.scalar(select(func.max(ProcessedEvent.processed_at))),
-        await session.scalar(select(func.max(InsatsRecord.updated_at))),
+        await session.scalar(select(func.max(RECORDS.c.updated_at))),
     ]
     known = [t if t.tzinfo else t.replace(tzinfo=dt.UTC) for t in times if t is not None]
     return NationalTables(

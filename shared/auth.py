@@ -55,10 +55,6 @@ async def create_token(session: AsyncSession, role: Role, ruc_id: str | None, la
     return raw
 
 
-async def resolve_token(session: AsyncSession, raw: str) -> Principal | None:
-    return await resolve_token_hash(session, hash_token(raw))
-
-
 async def resolve_token_hash(session: AsyncSession, token_hash: str) -> Principal | None:
     row = (
         await session.execute(select(ApiToken).where(ApiToken.token_hash == token_hash))

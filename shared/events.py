@@ -13,7 +13,6 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import to_json
 
-SCHEMA_VERSION = 1
 # A classification's explanation is bounded, so the ReportClassified made from a report has a size
 # intake can bound before it accepts the report (shared/budget.py).
 MAX_CANDIDATES = 3
@@ -59,6 +58,8 @@ class Insats(_Model):
     expected_effects: str = ""
     actual_effects: str = ""
     nsp_area: str | None = None
+    participants: int | None = None  # optional: how many took part
+    started_on: dt.date | None = None  # optional: when the insats started
 
     @property
     def text(self) -> str:

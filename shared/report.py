@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from contextvars import ContextVar
 from typing import Annotated, Any, Literal
 
@@ -121,6 +122,13 @@ class InsatsIn(Inbound):
     expected_effects: LongText = ""
     actual_effects: LongText = Field(default="", validate_default=True)
     nsp_area: str | None = None
+    started_on: dt.date | None = Field(default=None, description="when the insats started (optional)")
+    participants: int | None = Field(
+        default=None,
+        ge=0,
+        le=100_000,
+        description="how many took part (optional; summed per completed insats)",
+    )
 
     @field_validator("school_forms")
     @classmethod

@@ -50,6 +50,32 @@ def national() -> Dashboard:
         [
             Cell(
                 24,
+                4,
+                stat(
+                    "Deltagare per genomförd insats $year",
+                    "Summan av rapporterade deltagare delad med antalet genomförda insatser som anger "
+                    "antal deltagare (fältet är frivilligt). Källa: reporting.national_total." + FRESH,
+                    [sql(q.PARTICIPANTS)],
+                ),
+            )
+        ],
+        [
+            Cell(
+                24,
+                8,
+                barchart(
+                    "Påbörjade insatser $year per startmånad",
+                    "Insatser som anger startdatum (fältet är frivilligt), per månad de startade. "
+                    "Källa: reporting.start_month_count." + FRESH,
+                    [sql(q.STARTED_BY_START_MONTH)],
+                    x_field="Startmånad",
+                    horizontal=False,
+                ),
+            )
+        ],
+        [
+            Cell(
+                24,
                 8,
                 barchart(
                     "Utveckling över år",

@@ -1,7 +1,10 @@
 """The read model Grafana and the national report use: schema, role, views and reference labels.
 
-The views themselves are created by migration 0004 (PostgreSQL only; 0007 points
-``school_form_nsp`` at its count table: the views read the counts, never count again). The labels
+The views themselves are created by migration 0004 (PostgreSQL only); 0007 points
+``school_form_nsp`` at its count table and 0010_h24 points ``reporting_status``, ``classification``
+and ``confidence_bucket`` at theirs: every view that shows a number of insatser sums a count table
+of the aggregator's count spec, none counts records (``tests/integration/test_counting_views.py``
+holds each to the oracle). The labels
 they join come from small ``reporting.ref_*`` tables, which migration 0004 filled with a frozen copy
 of shared/data/*.json; after an edit of those files ``rucnet grafana refresh-reference`` re-fills
 them.
@@ -37,6 +40,7 @@ VIEWS: tuple[str, ...] = (
     "review_activity",
     "confidence_bucket",
     "nsp_basis_count",  # migration 0009: per NSP area, what it rests on (confirmed, declared, unreviewed)
+    "start_month_count",  # migration 0012_h24: per month of start (insatser that give a start date)
 )
 
 STATUS_SV = {"started": "Påbörjad", "completed": "Genomförd och uppföljd"}

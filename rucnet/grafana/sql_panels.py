@@ -6,6 +6,7 @@ multi-value, which Grafana quotes and joins). Every query returns a ``Senast upp
 
 from __future__ import annotations
 
+from rucnet.grafana.readmodel import STATUS_SV
 from shared.reference import ReferenceData
 
 _UPDATED_TS = '(SELECT last_updated FROM reporting.data_freshness) AS "Senast uppdaterad"'
@@ -26,12 +27,17 @@ SELECT
   {_UPDATED_MS}
 """
 
-STARTED_BY_SCHOOL_FORM = """
-SELECT school_form_sv AS "Skolform", n AS "Påbörjade insatser", last_updated AS "Senast uppdaterad"
+
+def _started_by_school_form(with_code: bool) -> str:
+    code = 'school_form AS "Kod", ' if with_code else ""
+    return f"""
+SELECT {code}school_form_sv AS "Skolform", n AS "Påbörjade insatser",
+       last_updated AS "Senast uppdaterad"
 FROM reporting.national_school_form
 WHERE year = $year AND status = 'started'
 ORDER BY school_form_order
 """
+
 
 # What each area's count rests on (counting.BASIS_OF_SOURCE; reporting.nsp_basis_count's labels), so
 # a reader sees how much of a bar is the classifier's tag that nobody has reviewed.
@@ -53,30 +59,59 @@ GROUP BY t.nsp_area, t.nsp_area_sv, t.nsp_order, t.n, t.last_updated
 ORDER BY t.nsp_order
 """
 
-COMPLETED_BY_NSP = f"""
-SELECT t.nsp_area_sv AS "NSP-område",
+
+def _completed_by_nsp(with_code: bool) -> str:
+    """Completed insatser per area, split by what the area rests on (the table adds code and total)."""
+    code = 't.nsp_area AS "Kod", ' if with_code else ""
+    total = ' t.n AS "Genomförda och uppföljda insatser",' if with_code else ""
+    return f"""
+SELECT {code}t.nsp_area_sv AS "NSP-område",{total}
 {_BASIS_SPLIT},
        t.last_updated AS "Senast uppdaterad"
 {_COMPLETED_BY_BASIS}"""
 
-STARTED_BY_SCHOOL_FORM_TABLE = """
-SELECT school_form AS "Kod", school_form_sv AS "Skolform", n AS "Påbörjade insatser",
-       last_updated AS "Senast uppdaterad"
-FROM reporting.national_school_form
-WHERE year = $year AND status = 'started'
-ORDER BY school_form_order
+
+STARTED_BY_SCHOOL_FORM = _started_by_school_form(with_code=False)
+COMPLETED_BY_NSP = _completed_by_nsp(with_code=False)
+STARTED_BY_SCHOOL_FORM_TABLE = _started_by_school_form(with_code=True)
+COMPLETED_BY_NSP_TABLE = _completed_by_nsp(with_code=True)
+
+
+def per_status(alias: str = "", names: tuple[str, str] = ("Påbörjade", "Genomförda och uppföljda")) -> str:
+    """One column per status: the counts' ``n`` summed over the status's rows (a pivot, not a count)."""
+    c = f"{alias}." if alias else ""
+    return ",\n       ".join(
+        f"coalesce(sum({c}n) FILTER (WHERE {c}status = '{code}'), 0)::int AS \"{name}\""
+        for code, name in zip(STATUS_SV, names, strict=True)
+    )
+
+
+PARTICIPANTS = f"""
+SELECT round(participants::numeric / nullif(participants_reported, 0), 1) AS "Deltagare per genomförd insats",
+       participants AS "Deltagare (summa)",
+       participants_reported AS "Genomförda insatser med antal deltagare",
+       {_UPDATED_MS}
+FROM reporting.national_total
+WHERE year = $year AND status = 'completed'
 """
 
-COMPLETED_BY_NSP_TABLE = f"""
-SELECT t.nsp_area AS "Kod", t.nsp_area_sv AS "NSP-område", t.n AS "Genomförda och uppföljda insatser",
-{_BASIS_SPLIT},
-       t.last_updated AS "Senast uppdaterad"
-{_COMPLETED_BY_BASIS}"""
+# every month of the year (zeros too), and any month outside it an insats started in
+STARTED_BY_START_MONTH = f"""
+SELECT m.start_month AS "Startmånad", coalesce(sum(c.n), 0)::int AS "Påbörjade insatser",
+       {_UPDATED_TS}
+FROM (
+    SELECT to_char(make_date($year, k, 1), 'YYYY-MM') AS start_month FROM generate_series(1, 12) AS k
+    UNION SELECT start_month FROM reporting.start_month_count WHERE year = $year AND status = 'started'
+) m
+LEFT JOIN reporting.start_month_count c
+       ON c.start_month = m.start_month AND c.year = $year AND c.status = 'started'
+GROUP BY m.start_month
+ORDER BY m.start_month
+"""
 
-TREND = """
+TREND = f"""
 SELECT year::text AS "År",
-       coalesce(sum(n) FILTER (WHERE status = 'started'), 0)::int AS "Påbörjade",
-       coalesce(sum(n) FILTER (WHERE status = 'completed'), 0)::int AS "Genomförda och uppföljda",
+       {per_status()},
        max(last_updated) AS "Senast uppdaterad"
 FROM reporting.national_total
 GROUP BY year
@@ -84,42 +119,37 @@ ORDER BY year
 """
 
 REGION_KEY_FIGURES = f"""
-SELECT coalesce(sum(n) FILTER (WHERE status = 'started'), 0)::int AS "Påbörjade insatser",
-       coalesce(sum(n) FILTER (WHERE status = 'completed'), 0)::int AS "Genomförda och uppföljda",
+SELECT {per_status(names=("Påbörjade insatser", "Genomförda och uppföljda"))},
        count(DISTINCT ruc_id)::int AS "RUC med insatser",
        {_UPDATED_MS}
 FROM reporting.insats_count
 WHERE year = $year AND ruc_id IN ($ruc)
 """
 
-PER_RUC = f"""
-SELECT r.ruc_id AS "RUC", r.host AS "Lärosäte", r.lan_names AS "Län",
-       coalesce(sum(c.n) FILTER (WHERE c.status = 'started'), 0)::int AS "Påbörjade",
-       coalesce(sum(c.n) FILTER (WHERE c.status = 'completed'), 0)::int AS "Genomförda och uppföljda",
+
+def _per_ruc(chart: bool) -> str:
+    """Per RUC of the selection: a table (id, host, län) or a chart (host only)."""
+    table = 'r.ruc_id AS "RUC", r.host AS "Lärosäte", r.lan_names AS "Län"'
+    shown = 'r.host AS "Lärosäte"' if chart else table
+    grouped = "r.host, r.sort_order" if chart else "r.ruc_id, r.host, r.lan_names, r.sort_order"
+    return f"""
+SELECT {shown},
+       {per_status("c")},
        {_UPDATED_TS}
 FROM reporting.ruc r
 LEFT JOIN reporting.insats_count c ON c.ruc_id = r.ruc_id AND c.year = $year
 WHERE r.ruc_id IN ($ruc)
-GROUP BY r.ruc_id, r.host, r.lan_names, r.sort_order
+GROUP BY {grouped}
 ORDER BY r.sort_order
 """
 
-PER_RUC_CHART = f"""
-SELECT r.host AS "Lärosäte",
-       coalesce(sum(c.n) FILTER (WHERE c.status = 'started'), 0)::int AS "Påbörjade",
-       coalesce(sum(c.n) FILTER (WHERE c.status = 'completed'), 0)::int AS "Genomförda och uppföljda",
-       {_UPDATED_TS}
-FROM reporting.ruc r
-LEFT JOIN reporting.insats_count c ON c.ruc_id = r.ruc_id AND c.year = $year
-WHERE r.ruc_id IN ($ruc)
-GROUP BY r.host, r.sort_order
-ORDER BY r.sort_order
-"""
 
-PER_LAN = """
+PER_RUC = _per_ruc(chart=False)
+PER_RUC_CHART = _per_ruc(chart=True)
+
+PER_LAN = f"""
 SELECT lan_kod AS "Länskod", lan_name AS "Län",
-       coalesce(sum(n) FILTER (WHERE status = 'started'), 0)::int AS "Påbörjade",
-       coalesce(sum(n) FILTER (WHERE status = 'completed'), 0)::int AS "Genomförda och uppföljda",
+       {per_status()},
        string_agg(DISTINCT ruc_id, ', ') AS "RUC",
        max(last_updated) AS "Senast uppdaterad"
 FROM reporting.insats_count

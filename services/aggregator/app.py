@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 
 from services.aggregator import attendance, completeness, read_api, receipts, ruc_activation
-from services.aggregator.api import router
 from services.aggregator.handlers import register_handlers
 from services.aggregator.settings import AggregatorSettings
 from shared.broker import create_broker
@@ -21,10 +20,11 @@ def create_app(settings: AggregatorSettings) -> FastAPI:
     register_handlers(broker, settings, sessions)
     app = service_app("rucnet aggregator", engine, broker, max_body_bytes=settings.max_body_bytes)
     app.state.sessions = sessions
-    app.include_router(router)
-    app.include_router(read_api.router)
+    stats = APIRouter(prefix="/api/v1/stats")  # the counts' read API, attendance's figures
+    stats.include_router(read_api.router)
+    stats.include_router(attendance.router)
+    app.include_router(stats)
     app.include_router(receipts.router)
-    app.include_router(attendance.router)
     app.include_router(completeness.router)
     app.include_router(ruc_activation.router)
     install_error_handlers(app)

@@ -6,11 +6,12 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel, col, select
 
+from services.aggregator.deps import Sessions
 from services.aggregator.upserts import claim_event
 from shared.auth import Principal
 from shared.db import UtcDateTime
@@ -18,7 +19,7 @@ from shared.events import AttendanceReported
 from shared.report import MAX_YEAR, MIN_YEAR
 from shared.web import current_principal
 
-router = APIRouter(prefix="/api/v1/stats", tags=["stats"])
+router = APIRouter(tags=["stats"])  # mounted under /api/v1/stats by app.py
 
 
 @dataclass(frozen=True)
@@ -95,12 +96,11 @@ class AttendanceStats(BaseModel):
 
 @router.get("/attendance", response_model=AttendanceStats, responses={401: {}, 422: {}})
 async def attendance_stats(
-    request: Request,
+    sessions: Sessions,
     principal: Annotated[Principal, Depends(current_principal)],
     year: Annotated[int, Query(ge=MIN_YEAR, le=MAX_YEAR)],
 ) -> AttendanceStats:
     """National roles see every RUC; a RUC token sees its own."""
-    sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
     query = select(AttendanceSummary).where(col(AttendanceSummary.year) == year)
     if not principal.is_national:
         query = query.where(col(AttendanceSummary.ruc_id) == (principal.ruc_id or ""))

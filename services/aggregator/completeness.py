@@ -10,14 +10,15 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
 from pydantic import BaseModel
 from sqlalchemy import case
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel, col, select
 
 from services.aggregator.attendance import AttendanceSummary
 from services.aggregator.counting import KnownCodes
+from services.aggregator.deps import Sessions
 from services.aggregator.ruc_activation import active_rucs
 from shared.auth import Principal
 from shared.db import UtcDateTime, insert_for
@@ -55,10 +56,6 @@ def timeliness(first_at: dt.datetime | None, deadline: dt.date) -> Timeliness:
     if first_at is None:
         return "missing"
     return "on_time" if first_at < deadline_end(deadline) else "late"
-
-
-async def record_arrival(session: AsyncSession, event: ReportSubmitted, _topic: str) -> bool:
-    return (await record_arrivals(session, [event]))[0]
 
 
 async def record_arrivals(session: AsyncSession, events: Sequence[ReportSubmitted]) -> list[bool]:
@@ -121,11 +118,10 @@ async def year_deadline(session: AsyncSession, year: int) -> dt.date:
 
 @router.get("/stats/completeness", response_model=Completeness, responses={401: {}, 403: {}, 422: {}})
 async def completeness(
-    request: Request,
+    sessions: Sessions,
     _principal: Annotated[Principal, Depends(national_principal)],
     year: Annotated[int, Query(ge=MIN_YEAR, le=MAX_YEAR)],
 ) -> Completeness:
-    sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
     async with sessions() as session:
         deadline = await year_deadline(session, year)
         arrivals = {
@@ -180,7 +176,7 @@ async def set_deadline(session: AsyncSession, year: int, deadline: dt.date) -> N
 
 @router.put("/deadlines/{year}", response_model=DeadlineIn, responses={401: {}, 403: {}, 422: {}})
 async def put_deadline(
-    request: Request,
+    sessions: Sessions,
     principal: Annotated[Principal, Depends(current_principal)],
     year: Annotated[int, Path(ge=MIN_YEAR, le=MAX_YEAR)],
     body: DeadlineIn,
@@ -188,7 +184,6 @@ async def put_deadline(
     """Admins set a year's deadline (a date; it lasts until midnight, Swedish time)."""
     if principal.role != "admin":
         raise HTTPException(status.HTTP_403_FORBIDDEN, detail="Endast administratörer / admins only")
-    sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
     async with sessions.begin() as session:
         await set_deadline(session, year, body.deadline)
     return body
@@ -209,10 +204,9 @@ class ReportingPeriod(BaseModel):
 
 @router.get("/deadlines", response_model=ReportingPeriod, responses={401: {}})
 async def reporting_period(
-    request: Request, _principal: Annotated[Principal, Depends(current_principal)]
+    sessions: Sessions, _principal: Annotated[Principal, Depends(current_principal)]
 ) -> ReportingPeriod:
     """The years a report may be for, each one's deadline, and the year open now (any token)."""
-    sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
     async with sessions() as session:
         rows = (await session.execute(select(ReportingDeadline))).scalars().all()
     set_ = {r.year: r.deadline for r in rows}

@@ -13,50 +13,26 @@ took over stays with that report.
 from __future__ import annotations
 
 import datetime as dt
-import functools
-import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from services.aggregator.counting import InsatsFacts, effective_area
+from services.aggregator.counting import effective_area
+from services.aggregator.facts import forms_json
 from services.aggregator.tables import InsatsKey, InsatsRow, RetractionRow
-from shared.events import ClassificationOverridden, ReportClassified, utcnow
+from shared.events import ClassificationOverridden, ReportClassified
 
 Countable = ReportClassified | ClassificationOverridden
 
 
-@functools.lru_cache(maxsize=1024)
-def forms_json(school_forms: tuple[str, ...]) -> str:
-    """The stored school forms: a handful of combinations, encoded once each."""
-    return json.dumps(sorted(set(school_forms)))
-
-
-@functools.lru_cache(maxsize=1024)
-def stored_forms(encoded: str) -> tuple[str, ...]:
-    return tuple(json.loads(encoded))
-
-
-def facts_of(row: Any) -> InsatsFacts:
-    """What the counts see of a record (an ``InsatsRow`` or a row mapping)."""
-    get = row.__getitem__ if isinstance(row, Mapping) else functools.partial(getattr, row)
-    return InsatsFacts(
-        get("ruc_id"),
-        get("year"),
-        get("lan_kod"),
-        get("status"),
-        stored_forms(get("school_forms")),
-        get("nsp_area"),
-        get("area_source"),
-    )
+_named = tuple.__new__  # a named row from a plain tuple, in C (InsatsRow(...) runs Python)
 
 
 def record_values(
-    event: ReportClassified, stamp: Any, areas: Mapping[str, str] | None = None, tail: tuple[Any, ...] = ()
-) -> Iterator[tuple[Any, ...]]:
+    event: ReportClassified, stamp: Any, areas: Mapping[str, str] | None = None
+) -> Iterator[InsatsRow]:
     """Each insats's record as its report's version states it, an analyst's area (``areas``, by
-    ref) laid on: plain tuples in ``InsatsRow``'s order, then ``tail`` (the rebuild builds
-    millions and appends its batch number; the live fold names them with ``InsatsRow._make``)."""
+    ref) laid on; ``stamp``: its ``updated_at`` (the rebuild passes it as its driver takes it)."""
     by_ref = {c.ref: c for c in event.classifications}
     ruc_id, year, version, model = event.ruc_id, event.year, event.version, event.model_version
     lan_kod, pseudonym, kind = event.huvudman.lan_kod, event.huvudman.pseudonym, event.huvudman.type
@@ -64,28 +40,33 @@ def record_values(
     for insats in event.insatser:
         classified = by_ref[insats.ref]
         override = areas.get(insats.ref) if areas else None
-        yield (
-            ruc_id,
-            year,
-            insats.ref,
-            version,
-            lan_kod,
-            pseudonym,
-            kind,
-            insats.status,
-            forms_json(insats.school_forms),
-            insats.title[:300],
-            insats.nsp_area,
-            classified.nsp_area,
-            effective_area(override, insats.nsp_area, classified.nsp_area),
-            "override" if override else classified.source,
-            classified.confidence,
-            classified.needs_review and not override,
-            model,
-            event_id,
-            stamp,
-            report_id,
-            *tail,
+        # in InsatsRow's field order
+        yield _named(
+            InsatsRow,
+            (
+                ruc_id,
+                year,
+                insats.ref,
+                version,
+                lan_kod,
+                pseudonym,
+                kind,
+                insats.status,
+                forms_json(insats.school_forms),
+                insats.title[:300],
+                insats.nsp_area,
+                classified.nsp_area,
+                effective_area(override, insats.nsp_area, classified.nsp_area),
+                "override" if override else classified.source,
+                classified.confidence,
+                classified.needs_review and not override,
+                model,
+                event_id,
+                stamp,
+                report_id,
+                insats.participants,
+                insats.started_on,
+            ),
         )
 
 
@@ -147,7 +128,7 @@ class State:
         self.changed.add(key)
 
 
-def fold_classified(state: State, event: ReportClassified) -> None:
+def fold_classified(state: State, event: ReportClassified, now: dt.datetime) -> None:
     report, version = str(event.report_id), event.version
     keys = {(event.ruc_id, event.year, i.ref): i.ref for i in event.insatser}
     latest = state.reports.get(report)
@@ -160,17 +141,17 @@ def fold_classified(state: State, event: ReportClassified) -> None:
     for key in sorted(state.by_report.get(report, set()) - keys.keys()):
         state.retract(key, state.records[key].version, report)
     areas = {ref: o["nsp_area"] for key, ref in keys.items() if (o := state.overrides.get(key))}
-    rows = {row[2]: row for row in record_values(event, utcnow(), areas)}  # a ref twice: the last holds
+    rows = {row.ref: row for row in record_values(event, now, areas)}  # a ref twice: the last holds
     for key, ref in sorted(keys.items()):
         held = state.held(key)
         if held is None or held <= version:
-            state.hold(InsatsRow._make(rows[ref]))
+            state.hold(rows[ref])
     if latest != version:
         state.reports[report] = version
         state.changed_reports.add(report)
 
 
-def fold_override(state: State, event: ClassificationOverridden) -> None:
+def fold_override(state: State, event: ClassificationOverridden, now: dt.datetime) -> None:
     key = (event.ruc_id, event.year, event.ref)
     if not override_wins(state.overrides.get(key), event):
         return
@@ -180,15 +161,15 @@ def fold_override(state: State, event: ClassificationOverridden) -> None:
     if record is not None:
         state.hold(
             record._replace(
-                nsp_area=event.nsp_area, area_source="override", needs_review=False, updated_at=utcnow()
+                nsp_area=event.nsp_area, area_source="override", needs_review=False, updated_at=now
             )
         )
 
 
-def fold(state: State, events: list[Countable]) -> None:
-    """Apply events in order to the state, as if one by one."""
+def fold(state: State, events: list[Countable], now: dt.datetime) -> None:
+    """Apply events in order to the state, as if one by one; ``now`` stamps the records they change."""
     for event in events:
         if isinstance(event, ClassificationOverridden):
-            fold_override(state, event)
+            fold_override(state, event, now)
         else:
-            fold_classified(state, event)
+            fold_classified(state, event, now)

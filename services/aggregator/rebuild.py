@@ -18,6 +18,7 @@ embedded broker forgets everything on restart and intake re-sends only reports, 
 from __future__ import annotations
 
 import asyncio
+import gc
 import itertools
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
@@ -31,13 +32,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from services.aggregator.counting import KnownCodes
 from services.aggregator.folding import override_row, override_wins, record_values
 from services.aggregator.handlers import classified_problems, known_codes, override_problems
+from services.aggregator.recount import lock_live
 from services.aggregator.shadow import (
-    VERSION,
     Folded,
     ShadowWriter,
     create_shadow,
     drop_shadow,
-    lock_live,
     shadow_tables,
     shadow_writer,
     swap,
@@ -46,6 +46,7 @@ from shared import topics
 from shared.events import ClassificationOverridden, ReportClassified, utcnow
 from shared.topic_reader import TopicReader
 
+GC_YOUNG = 50_000  # allocations between collections of the youngest generation (Python's default: 700)
 REPLAYED_TOPICS = (topics.REPORTS_CLASSIFIED, topics.CLASSIFICATIONS_OVERRIDDEN)
 Progress = Callable[[int, int], None]
 
@@ -65,11 +66,11 @@ def _fold_classified(folded: Folded, payload: bytes, known: KnownCodes, stamp: A
     if classified_problems(event, known):
         raise ValueError("unknown codes")
     records, version = folded.records, event.version
-    # no override here (the swap lays them on); the batch's ``seq`` last; a ref twice: the last holds
-    for row in record_values(event, stamp, tail=(folded.seq,)):
-        key = row[:3]
+    # no override here (the swap lays them on); a ref twice: the last holds
+    for row in record_values(event, stamp):
+        key = (row.ruc_id, row.year, row.ref)
         held = records.get(key)
-        if held is None or held[VERSION] <= version:
+        if held is None or held.version <= version:
             records[key] = row
     report = str(event.report_id)
     latest = folded.reports.get(report)
@@ -184,8 +185,15 @@ async def rebuild_from(
 ) -> RebuildResult:
     started = time.monotonic()
     result = RebuildResult()
-    async with engine.connect() as conn:  # one connection, so the batches' COPY can join its transaction
-        await _replay_and_swap(conn, reader, result, progress)
+    # The fold makes millions of named records (GC-tracked, where plain tuples of plain values are
+    # not) and holds only a few batches: collect the youngest generation less often, as before.
+    threshold = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG, *threshold[1:])
+    try:
+        async with engine.connect() as conn:  # one connection, so the batches' COPY joins its transaction
+            await _replay_and_swap(conn, reader, result, progress)
+    finally:
+        gc.set_threshold(*threshold)
     result.seconds = time.monotonic() - started
     return result
 

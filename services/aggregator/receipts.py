@@ -6,12 +6,12 @@ import datetime as dt
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlmodel import col, select
+from sqlalchemy import select
 
-from services.aggregator.tables import InsatsRecord, ProcessedEvent
+from services.aggregator.deps import Sessions
+from services.aggregator.tables import RECORDS, ProcessedEvent
 from shared.auth import Principal
 from shared.events import derived_event_id
 from shared.web import current_principal
@@ -30,32 +30,29 @@ class CountedInsats(BaseModel):
 class ReportStatus(BaseModel):
     report_id: str
     event_id: str
-    classified: bool
-    counted: bool
+    counted: bool  # classified and counted: the aggregator stores both in one transaction
     processed_at: dt.datetime | None
     insatser: list[CountedInsats]
 
 
 @router.get("/{report_id}/status", response_model=ReportStatus, responses={401: {}, 422: {}})
 async def report_status(
-    request: Request,
+    sessions: Sessions,
     principal: Annotated[Principal, Depends(current_principal)],
     report_id: Annotated[uuid.UUID, Path()],
     event_id: Annotated[uuid.UUID, Query(description="the submission's event id (from intake)")],
 ) -> ReportStatus:
     """A RUC token sees only its own RUC's insatser; the processed flag carries no content."""
     classified_id = str(derived_event_id(event_id, "classified"))
-    sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
     async with sessions() as session:
         processed = await session.get(ProcessedEvent, classified_id)
-        query = select(InsatsRecord).where(col(InsatsRecord.last_event_id) == classified_id)
+        query = select(RECORDS).where(RECORDS.c.last_event_id == classified_id)
         if not principal.is_national:
-            query = query.where(col(InsatsRecord.ruc_id) == (principal.ruc_id or ""))
-        records = (await session.execute(query.order_by(col(InsatsRecord.ref)))).scalars().all()
+            query = query.where(RECORDS.c.ruc_id == (principal.ruc_id or ""))
+        records = (await session.execute(query.order_by(RECORDS.c.ref))).all()
     return ReportStatus(
         report_id=str(report_id),
         event_id=str(event_id),
-        classified=processed is not None,
         counted=processed is not None,
         processed_at=processed.processed_at if processed else None,
         insatser=[

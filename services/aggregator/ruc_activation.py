@@ -5,11 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel, col, select
 
+from services.aggregator.deps import Sessions
 from shared.auth import Principal
 from shared.db import UtcDateTime
 from shared.events import utcnow
@@ -57,11 +58,10 @@ class ActivationIn(BaseModel):
 
 @router.get("", response_model=list[RegistryEntry], responses={401: {}, 403: {}, 422: {}})
 async def get_registry(
-    request: Request,
+    sessions: Sessions,
     _principal: Annotated[Principal, Depends(national_principal)],
     year: Annotated[int, Query(ge=MIN_YEAR, le=MAX_YEAR)],
 ) -> list[RegistryEntry]:
-    sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
     async with sessions() as session:
         active = {r.id for r in await active_rucs(session, year)}
     return [
@@ -72,7 +72,7 @@ async def get_registry(
 
 @router.put("/{year}/{ruc_id}", response_model=RegistryEntry, responses={401: {}, 403: {}, 404: {}, 422: {}})
 async def put_activation(
-    request: Request,
+    sessions: Sessions,
     principal: Annotated[Principal, Depends(current_principal)],
     year: Annotated[int, Path(ge=MIN_YEAR, le=MAX_YEAR)],
     ruc_id: Annotated[str, Path(max_length=16)],
@@ -82,7 +82,6 @@ async def put_activation(
         raise HTTPException(status.HTTP_403_FORBIDDEN, detail="Endast administratörer / admins only")
     if ruc_id not in load_reference().ruc_ids:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"Okänt RUC / unknown RUC {ruc_id!r}")
-    sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
     async with sessions.begin() as session:
         await session.merge(
             RucActivation(

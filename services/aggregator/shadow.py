@@ -8,9 +8,7 @@ EXCLUSIVE, so dashboards still read the old numbers; SQLite: the single write lo
 live rows with the winner per key (records: highest version, then latest batch; overrides: latest
 decision, then event id; reports: highest version; the first processed event), retracts the records
 whose report has a later version (as ``folding.py`` does live), lays the overrides over the records
-and recounts them: SQL groups the records by what the counts see (a few thousand groups for a
-million records) and ``counting.count_records`` counts the groups, so the rule is the live one and
-no record passes through Python.
+and recounts them (``recount.py``: the live rule, no record passes through Python).
 """
 
 from __future__ import annotations
@@ -38,33 +36,29 @@ from sqlalchemy import (
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.aggregator.counting import GROUPED_FACTS, SUMMED_FACTS, InsatsFacts, count_records
-from services.aggregator.folding import stored_forms
+from services.aggregator.recount import recount
 from services.aggregator.tables import (
-    COUNT_TABLES,
     OVERRIDES,
     PROCESSED,
-    RECORD_COLUMNS,
     RECORDS,
     REPORTS,
     RETRACTIONS,
     STATE_TABLES,
     InsatsKey,
+    InsatsRow,
 )
-from services.aggregator.upserts import count_row
 
 SHADOW = "__shadow"
 REPLAYED_TABLES = (PROCESSED, OVERRIDES, REPORTS, RECORDS)  # what the replay fills; the rest is derived
 Row = tuple[Any, ...]
 
-# The order of the tuples the replay builds; each ends with the batch's sequence number ("seq").
+# The columns of the rows the writer appends; each ends with the batch's sequence number ("seq").
 COLUMNS = {
-    RECORDS.name: (*RECORD_COLUMNS, "seq"),
+    RECORDS.name: (*InsatsRow._fields, "seq"),
     OVERRIDES.name: ("ruc_id", "year", "ref", "nsp_area", "event_id", "occurred_at", "seq"),
     PROCESSED.name: ("event_id", "topic", "processed_at", "seq"),
     REPORTS.name: ("report_id", "version", "seq"),
 }
-VERSION = COLUMNS[RECORDS.name].index("version")
 # The row that holds per key at the swap: the greatest in these columns (compared in order), ties
 # to the later batch; None: the first one seen (a processed event id).
 LATEST_BY: dict[str, tuple[str, ...] | None] = {
@@ -77,10 +71,11 @@ LATEST_BY: dict[str, tuple[str, ...] | None] = {
 
 @dataclass
 class Folded:
-    """One batch folded: the rows it leaves per key, as tuples in COLUMNS order."""
+    """One batch folded: the rows it leaves per key (processed events and reports as tuples in
+    COLUMNS order, seq last)."""
 
     seq: int
-    records: dict[tuple[Any, ...], Row] = field(default_factory=dict)  # by InsatsKey
+    records: dict[InsatsKey, InsatsRow] = field(default_factory=dict)
     overrides: dict[InsatsKey, dict[str, Any]] = field(default_factory=dict)
     processed: dict[str, Row] = field(default_factory=dict)
     reports: dict[str, Row] = field(default_factory=dict)  # by report id: its highest version
@@ -120,13 +115,13 @@ class ShadowWriter:
         return self._bind_time(value) if self._bind_time else value
 
     def rows(self, folded: Folded) -> dict[str, list[Row]]:
-        columns = COLUMNS[OVERRIDES.name]
+        columns, seq = COLUMNS[OVERRIDES.name], folded.seq
         overrides = [
             tuple(self.bind_time(o[c]) if c == "occurred_at" else o[c] for c in columns)
             for o in folded.overrides.values()
         ]
         return {
-            RECORDS.name: list(folded.records.values()),
+            RECORDS.name: [(*r, seq) for r in folded.records.values()],
             OVERRIDES.name: overrides,
             PROCESSED.name: list(folded.processed.values()),
             REPORTS.name: list(folded.reports.values()),
@@ -162,15 +157,6 @@ def shadow_writer(conn: AsyncConnection, shadow: dict[str, Table]) -> ShadowWrit
     if conn.dialect.name == "postgresql":
         return CopyShadowWriter(conn, shadow)
     return ExecutemanyShadowWriter(conn, shadow)
-
-
-async def lock_live(conn: AsyncConnection) -> None:
-    """Hold off the aggregator's writes (it starts every transaction with processed_event)."""
-    if conn.dialect.name == "postgresql":
-        names = ", ".join(t.name for t in STATE_TABLES)
-        await conn.execute(text(f"LOCK TABLE {names} IN EXCLUSIVE MODE"))
-    else:  # the first write takes SQLite's one write lock for the whole transaction
-        await conn.execute(text(f"DELETE FROM {PROCESSED.name} WHERE 1 = 0"))
 
 
 def _copy_winners(conn: AsyncConnection, live: Table, shadow: Table) -> Any:
@@ -222,27 +208,6 @@ async def _retract_superseded(conn: AsyncConnection) -> None:
     await conn.execute(rec.delete().where(later))
 
 
-async def _recount(conn: AsyncConnection) -> int:
-    """Fill the (emptied) count tables from the records: SQL groups them by what the counts see
-    (a few thousand groups), ``counting.count_records`` counts the groups. The number of records."""
-    if conn.dialect.name == "postgresql":  # hash the groups in memory, not sort text on disk: ×2
-        await conn.execute(text("SET LOCAL work_mem = '64MB'"))
-    seen = [RECORDS.c[c] for c in GROUPED_FACTS]
-    sums = [func.sum(RECORDS.c[c]) for c in SUMMED_FACTS]
-    groups = []
-    for row in await conn.execute(select(*seen, *sums, func.count()).group_by(*seen)):
-        values = dict(zip((*GROUPED_FACTS, *SUMMED_FACTS), row, strict=False))
-        values["school_forms"] = stored_forms(values["school_forms"])
-        groups.append((InsatsFacts(**values), int(row[-1])))
-    rows: dict[str, list[dict[str, object]]] = {}
-    for key, measures in count_records(groups).items():
-        rows.setdefault(key.table, []).append(count_row(key, measures))
-    for name, table in COUNT_TABLES.items():
-        if rows.get(name):
-            await conn.execute(insert(table), rows[name])
-    return sum(n for _, n in groups)
-
-
 async def swap(conn: AsyncConnection, shadow: dict[str, Table]) -> int:
     """Replace the live rows with the shadow's winners, lay the overrides on and recount; the
     number of records."""
@@ -252,7 +217,7 @@ async def swap(conn: AsyncConnection, shadow: dict[str, Table]) -> int:
         await conn.execute(_copy_winners(conn, table, shadow[table.name]))
     await _retract_superseded(conn)
     await _overrides_onto_records(conn)
-    return await _recount(conn)
+    return await recount(conn)
 
 
 async def create_shadow(conn: AsyncConnection, shadow: dict[str, Table]) -> None:

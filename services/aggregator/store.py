@@ -18,7 +18,8 @@ from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.aggregator.counting import CountKey, Measures, add_into, count_deltas
-from services.aggregator.folding import Countable, State, facts_of, fold
+from services.aggregator.facts import facts_of
+from services.aggregator.folding import Countable, State, fold
 from services.aggregator.tables import (
     OVERRIDES,
     RECORDS,
@@ -37,7 +38,7 @@ from services.aggregator.upserts import (
     upsert_rows,
 )
 from shared.db import rows_by_key
-from shared.events import ClassificationOverridden
+from shared.events import ClassificationOverridden, utcnow
 
 
 def _keys_of(event: Countable) -> list[InsatsKey]:
@@ -84,12 +85,12 @@ async def _load(session: AsyncSession, events: Sequence[Countable]) -> State:
             await lock_keys(session, more)
             held = list(await session.execute(held_by))
     all_keys = sorted(keys | {(r.ruc_id, r.year, r.ref) for r in held})
-    records = {k: InsatsRow(*r) for k, r in (await _by_key(session, RECORDS, all_keys)).items()}
+    records = {k: InsatsRow._make(r) for k, r in (await _by_key(session, RECORDS, all_keys)).items()}
     versions = select(REPORTS.c.report_id, REPORTS.c.version).where(REPORTS.c.report_id.in_(reports))
     return State(
         records=records,
         retractions={
-            k: RetractionRow(*r) for k, r in (await _by_key(session, RETRACTIONS, all_keys)).items()
+            k: RetractionRow._make(r) for k, r in (await _by_key(session, RETRACTIONS, all_keys)).items()
         },
         overrides={k: dict(r._mapping) for k, r in (await _by_key(session, OVERRIDES, sorted(keys))).items()},
         reports={r.report_id: r.version for r in await session.execute(versions)} if reports else {},
@@ -104,7 +105,7 @@ async def apply_events(session: AsyncSession, events: Sequence[tuple[Countable, 
         return outcomes
     state = await _load(session, fresh)
     stored = {key: facts_of(row) for key, row in state.records.items()}
-    fold(state, fresh)
+    fold(state, fresh, utcnow())
     deltas: dict[CountKey, Measures] = {}
     for key in state.changed:
         new = state.records.get(key)

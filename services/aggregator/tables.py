@@ -9,9 +9,9 @@ tables live beside the code that owns them (``attendance.py``, ``completeness.py
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, NamedTuple
+from typing import Annotated, Any, NamedTuple, get_args, get_type_hints
 
-from sqlalchemy import Column, Integer, String, Table
+from sqlalchemy import Boolean, Column, Date, Float, Integer, String, Table
 from sqlmodel import Field, SQLModel
 
 from services.aggregator.counting import COUNT_SPEC, CountTable
@@ -29,62 +29,62 @@ class ProcessedEvent(SQLModel, table=True):
     processed_at: dt.datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
 
 
-class InsatsRecord(SQLModel, table=True):
-    """The latest version of one insats for one year: what the counts are derived from."""
+class Stored(NamedTuple):
+    """How a field of a named row is stored: its column's type and options."""
 
-    __tablename__ = "insats_record"
+    type: Any
+    options: dict[str, Any] = {}
 
-    ruc_id: str = Field(primary_key=True, max_length=16)
-    year: int = Field(primary_key=True)
-    ref: str = Field(primary_key=True, max_length=64)
-    version: int
-    lan_kod: str = Field(max_length=2)
-    huvudman_pseudonym: str = Field(max_length=32)
-    huvudman_type: str = Field(max_length=16)
-    status: str = Field(max_length=16)
-    school_forms: str = Field(description="JSON list of school form codes")
-    title: str = Field(max_length=300)
-    declared_area: str | None = Field(default=None, max_length=64)
-    classified_area: str = Field(max_length=64)
-    nsp_area: str = Field(max_length=64, description="the effective area the counts use")
-    area_source: str = Field(max_length=16)
-    confidence: float
-    needs_review: bool = False
-    model_version: str = Field(max_length=64)
-    last_event_id: str = Field(max_length=36)
-    updated_at: dt.datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
-    # the report whose version holds the record: its next version retracts what it leaves out
-    # ("" for records stored before 0007, until a rebuild)
-    report_id: str = Field(default="", max_length=36, index=True, sa_column_kwargs={"server_default": ""})
+
+def stored(type_: Any, **options: Any) -> Stored:
+    return Stored(type_, options)
 
 
 class InsatsRow(NamedTuple):
-    """An ``insats_record`` row, in its columns' order (the rebuild builds millions of them)."""
+    """The latest version of one insats for one year: what the counts are derived from.
 
-    ruc_id: str
-    year: int
-    ref: str
-    version: int
-    lan_kod: str
-    huvudman_pseudonym: str
-    huvudman_type: str
-    status: str
-    school_forms: str
-    title: str
-    declared_area: str | None
-    classified_area: str
-    nsp_area: str
-    area_source: str
-    confidence: float
-    needs_review: bool
-    model_version: str
-    last_event_id: str
-    updated_at: Any
-    report_id: str
+    The one declaration of ``insats_record``: the table is built from these fields, in this order
+    (``RECORDS``), and the code passes records as these named tuples (the rebuild builds millions;
+    a tuple is made in C where a model runs Python for each)."""
+
+    ruc_id: Annotated[str, stored(String(16), primary_key=True)]
+    year: Annotated[int, stored(Integer, primary_key=True)]
+    ref: Annotated[str, stored(String(64), primary_key=True)]
+    version: Annotated[int, stored(Integer)]
+    lan_kod: Annotated[str, stored(String(2))]
+    huvudman_pseudonym: Annotated[str, stored(String(32))]
+    huvudman_type: Annotated[str, stored(String(16))]
+    status: Annotated[str, stored(String(16))]
+    school_forms: Annotated[str, stored(String)]  # JSON list of school form codes
+    title: Annotated[str, stored(String(300))]
+    declared_area: Annotated[str | None, stored(String(64), nullable=True)]
+    classified_area: Annotated[str, stored(String(64))]
+    nsp_area: Annotated[str, stored(String(64))]  # the effective area the counts use
+    area_source: Annotated[str, stored(String(16))]
+    confidence: Annotated[float, stored(Float)]
+    needs_review: Annotated[bool, stored(Boolean)]
+    model_version: Annotated[str, stored(String(64))]
+    last_event_id: Annotated[str, stored(String(36))]
+    updated_at: Annotated[dt.datetime, stored(UtcDateTime)]
+    # the report whose version holds the record: its next version retracts what it leaves out
+    # ("" for records stored before 0007, until a rebuild)
+    report_id: Annotated[str, stored(String(36), index=True, server_default="")]
+    participants: Annotated[int | None, stored(Integer, nullable=True)]  # optional: how many took part
+    started_on: Annotated[dt.date | None, stored(Date, nullable=True)]  # optional: when it started
 
     @property
     def key(self) -> InsatsKey:
         return (self.ruc_id, self.year, self.ref)
+
+
+def _table_of(name: str, row: type[tuple[Any, ...]]) -> Table:
+    """A table whose columns are a named row's fields, stored as their ``Stored`` says."""
+    columns = []
+    for field, hint in get_type_hints(row, include_extras=True).items():
+        how = next(m for m in get_args(hint)[1:] if isinstance(m, Stored))
+        options = {"nullable": False} | how.options
+        columns.append(Column(field, how.type, **options))
+    return Table(name, SQLModel.metadata, *columns)
 
 
 class InsatsRetraction(SQLModel, table=True):
@@ -130,7 +130,23 @@ class AreaOverride(SQLModel, table=True):
     occurred_at: dt.datetime = Field(sa_type=UtcDateTime)
 
 
-_WIDTHS = {"ruc_id": 16, "lan_kod": 2, "status": 16, "school_form": 32, "nsp_area": 64, "basis": 16}
+# the key columns' widths: a record's (``InsatsRecord``) where the column holds one of its fields
+_WIDTHS = {
+    "ruc_id": 16,
+    "lan_kod": 2,
+    "status": 16,
+    "school_form": 32,
+    "nsp_area": 64,
+    "basis": 16,
+    "classified_area": 64,
+    "area_source": 16,
+    "declared": 5,
+    "needs_review": 5,
+    "model_version": 64,
+    "confidence_bucket": 1,
+    "huvudman": 32,
+    "start_month": 7,
+}
 
 
 def _count_table(name: CountTable) -> Table:
@@ -148,12 +164,11 @@ def _table(model: type[SQLModel]) -> Table:
 
 
 COUNT_TABLES: dict[CountTable, Table] = {name: _count_table(name) for name in COUNT_SPEC}
-RECORDS = _table(InsatsRecord)
+RECORDS = _table_of("insats_record", InsatsRow)
 RETRACTIONS = _table(InsatsRetraction)
 REPORTS = _table(ReportVersion)
 OVERRIDES = _table(AreaOverride)
 PROCESSED = _table(ProcessedEvent)
-RECORD_COLUMNS = InsatsRow._fields
 # Every table the counting state lives in, in the order transactions lock them (processed first).
 STATE_TABLES: tuple[Table, ...] = (
     PROCESSED,

@@ -19,7 +19,7 @@ from services.aggregator.counting import (
     effective_area,
     nonzero,
 )
-from services.aggregator.folding import facts_of
+from services.aggregator.facts import facts_of
 from services.aggregator.tables import COUNT_TABLES, OVERRIDES, RECORDS
 
 

@@ -1,6 +1,7 @@
-"""The JSON API: thin routes over the store and the publisher.
+"""The JSON API: thin routes over intake's use cases (``service.py``).
 
-``accept_report`` is the one path a report takes in, whichever door it came through (API, form, upload).
+``service.accept_report`` is the one path a report takes in, whichever door it came through (API,
+form, upload).
 """
 
 from __future__ import annotations
@@ -10,18 +11,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Request, status
 from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.intake.batching import GroupCommit
-from services.intake.idempotency import MAX_KEY_LENGTH, body_hash, find_key, remember_key
-from services.intake.limits import ensure_attendance_fits, ensure_report_fits, limited_principal
+from services.intake.deps import IntakeDep
+from services.intake.idempotency import MAX_KEY_LENGTH, body_hash, find_key
+from services.intake.limits import ensure_attendance_fits, limited_principal
 from services.intake.parts import AttendanceIn, SkaIn, attendance_event, save_part
 from services.intake.relay import OutboxRelay
-from services.intake.store import Receipt, record_submissions
+from services.intake.service import accept_report, ensure_may_act
 from shared.auth import Principal
-from shared.events import ReportSubmitted
-from shared.logging import bind_log_context
-from shared.pseudonym import pseudonymise
 from shared.report import Accepted, ReportIn
 
 router = APIRouter(prefix="/api/v1", tags=["reports"])
@@ -31,50 +29,10 @@ class Saved(BaseModel):
     status: str = "saved"
 
 
-def ensure_may_act(principal: Principal, ruc_id: str) -> None:
-    if not principal.may_act_for(ruc_id):
-        raise HTTPException(
-            status.HTTP_403_FORBIDDEN,
-            detail=f"Du får bara rapportera för ditt eget RUC / you may only report for your own RUC, "
-            f"not {ruc_id!r}",
-        )
-
-
-def _stored(app: FastAPI) -> None:
-    """Durably stored: the outbox relay publishes it from here (the contract's 202, rev 2)."""
-    relay: OutboxRelay = app.state.relay
-    relay.nudge()
-    app.state.metrics_accepted.inc()
-
-
-async def accept_report(
-    app: FastAPI,
-    report: ReportIn,
-    principal: Principal,
-    report_id: str | None = None,
-    idempotency: tuple[int, str, str] | None = None,
-) -> Accepted:
-    """Record receipt and outbox row in one transaction: then it is accepted (403 as HTTPException)."""
-    ensure_may_act(principal, report.ruc_id)
-    receipt = Receipt(report, pseudonymise(app.state.pseudonym_key, report.huvudman.name), report_id)
-    ensure_report_fits(report, app.state.max_message_bytes)
-    if idempotency is None:  # stored with the receipts of concurrent requests (group commit)
-        batches: GroupCommit[Receipt, tuple[ReportSubmitted, str]] = app.state.receipt_batches
-        event, body = await batches.submit(receipt)
-    else:  # alone: the key goes in the same transaction, and a clash must roll back only this one
-        engine: AsyncEngine = app.state.engine
-        async with engine.begin() as conn:
-            [(event, body)] = await record_submissions(conn, [receipt])
-            token_id, key, digest = idempotency
-            await remember_key(conn, token_id, key, digest, str(event.report_id), app.state.idempotency_ttl_s)
-    bind_log_context(event_id=event.event_id, report_id=event.report_id)
-    _stored(app)
-    return Accepted(report_id=str(event.report_id))
-
-
 async def submit_report(
     report: ReportIn,
     request: Request,
+    intake: IntakeDep,
     principal: Annotated[Principal, Depends(limited_principal)],
     idempotency_key: Annotated[
         str | None,
@@ -83,7 +41,7 @@ async def submit_report(
 ) -> Accepted:
     ensure_may_act(principal, report.ruc_id)
     if idempotency_key is None:
-        return await accept_report(request.app, report, principal)
+        return await accept_report(intake, report, principal)
     sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
     digest = body_hash(await request.body())
     ttl = request.app.state.idempotency_ttl_s
@@ -100,7 +58,7 @@ async def submit_report(
             return Accepted(report_id=existing.report_id)  # stored then; the relay publishes it
         try:
             return await accept_report(
-                request.app, report, principal, idempotency=(principal.token_id, idempotency_key, digest)
+                intake, report, principal, idempotency=(principal.token_id, idempotency_key, digest)
             )
         except IntegrityError:  # a concurrent first attempt won the key: answer as it did
             continue

@@ -16,6 +16,7 @@ from services.intake.batching import GroupCommit, ReceiptWriter
 from services.intake.limits import RateLimiter
 from services.intake.receipts import ReceiptClient
 from services.intake.relay import OutboxRelay
+from services.intake.service import Intake
 from services.intake.settings import IntakeSettings
 from services.intake.throttle import LoginThrottle
 from services.intake.users import SessionRules
@@ -78,7 +79,6 @@ def create_app(settings: IntakeSettings) -> FastAPI:
     app.state.broker = broker
     app.state.pseudonym_key = settings.pseudonym_key()
     app.state.max_message_bytes = settings.kafka_max_message_bytes
-    app.state.metrics_accepted = REPORTS_ACCEPTED
     app.state.cookie_secure = settings.cookie_secure
     app.state.session_ttl_s = settings.session_ttl_s
     app.state.session_rules = SessionRules(
@@ -94,6 +94,15 @@ def create_app(settings: IntakeSettings) -> FastAPI:
         settings.login_first_delay_s,
     )
     app.state.receipts = receipts
+    app.state.intake = Intake(
+        engine=engine,
+        receipt_batches=receipt_batches,
+        relay=relay,
+        pseudonym_key=settings.pseudonym_key(),
+        max_message_bytes=settings.kafka_max_message_bytes,
+        idempotency_ttl_s=settings.idempotency_ttl_s,
+        accepted=REPORTS_ACCEPTED,
+    )
     app.state.upload_jobs = OrderedDict()
     app.state.upload_tasks = set()
     app.state.upload_parsing = set()  # users whose file is being read: one each (web_upload.py)

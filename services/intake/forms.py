@@ -12,7 +12,10 @@ from starlette.datastructures import FormData
 from services.intake.parts import MAX_MEETINGS
 from shared.report import MAX_INSATSER
 
-INSATS_FIELDS = ("ref", "title", "description", "status", "expected_effects", "actual_effects", "nsp_area")
+INSATS_FIELDS = (
+    "ref", "title", "description", "status", "expected_effects", "actual_effects", "nsp_area", "participants",
+    "started_on",
+)  # fmt: skip
 MAX_FORM_MEETINGS = MAX_MEETINGS
 
 
@@ -22,7 +25,8 @@ FIELD_LABELS = {
     "huvudman.lan_kod": "Län", "huvudman.type": "Typ av huvudman", "ref": "Er beteckning (ref)",
     "title": "Aktivitet (rubrik)", "description": "Beskrivning", "status": "Status",
     "school_forms": "Skolformer", "expected_effects": "Förväntade effekter",
-    "actual_effects": "Faktiska effekter", "nsp_area": "NSP-område",
+    "actual_effects": "Faktiska effekter", "nsp_area": "NSP-område", "participants": "Antal deltagare",
+    "started_on": "Startdatum",
     "members": "Huvudmän i nätverket", "date": "Datum", "attendees": "Närvarande",
     "narrative": "Beskrivning", "email": "E-postadress", "password": "Lösenord",
 }  # fmt: skip
@@ -87,6 +91,8 @@ def report_values(form: FormData, ruc_id: str) -> dict[str, Any]:
     for i in range(count):
         item: dict[str, Any] = {f: _text(form, f"insatser.{i}.{f}") for f in INSATS_FIELDS}
         item["nsp_area"] = item["nsp_area"] or None
+        item["participants"] = item["participants"].strip() or None
+        item["started_on"] = item["started_on"].strip() or None
         item["school_forms"] = [v for v in form.getlist(f"insatser.{i}.school_forms") if isinstance(v, str)]
         insatser.append(item)
     return {
@@ -98,7 +104,12 @@ def report_values(form: FormData, ruc_id: str) -> dict[str, Any]:
 
 
 def blank_insats() -> dict[str, Any]:
-    return dict.fromkeys(INSATS_FIELDS, "") | {"school_forms": [], "nsp_area": None}
+    return dict.fromkeys(INSATS_FIELDS, "") | {
+        "school_forms": [],
+        "nsp_area": None,
+        "participants": None,
+        "started_on": None,
+    }
 
 
 def _field_key(loc: Sequence[Any]) -> str:

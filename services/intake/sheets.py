@@ -31,8 +31,12 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("expected_effects", "Förväntade effekter"),
     ("actual_effects", "Faktiska effekter"),
     ("nsp_area", "NSP-område"),
+    ("participants", "Deltagare"),
+    ("started_on", "Startdatum"),
 )
 HEADERS = tuple(h for _k, h in COLUMNS)
+# columns added after the first template: a file without them still reads (their cells are empty)
+OPTIONAL = frozenset({"participants", "started_on"})
 MAX_ROWS = 5_000  # insatser per file
 MAX_SHEET_ROWS = MAX_ROWS + 1_000  # rows read, blank ones included
 MAX_COLUMNS = 50  # the template has 12; room for a column or two of the user's own notes
@@ -75,16 +79,17 @@ def read_rows(filename: str, content: bytes) -> list[tuple[int, dict[str, str]]]
         if first is None:
             raise UnreadableFile("Filen är tom.")
         header = [h.strip() for h in _bounded(1, first)]
-        missing = [h for h in HEADERS if h not in header]
+        missing = [h for k, h in COLUMNS if h not in header and k not in OPTIONAL]
         if missing:
             raise UnreadableFile(f"Kolumner saknas: {', '.join(missing)}. Använd mallen.")
-        index = {key: header.index(title) for key, title in COLUMNS}
+        index = {key: header.index(title) for key, title in COLUMNS if title in header}
         rows: list[tuple[int, dict[str, str]]] = []
         for number, cells in enumerate(raw, start=2):
             if number > MAX_SHEET_ROWS or len(rows) >= MAX_ROWS:
                 raise UnreadableFile(f"Högst {MAX_ROWS} rader per fil.")
             cells = _bounded(number, cells)
-            values = {key: (cells[i].strip() if i < len(cells) else "") for key, i in index.items()}
+            values = dict.fromkeys(OPTIONAL, "")
+            values |= {key: (cells[i].strip() if i < len(cells) else "") for key, i in index.items()}
             if any(values.values()):
                 rows.append((number, values))
     return rows

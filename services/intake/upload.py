@@ -132,6 +132,8 @@ def _insats(values: dict[str, str]) -> dict[str, Any]:
         "expected_effects": values["expected_effects"],
         "actual_effects": values["actual_effects"],
         "nsp_area": nsp_code(values["nsp_area"]),
+        "participants": values["participants"] or None,
+        "started_on": values["started_on"] or None,
     }
 
 

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.datastructures import FormData
 
-from services.intake.api import accept_report
+from services.intake.deps import intake_of
 from services.intake.forms import (
     FieldError,
     blank_insats,
@@ -31,6 +31,7 @@ from services.intake.forms import (
 from services.intake.period import Period, current_period, year_of
 from services.intake.receipts import ReceiptClient
 from services.intake.refresh import auto_refresh_round, refresh_in
+from services.intake.service import accept_report
 from services.intake.store import latest_submissions, submission_versions
 from services.intake.users import SessionUser, resolve_session, same_token
 from shared.pages import page_templates
@@ -219,7 +220,7 @@ async def _handle_report_form(
         context = form_context(values, field_errors(exc), period)
         return render(request, "report_form.html", user, 422, action=action, **context)
     try:
-        accepted = await accept_report(request.app, report, user.principal, report_id=report_id)
+        accepted = await accept_report(intake_of(request.app), report, user.principal, report_id=report_id)
     except HTTPException as exc:
         message = str(exc.detail).split(" / ")[0]
         return render(

@@ -13,8 +13,9 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import UploadFile
 
-from services.intake.api import accept_report
+from services.intake.deps import intake_of
 from services.intake.refresh import auto_refresh_round, refresh_in
+from services.intake.service import accept_report
 from services.intake.sheets import UnreadableFile, read_rows
 from services.intake.upload import DryRun, csv_template, dry_run, xlsx_template
 from services.intake.users import SessionUser
@@ -139,7 +140,7 @@ def _own_job(request: Request, user: SessionUser, job_id: str) -> UploadJob:
 async def _send(app: FastAPI, job: UploadJob, user: SessionUser) -> None:
     for report in job.result.reports:
         try:
-            accepted = await accept_report(app, report, user.principal)
+            accepted = await accept_report(intake_of(app), report, user.principal)
         except HTTPException as exc:
             job.failure = str(exc.detail).split(" / ")[0]
             return

@@ -19,7 +19,7 @@ from rucnet.grafana.dashboards import all_dashboards
 from rucnet.grafana.panels import UPDATED
 from rucnet.grafana.readmodel import ROLE, VIEWS, refresh_reference
 from services.aggregator.attendance import apply_attendance
-from services.aggregator.completeness import record_arrival, set_deadline, timeliness
+from services.aggregator.completeness import record_arrivals, set_deadline, timeliness
 from services.aggregator.queries import national_counts
 from services.aggregator.store import apply_events
 from services.classifier.store import get_classification, record_classified, record_override
@@ -258,7 +258,7 @@ async def test_reporting_panels_show_attendance_and_the_deadline_as_the_api_judg
     )  # fmt: skip
     engine = create_engine(pg_2020)
     async with session_factory(engine).begin() as session:
-        await record_arrival(session, submitted, topics.REPORTS_SUBMITTED)
+        await record_arrivals(session, [submitted])
         await apply_attendance(session, attendance, topics.ATTENDANCE_REPORTED)
         await set_deadline(session, 2020, dt.date(2021, 1, 31))
     await engine.dispose()

@@ -14,7 +14,7 @@ from services.aggregator.app import create_app as aggregator_app
 from services.aggregator.queries import national_counts
 from services.aggregator.settings import AggregatorSettings
 from services.aggregator.store import apply_events
-from services.aggregator.tables import InsatsRecord, ProcessedEvent
+from services.aggregator.tables import RECORDS, ProcessedEvent
 from services.classifier.app import create_app as classifier_app
 from services.classifier.handlers import classify_report
 from services.classifier.settings import ClassifierSettings
@@ -155,7 +155,8 @@ async def test_the_aggregator_transaction_dedupes_and_ignores_stale_versions(pg_
             results += await apply_events(session, [(event, topics.REPORTS_CLASSIFIED)])
     async with sessions() as session:
         counts = await national_counts(session, 2020)
-        record = await session.get(InsatsRecord, ("gu", 2020, "gu-2020-001"))
+        key = RECORDS.c.ruc_id == "gu", RECORDS.c.year == 2020, RECORDS.c.ref == "gu-2020-001"
+        record = (await session.execute(select(RECORDS).where(*key))).one_or_none()
     await engine.dispose()
     assert results == [True, False, True]
     assert counts.started_by_school_form == {"grundskola": 1, "gymnasieskola": 1}

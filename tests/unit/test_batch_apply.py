@@ -6,11 +6,12 @@ store; tests/integration checks the reporting views on PostgreSQL)."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import random
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from aiokafka import ConsumerRecord
 from sqlalchemy import select
 
 from rucnet.migrate import upgrade
-from services.aggregator.counting import BASIS_OF_SOURCE
+from services.aggregator.counting import BASIS_OF_SOURCE, COUNT_SPEC, CountKey, Measures
 from services.aggregator.folding import Countable
 from services.aggregator.queries import national_counts
 from services.aggregator.rebuild import rebuild_from
@@ -39,6 +40,8 @@ from shared.events import (
 FORMS = ("grundskola", "gymnasieskola", "komvux")
 AREAS = ("nyanlanda", "elevhalsa", "digitalisering")
 RUCS, YEARS, REFS = ("gu", "kau"), (2020, 2021), ("a", "b", "c")  # few: reports collide
+HUVUDMAN = ("hm-0123456789abcdef", "hm-fedcba9876543210")
+CONFIDENCES = (0.0, 0.1, 0.35, 0.7, 0.95, 0.9995)  # bucket edges, and a rounding of thousandths
 
 
 def report(report_id: int, version: int, rng: random.Random) -> ReportClassified:
@@ -50,6 +53,10 @@ def report(report_id: int, version: int, rng: random.Random) -> ReportClassified
             status=rng.choice(("started", "completed")),
             school_forms=tuple(rng.sample(FORMS, rng.randint(1, 2))),
             nsp_area=rng.choice((None, *AREAS)),
+            participants=(None, 0, 7, 25)[
+                (report_id + version + ord(ref)) % 4
+            ],  # the stream's draws unchanged
+            started_on=(None, dt.date(2020, 3, 9), dt.date(2020, 11, 30))[(report_id + ord(ref)) % 3],
         )
         for ref in refs
     )
@@ -57,7 +64,13 @@ def report(report_id: int, version: int, rng: random.Random) -> ReportClassified
     classifications = tuple(
         InsatsClassification(ref=i.ref, nsp_area=i.nsp_area, source="declared", confidence=1.0)
         if i.nsp_area
-        else InsatsClassification(ref=i.ref, nsp_area=rng.choice(AREAS), source="classifier", confidence=0.7)
+        else InsatsClassification(
+            ref=i.ref,
+            nsp_area=rng.choice(AREAS),
+            source="classifier",
+            confidence=(confidence := rng.choice(CONFIDENCES)),
+            needs_review=confidence < 0.5,
+        )
         for i in insatser
     )
     return ReportClassified(
@@ -66,10 +79,10 @@ def report(report_id: int, version: int, rng: random.Random) -> ReportClassified
         version=version,
         ruc_id=rng.choice(RUCS),
         year=rng.choice(YEARS),
-        huvudman=HuvudmanRef(pseudonym="hm-0123456789abcdef", lan_kod="14", type="kommunal"),
+        huvudman=HuvudmanRef(pseudonym=rng.choice(HUVUDMAN), lan_kod="14", type="kommunal"),
         insatser=insatser,
         classifications=classifications,
-        model_version="test",
+        model_version=rng.choice(("test", "test-2")),
     )
 
 
@@ -105,7 +118,8 @@ def oracle(
     """The contract, written plainly: per insats the highest version that contains it holds, unless
     its report has a later version (which left it out); an analyst's area (override or accept) wins,
     then the declared one. The records and the counts (one per insats, one per school form, one per
-    area, one per form × area, one per area × what it rests on: analyst, samordnare or model)."""
+    area, one per form × area, one per area × what it rests on: analyst, samordnare or model, one
+    per classification cell with its confidence summed in thousandths, one per huvudman)."""
     unique = {e.event_id: e for e in events}.values()
     reports = [e for e in unique if isinstance(e, ReportClassified)]
     latest = {r.report_id: max(x.version for x in reports if x.report_id == r.report_id) for r in reports}
@@ -122,18 +136,31 @@ def oracle(
     for key, (r, insats) in winners.items():
         if latest[r.report_id] > r.version:
             continue
-        classified = next(c.nsp_area for c in r.classifications if c.ref == insats.ref)
+        tag = next(c for c in r.classifications if c.ref == insats.ref)
+        classified = tag.nsp_area
         area = area_of.get(key) or insats.nsp_area or classified
         basis = "confirmed" if key in area_of else "declared" if insats.nsp_area else "unreviewed"
         forms = sorted(set(insats.school_forms))
         records[key] = (r.version, insats.status, area, basis, tuple(forms))
         base = (r.year, r.ruc_id, "14", insats.status)
         counts[("insats", *base, ())] += 1
+        counts[("insats.participants", *base, ())] += insats.participants or 0
+        counts[("insats.participants_reported", *base, ())] += insats.participants is not None
+        if insats.started_on is not None:
+            counts[("start_month", *base, (insats.started_on.isoformat()[:7],))] += 1
         counts[("nsp", *base, (area,))] += 1
         counts[("nsp_basis", *base, (area, basis))] += 1
         for form in forms:
             counts[("school_form", *base, (form,))] += 1
             counts[("school_form_nsp", *base, (form, area))] += 1
+        source = "override" if key in area_of else tag.source
+        review = "true" if tag.needs_review and key not in area_of else "false"
+        declared = "true" if insats.nsp_area else "false"
+        bucket = str(min(int(tag.confidence * 10), 9))
+        cell = (area, classified, source, declared, review, r.model_version, bucket)
+        counts[("classification", *base, cell)] += 1
+        counts[("classification.confidence_milli", *base, cell)] += round(tag.confidence * 1000)
+        counts[("huvudman", *base, (r.huvudman.pseudonym,))] += 1
     return records, counts
 
 
@@ -143,6 +170,17 @@ def topic_of(event: Countable) -> str:
         if isinstance(event, ClassificationOverridden)
         else topics.REPORTS_CLASSIFIED
     )
+
+
+def by_measure(counts: Mapping[CountKey, Measures]) -> Counter[tuple[Any, ...]]:
+    """Counts as the oracle writes them: the count under the table's name, a sum under
+    ``table.column``."""
+    out = Counter[tuple[Any, ...]]()
+    for k, m in counts.items():
+        for measure, value in zip(COUNT_SPEC[k.table].measures, m, strict=True):
+            name = k.table if measure.fact is None else f"{k.table}.{measure.column}"
+            out[(name, k.year, k.ruc_id, k.lan_kod, k.status, k.dimensions)] = value
+    return +out
 
 
 class ListReader:
@@ -176,12 +214,7 @@ async def outcome(
             (r[0], r[1], r[2]): (r[3], r[4], r[5], BASIS_OF_SOURCE[r[6]], tuple(json.loads(r[7])))
             for r in rows
         }
-        counts = Counter(
-            {
-                (k.table, k.year, k.ruc_id, k.lan_kod, k.status, k.dimensions): m[0]
-                for k, m in (await stored_counts(conn)).items()
-            }
-        )
+        counts = by_measure(await stored_counts(conn))
     async with session_factory(engine)() as session:
         national = {}
         for year in YEARS:

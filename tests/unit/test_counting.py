@@ -22,7 +22,7 @@ def key(table: str, status: str, dimension: str = "", year: int = 2020) -> Count
 
 def national(deltas: dict[CountKey, tuple[int, ...]]) -> dict[CountKey, int]:
     """The national tables' counts (the skolform × NSP and NSP × basis cells have tests of their own)."""
-    return {k: n for k, (n,) in deltas.items() if k.table not in ("school_form_nsp", "nsp_basis")}
+    return {k: n[0] for k, n in deltas.items() if k.table in ("insats", "school_form", "nsp")}
 
 
 @pytest.mark.parametrize(
@@ -80,7 +80,9 @@ def test_an_insats_counts_in_its_area_under_what_the_area_rests_on(source: str, 
 
 def test_an_analysts_accept_moves_the_insats_to_confirmed_and_leaves_the_area_counts() -> None:
     tagged, accepted = facts(status="completed"), facts(status="completed", source="override")
-    assert count_deltas(tagged, accepted) == {
+    moved = count_deltas(tagged, accepted)
+    assert {k.dimensions[2] for k in moved if k.table == "classification"} == {"classifier", "override"}
+    assert {k: v for k, v in moved.items() if k.table != "classification"} == {
         key("nsp_basis", "completed")._replace(dimensions=("nyanlanda", "unreviewed")): (-1,),
         key("nsp_basis", "completed")._replace(dimensions=("nyanlanda", "confirmed")): (1,),
     }
@@ -121,3 +123,9 @@ def test_override_beats_declared_beats_classified(
     override: str | None, declared: str | None, classified: str, expected: str
 ) -> None:
     assert effective_area(override, declared, classified) == expected
+
+
+def test_a_classification_cell_sums_its_confidences_in_thousandths() -> None:
+    sure, unsure = facts()._replace(confidence_milli=930), facts()._replace(confidence_milli=410)
+    cells = count_records([(sure, 1), (unsure, 1)], ["classification"])
+    assert list(cells.values()) == [(2, 1340)]

@@ -39,6 +39,8 @@ def filled_template(n: int = 500, bad: dict[int, str] | None = None) -> bytes:
             "Förväntade effekter": "Ökad måluppfyllelse",
             "Faktiska effekter": "Rutiner på plats" if i % 3 else "",
             "NSP-område": "nyanlanda" if i % 2 else "",
+            "Deltagare": str(i % 40) if i % 4 else "",
+            "Startdatum": f"2020-{1 + i % 12:02d}-15" if i % 5 else "",
         }
         broken = (bad or {}).get(row_number)
         if broken is not None:
@@ -74,6 +76,22 @@ def test_a_clean_file_becomes_one_report_per_huvudman() -> None:
     assert len(result.reports) == 20
     assert result.insatser == 500
     assert {r.huvudman.name for r in result.reports} == {f"Kommun {i}" for i in range(20)}
+
+
+def test_a_file_from_the_template_before_the_participants_column_still_reads() -> None:
+    old = [h for h in HEADERS if h not in ("Deltagare", "Startdatum")]
+    lines = [";".join(old), "2020;Exempelkommun;14;kommunal;gu-1;Titel;;påbörjad;grundskola;;;"]
+    result = dry_run(read_rows("x.csv", "\n".join(lines).encode()), "gu")
+    assert result.errors == []
+    assert [i.participants for r in result.reports for i in r.insatser] == [None]
+
+
+def test_participants_are_read_as_a_number_and_a_word_is_refused_in_swedish() -> None:
+    lines = [";".join(HEADERS), "2020;Kommun;14;kommunal;gu-1;Titel;;påbörjad;grundskola;;;;12;2020-03-09"]
+    lines.append("2020;Kommun;14;kommunal;gu-2;Titel;;påbörjad;grundskola;;;;många;")
+    result = dry_run(read_rows("x.csv", "\n".join(lines).encode()), "gu")
+    assert [(e.row, e.column) for e in result.errors] == [(3, "Deltagare")]
+    assert "heltal" in result.errors[0].message
 
 
 def test_the_csv_template_reads_back_with_semicolons_and_swedish_words() -> None:

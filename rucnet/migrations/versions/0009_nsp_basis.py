@@ -5,9 +5,10 @@ Revision ID: 0009
 Revises: 0008
 
 ``count_nsp_basis`` is the count spec's ``nsp_basis`` table (``services/aggregator/counting.py``):
-the ``count_nsp`` cells split by the basis of the area. It is filled here from the stored records
-(their ``area_source``), so the split adds up to ``count_nsp`` at once; the existing tables and
-views are unchanged. ``reporting.nsp_basis_count`` (PostgreSQL) shows it to Grafana, with Swedish
+the ``count_nsp`` cells split by the basis of the area. It is filled from the stored records by the
+recount ``rucnet.migrate.upgrade`` runs after any migration (since 0010_h24; this revision used to
+copy ``BASIS_OF_SOURCE`` into SQL), so the split adds up to ``count_nsp`` at once; the existing
+tables and views are unchanged. ``reporting.nsp_basis_count`` (PostgreSQL) shows it to Grafana, with Swedish
 labels, granted to the Grafana role as 0004's views are. Accepts made before this revision published nothing, so the insatser they
 concern count as unreviewed until an analyst decides on them again.
 """
@@ -21,18 +22,6 @@ revision: str = "0009"
 down_revision: str | Sequence[str] | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
-
-# The same mapping as counting.BASIS_OF_SOURCE, written out: a migration must not change with the code.
-BACKFILL = """
-INSERT INTO count_nsp_basis (year, ruc_id, lan_kod, status, nsp_area, basis, n)
-SELECT year, ruc_id, lan_kod, status, nsp_area, basis, count(*)
-FROM (
-    SELECT year, ruc_id, lan_kod, status, nsp_area,
-           CASE area_source WHEN 'override' THEN 'confirmed' WHEN 'declared' THEN 'declared'
-                            ELSE 'unreviewed' END AS basis
-    FROM insats_record
-) AS r
-GROUP BY year, ruc_id, lan_kod, status, nsp_area, basis"""
 
 VIEW = """
 SELECT c.year, c.ruc_id, coalesce(r.host, c.ruc_id) AS ruc_name,
@@ -71,7 +60,6 @@ def upgrade() -> None:
         sa.Column("n", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("year", "ruc_id", "lan_kod", "status", "nsp_area", "basis"),
     )
-    op.execute(BACKFILL)
     if op.get_bind().dialect.name == "postgresql":
         op.execute(f"CREATE VIEW reporting.nsp_basis_count AS {VIEW}")
         op.execute(GRANT)
