@@ -43,6 +43,7 @@ EXAMPLE_ROW = {
     "school_forms": "Grundskola, Anpassad grundskola", "expected_effects": "Fler elever når målen",
     "actual_effects": "Rutiner för studiehandledning finns i alla skolor",
     "nsp_area": "Nyanlända och flerspråkiga barns och elevers lärande",
+    "participants": "12", "started_on": "2026-02-02",
 }  # fmt: skip
 TEXT_COLUMNS = ("huvudman.lan_kod", "ref", "school_forms", "nsp_area")  # "01" stays "01" in Excel
 
