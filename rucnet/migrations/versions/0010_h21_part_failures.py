@@ -2,7 +2,7 @@
 alone, like a report (0008), so the rows behind it go on and an operator can list and retry it
 
 Revision ID: 0010_h21
-Revises: 0010_h22m
+Revises: 0009
 """
 
 from collections.abc import Sequence
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0010_h21"
-down_revision: str | Sequence[str] | None = "0010_h22m"
+down_revision: str | Sequence[str] | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
