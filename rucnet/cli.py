@@ -165,9 +165,18 @@ def classify(
 
 
 # The other command groups register themselves once the core commands above exist.
-from rucnet import cli_classifier, cli_demo, cli_docs, cli_grafana, cli_intake, cli_ops, cli_outbox  # noqa: E402
+from rucnet import (  # noqa: E402
+    cli_classifier,
+    cli_demo,
+    cli_docs,
+    cli_grafana,
+    cli_intake,
+    cli_ops,
+    cli_outbox,
+    cli_users,
+)
 
-for _module in (cli_ops, cli_outbox, cli_grafana, cli_intake, cli_classifier, cli_docs, cli_demo):
+for _module in (cli_ops, cli_outbox, cli_grafana, cli_intake, cli_users, cli_classifier, cli_docs, cli_demo):
     _module.register(app)
 
 

@@ -23,3 +23,16 @@ def checked_role(role: str, ruc: str | None) -> str:
             given = "missing" if ruc is None else f"{ruc!r} is not a RUC id"
             raise typer.BadParameter(f"{given}; choose one of: {', '.join(known)}", param_hint="--ruc")
     return role
+
+
+def checked_year(year: int) -> int:
+    """A reporting year within the registry's span, else a message naming the span."""
+    from shared.period import year_span
+
+    first, last = year_span()
+    if not first <= year <= last:
+        raise typer.BadParameter(
+            f"{year} is outside the reporting years {first}–{last} (the RUC registry's span)",
+            param_hint="--year",
+        )
+    return year

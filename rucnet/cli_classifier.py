@@ -66,7 +66,7 @@ def run_classify(top: int, year: int | None) -> None:
     model = load_or_train(settings.data_dir, reference)
     allowed = frozenset(reference.nsp_codes_for(year)) if year is not None else None
     out = sys.stdout
-    number = 0
+    number = failed = 0
     for batch in _line_batches(sys.stdin.buffer):
         answers: list[dict[str, Any] | None] = []
         texts: list[str] = []
@@ -80,12 +80,16 @@ def run_classify(top: int, year: int | None) -> None:
             except (ValueError, KeyError, TypeError) as exc:
                 typer.echo(f'line {number}: expected {{"text": "..."}}: {exc}', err=True)
                 answers.append({"error": f"line {number}: {exc}"})
+                failed += 1
         scored = iter(model.score_many(texts, allowed))
         for answer in answers:
             if answer is None:
                 answer = _answer(next(scored), top, settings.review_threshold)
             out.write(json.dumps(answer, ensure_ascii=False) + "\n")
         out.flush()
+    if failed:  # every line still has its answer line; the exit status says some were not texts
+        typer.echo(f"{failed} of {number} lines could not be classified", err=True)
+        raise typer.Exit(1)
 
 
 def classifier_train(
@@ -126,7 +130,7 @@ def classifier_train(
 
     reviewed = asyncio.run(_reviewed())
     result = retrain(settings.data_dir, reference, reviewed, supplied)
-    verdict = "i bruk / in use" if result.accepted else "förkastad, sämre / rejected, worse"
+    verdict = "i bruk / in use" if result.accepted else "förkastad, ingen vinst / rejected, no gain"
     typer.echo(f"model {result.version}: {verdict}")
     typer.echo(
         f"  learned from {result.learned} real examples ({len(reviewed)} reviewed, {len(supplied)} supplied);"

@@ -109,8 +109,9 @@ def report(
     out: Annotated[Path, typer.Option("--out", help="directory for the CSV, XLSX, PNG and SVG files")],
 ) -> None:
     """The national tables (CSV, XLSX) and the PM's two charts (PNG, SVG) for one year."""
+    from rucnet.cli_args import checked_year
     from rucnet.report import write_report
     from shared.settings import RucnetSettings
 
-    for path in asyncio.run(write_report(RucnetSettings().db_url, year, out)):
+    for path in asyncio.run(write_report(RucnetSettings().db_url, checked_year(year), out)):
         typer.echo(str(path))

@@ -1,22 +1,20 @@
-"""CLI commands for issue 3: users who log in, token listing and revoking, reporting deadlines."""
+"""CLI commands for issue 3: token listing and revoking, reporting deadlines (users: cli_users)."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
 import json
-import sys
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, TypeVar
 
 import typer
 
 T = TypeVar("T")
-user_app = typer.Typer(help="People who log in to the web form.", no_args_is_help=True)
 deadline_app = typer.Typer(help="Reporting deadlines per year.", no_args_is_help=True)
 
 
-def _with_session(work: Callable[[Any], Awaitable[T]], write: bool = False) -> T:
+def with_session(work: Callable[[Any], Awaitable[T]], write: bool = False) -> T:
     from rucnet.migrate import upgrade
     from shared.db import create_engine, session_factory
     from shared.settings import RucnetSettings
@@ -40,47 +38,11 @@ def _with_session(work: Callable[[Any], Awaitable[T]], write: bool = False) -> T
     return asyncio.run(_run())
 
 
-@user_app.command("create")
-def user_create(
-    email: Annotated[str, typer.Option("--email", help="the login, an e-mail address")],
-    ruc: Annotated[str | None, typer.Option("--ruc", help="RUC id for RUC staff, e.g. gu")] = None,
-    role: Annotated[str, typer.Option("--role", help="ruc, skolverket or admin")] = "ruc",
-    password_stdin: Annotated[
-        bool, typer.Option("--password-stdin", help="read the password from stdin")
-    ] = False,
-) -> None:
-    """Create a user; the password is read from stdin (never from the command line)."""
-    from rucnet.cli_args import checked_role
-    from services.intake.users import create_user
-
-    role = checked_role(role, ruc)
-    if not password_stdin:
-        raise typer.BadParameter(
-            "give the password on stdin with --password-stdin", param_hint="--password-stdin"
-        )
-    password = sys.stdin.readline().rstrip("\r\n")
-
-    async def _create(session: Any) -> int:
-        user = await create_user(session, email, password, role, ruc)  # type: ignore[arg-type]
-        assert user.id is not None
-        return user.id
-
-    try:
-        user_id = _with_session(_create, write=True)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from exc
-    except Exception as exc:  # the unique e-mail index
-        if "unique" in str(exc).lower():
-            raise typer.BadParameter(f"a user {email!r} already exists", param_hint="--email") from exc
-        raise
-    typer.echo(f"user {user_id} created: {email} ({role}{' ' + ruc if ruc else ''})")
-
-
 def token_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """List API tokens (never the tokens themselves): id, role, RUC, label, created, revoked."""
     from services.intake.tokens import list_tokens
 
-    tokens = _with_session(list_tokens)
+    tokens = with_session(list_tokens)
     if as_json:
         typer.echo(json.dumps([t.model_dump(mode="json") for t in tokens]))
         return
@@ -100,7 +62,7 @@ def token_revoke(
     async def _revoke(session: Any) -> bool:
         return await revoke_token(session, token_id)
 
-    if not _with_session(_revoke, write=True):
+    if not with_session(_revoke, write=True):
         typer.echo(f"no token {token_id}", err=True)
         raise typer.Exit(1)
     typer.echo(f"token {token_id} revoked")
@@ -114,8 +76,10 @@ def deadline_set(
     ],
 ) -> None:
     """Set the reporting deadline of a year (default without one: 31 January of the next year)."""
+    from rucnet.cli_args import checked_year
     from services.aggregator.completeness import set_deadline
 
+    checked_year(year)
     try:
         day = dt.date.fromisoformat(date)
     except ValueError as exc:
@@ -124,12 +88,11 @@ def deadline_set(
     async def _set(session: Any) -> None:
         await set_deadline(session, year, day)
 
-    _with_session(_set, write=True)
+    with_session(_set, write=True)
     typer.echo(f"deadline for {year}: {day.isoformat()}")
 
 
 def register(app: typer.Typer) -> None:
-    app.add_typer(user_app, name="user")
     app.add_typer(deadline_app, name="deadline")
     token_group = next(g.typer_instance for g in app.registered_groups if g.name == "token")
     assert token_group is not None

@@ -24,6 +24,7 @@ from services.aggregator.counting import BASES
 from services.aggregator.queries import national_counts
 from services.aggregator.tables import InsatsRecord, ProcessedEvent
 from shared.db import create_engine, session_factory
+from shared.pages import sv_time
 from shared.reference import ReferenceData, load_reference
 
 BAR_COLOUR = "#1f5f8b"
@@ -58,7 +59,7 @@ class NationalTables:
     def last_updated_text(self) -> str:
         if self.last_updated is None:
             return "inga data"
-        return self.last_updated.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+        return sv_time(self.last_updated) + " (svensk tid)"
 
 
 def _rows(

@@ -102,6 +102,9 @@ def configure_logging(level: str = "INFO", fmt: str | None = None) -> None:
     root.addHandler(handler)
     root.setLevel(level.upper())
     logging.captureWarnings(True)  # warnings become log lines too: nothing but JSON on the stream
+    # httpx logs every request at INFO: a receipt asking the aggregator every 2 s filled the log
+    for chatty in ("httpx", "httpcore"):
+        logging.getLogger(chatty).setLevel(max(logging.WARNING, root.level))
 
 
 def ids_in(body: bytes) -> dict[str, str]:

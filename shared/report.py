@@ -18,9 +18,10 @@ from pydantic import (
 )
 
 from shared.events import HuvudmanType, InsatsStatus
+from shared.period import in_span, year_span
 from shared.reference import load_reference
 
-MIN_YEAR, MAX_YEAR = 2015, 2100
+MIN_YEAR, MAX_YEAR = 2015, 2100  # what a query may ask for; a report's year: ``ReportingYear``
 MAX_INSATSER = 500
 
 
@@ -41,6 +42,12 @@ Ref = Annotated[
 ]
 
 
+# A report's year lies in the registry's span (shared.period), and the error names the span.
+ReportingYear = Annotated[
+    int,
+    AfterValidator(in_span),
+    Field(description="a year within the RUC registry's span (GET /api/v1/deadlines)"),
+]
 _YEAR: ContextVar[int | None] = ContextVar("reporting_year", default=None)
 
 
@@ -84,7 +91,8 @@ class YearScoped(Inbound):
         raw = data.get("year") if isinstance(data, dict) else None
         year = int(raw) if isinstance(raw, int | str) and str(raw).isdigit() and len(str(raw)) == 4 else None
         # a year out of range has its own error; the rules that depend on it stay silent
-        token = _YEAR.set(year if year is not None and MIN_YEAR <= year <= MAX_YEAR else None)
+        first, last = year_span()
+        token = _YEAR.set(year if year is not None and first <= year <= last else None)
         try:
             return handler(data)
         finally:
@@ -148,7 +156,7 @@ class InsatsIn(Inbound):
 
 class ReportIn(YearScoped):
     ruc_id: str
-    year: int = Field(ge=MIN_YEAR, le=MAX_YEAR)
+    year: ReportingYear
     huvudman: HuvudmanIn
     insatser: list[InsatsIn] = Field(min_length=1, max_length=MAX_INSATSER)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
 from pydantic import BaseModel
@@ -23,11 +22,11 @@ from services.aggregator.ruc_activation import active_rucs
 from shared.auth import Principal
 from shared.db import UtcDateTime, insert_for
 from shared.events import AttendanceReported, ReportSubmitted, utcnow
+from shared.period import deadline_end, default_deadline, open_year, year_span
 from shared.report import MAX_YEAR, MIN_YEAR
 from shared.web import current_principal, national_principal
 
 router = APIRouter(prefix="/api/v1", tags=["completeness"])
-SWEDEN = ZoneInfo("Europe/Stockholm")
 Timeliness = Literal["on_time", "late", "missing"]
 
 
@@ -50,15 +49,6 @@ class ReportingDeadline(SQLModel, table=True):
 
 def ruc_problems(event: ReportSubmitted | AttendanceReported, known: KnownCodes) -> list[str]:
     return [] if event.ruc_id in known.ruc_ids else [f"unknown RUC {event.ruc_id!r}"]
-
-
-def default_deadline(year: int) -> dt.date:
-    return dt.date(year + 1, 1, 31)
-
-
-def deadline_end(deadline: dt.date) -> dt.datetime:
-    """A deadline day lasts until midnight in Sweden."""
-    return dt.datetime.combine(deadline + dt.timedelta(days=1), dt.time(), SWEDEN).astimezone(dt.UTC)
 
 
 def timeliness(first_at: dt.datetime | None, deadline: dt.date) -> Timeliness:
@@ -202,3 +192,37 @@ async def put_deadline(
     async with sessions.begin() as session:
         await set_deadline(session, year, body.deadline)
     return body
+
+
+class YearDeadline(BaseModel):
+    year: int
+    deadline: dt.date
+    set_by_admin: bool
+
+
+class ReportingPeriod(BaseModel):
+    first_year: int
+    last_year: int
+    open_year: int
+    deadlines: list[YearDeadline]
+
+
+@router.get("/deadlines", response_model=ReportingPeriod, responses={401: {}})
+async def reporting_period(
+    request: Request, _principal: Annotated[Principal, Depends(current_principal)]
+) -> ReportingPeriod:
+    """The years a report may be for, each one's deadline, and the year open now (any token)."""
+    sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
+    async with sessions() as session:
+        rows = (await session.execute(select(ReportingDeadline))).scalars().all()
+    set_ = {r.year: r.deadline for r in rows}
+    first, last = year_span()
+    return ReportingPeriod(
+        first_year=first,
+        last_year=last,
+        open_year=open_year(utcnow(), set_),
+        deadlines=[
+            YearDeadline(year=y, deadline=set_.get(y) or default_deadline(y), set_by_admin=y in set_)
+            for y in range(first, last + 1)
+        ],
+    )

@@ -48,7 +48,7 @@ def shown_reasons(reasons: list[str], text: str, most: int = 6) -> list[str]:
     return shown[:most]
 
 
-_ACTOR = re.compile(r"^(?P<role>[a-z]+)#(?P<id>\d+)(?: \((?P<label>.*)\))?$", re.DOTALL)
+_ACTOR = re.compile(r"^(?P<role>[a-z]+)#(?P<user>user)?(?P<id>\d+)(?: \((?P<label>.*)\))?$", re.DOTALL)
 _ROLES = {"skolverket": "Skolverket", "admin": "administratör", "ruc": "RUC"}
 
 
@@ -59,4 +59,5 @@ def actor_label(analyst: str) -> str:
     if found is None:
         return analyst
     role = _ROLES.get(found["role"], found["role"])
-    return f"{found['label']} ({role})" if found["label"] else f"{role}, nyckel {found['id']}"
+    kind = "användare" if found["user"] else "nyckel"  # a person's login, or an API token
+    return f"{found['label']} ({role})" if found["label"] else f"{role}, {kind} {found['id']}"

@@ -14,6 +14,7 @@ from faststream.kafka import KafkaBroker
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.classifier.review_login import analyst_by_id
 from services.classifier.store import (
     Key,
     get_classification,
@@ -57,7 +58,11 @@ class ReviewError(Exception):
 
 
 async def analyst_name(session: AsyncSession, principal: Principal) -> str:
-    """Who decided: the token's role, id and label (never a secret)."""
+    """Who decided: the role, the token's id and label or the person's id and name (never a secret)."""
+    if principal.token_id < 0:
+        analyst = await analyst_by_id(session, -principal.token_id)
+        name = f" ({analyst.shown_name})" if analyst is not None else ""
+        return f"{principal.role}#user{-principal.token_id}{name}"[:200]
     token = await session.get(ApiToken, principal.token_id)
     label = f" ({token.label})" if token is not None and token.label else ""
     return f"{principal.role}#{principal.token_id}{label}"[:200]

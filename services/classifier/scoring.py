@@ -10,11 +10,14 @@ over and scores come back.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import multiprocessing
 import multiprocessing.connection
 import os
+import signal
 import threading
+from collections.abc import Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
@@ -66,6 +69,21 @@ def _scored(plain: Plain) -> Scored:
     return Scored(ranked, reasons, readable, foreign, uncertain, plausible)
 
 
+@contextlib.contextmanager
+def _ctrl_c_ignored() -> Iterator[None]:
+    """Processes spawned inside ignore SIGINT (an ignored signal stays ignored in a new process):
+    Ctrl-C in a terminal reaches the whole process group, and a worker still importing printed a
+    KeyboardInterrupt traceback; the service stops its workers itself."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 class ScoringPool:
     """``score_batch`` of ``model`` in ``workers`` processes (0: a thread of this process)."""
 
@@ -77,13 +95,15 @@ class ScoringPool:
     async def start(self) -> None:
         """Spawn the workers and wait for their first answer, so no batch waits for a start."""
         if self.workers and self._pool is None:
-            self._pool = ProcessPoolExecutor(
+            pool = self._pool = ProcessPoolExecutor(
                 self.workers,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_load,
                 initargs=(self.model,),
             )
-            await asyncio.gather(*(self.score_batch([("", None)]) for _ in range(self.workers)))
+            with _ctrl_c_ignored():  # the workers are spawned by these first calls
+                first = [pool.submit(_score, [("", None)], None) for _ in range(self.workers)]
+            await asyncio.gather(*(asyncio.wrap_future(f) for f in first))
 
     async def score_batch(self, items: Items, areas: int | None = None) -> list[Scored]:
         """The model's ``score_batch``, each text's ranked areas cut to the best ``areas``."""

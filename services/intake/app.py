@@ -18,6 +18,7 @@ from services.intake.receipts import ReceiptClient
 from services.intake.relay import OutboxRelay
 from services.intake.settings import IntakeSettings
 from services.intake.throttle import LoginThrottle
+from services.intake.users import SessionRules
 from shared.auth import TokenCache
 from shared.broker import create_broker
 from shared.db import create_engine, session_factory
@@ -80,6 +81,9 @@ def create_app(settings: IntakeSettings) -> FastAPI:
     app.state.metrics_accepted = REPORTS_ACCEPTED
     app.state.cookie_secure = settings.cookie_secure
     app.state.session_ttl_s = settings.session_ttl_s
+    app.state.session_rules = SessionRules(
+        settings.session_ttl_s, max(settings.session_max_s, settings.session_ttl_s)
+    )
     app.state.idempotency_ttl_s = settings.idempotency_ttl_s
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
     app.state.login_throttle = LoginThrottle(
@@ -96,7 +100,7 @@ def create_app(settings: IntakeSettings) -> FastAPI:
     app.include_router(router)
     app.include_router(tokens.router)
     app.include_router(user_admin.router)
-    app.include_router(login.router)
+    login.install(app)
     app.include_router(web_parts.router)
     app.include_router(web_upload.router)
     web.install_web(app)

@@ -127,8 +127,10 @@ def message_sv(error: Any) -> str:
         return "Fältet måste fyllas i." if kind != "too_short" else "Välj minst ett alternativ."
     if kind == "string_too_long":
         return f"Texten är för lång: högst {ctx.get('max_length')} tecken."
+    if kind in ("int_parsing", "int_type", "int_from_float") and key == "year":
+        return "Fel format: skriv året med fyra siffror, utan mellanslag, till exempel 2026."
     if kind in ("int_parsing", "int_type", "int_from_float"):
-        return "Ange ett heltal, till exempel 2020."
+        return "Fel format: skriv ett heltal, till exempel 12."
     if kind in ("greater_than_equal", "less_than_equal"):
         word = "minst" if kind == "greater_than_equal" else "högst"
         return f"Värdet måste vara {word} {ctx.get('ge', ctx.get('le'))}."
@@ -137,7 +139,7 @@ def message_sv(error: Any) -> str:
     if kind == "string_pattern_mismatch":
         return "Endast bokstäver, siffror och tecknen . - / _ (inga mellanslag)."
     if kind in ("date_from_datetime_parsing", "date_parsing", "date_type"):
-        return "Ange ett datum som ÅÅÅÅ-MM-DD."
+        return "Fel format: skriv datumet som ÅÅÅÅ-MM-DD, till exempel 2026-03-15."
     if kind == "too_long":
         return f"För många: högst {ctx.get('max_length')}."
     if kind == "value_error":
@@ -187,12 +189,57 @@ def _lines(text: str) -> list[str]:
     return [line.strip() for line in text.splitlines() if line.strip()]
 
 
+def _name_key(name: str) -> str:
+    return " ".join(name.split()).casefold()
+
+
+MIN_PARTIAL = 3  # "Göt" may stand for "Göteborgs stad"; "G" stands for nothing
+
+
+def match_member(typed: str, members: Sequence[str]) -> list[str]:
+    """The members ``typed`` can mean: the one it equals (case and spacing aside), else those whose
+    name contains it. One is a match; none or several the form asks about."""
+    key = _name_key(typed)
+    exact = [m for m in members if _name_key(m) == key]
+    if exact or len(key) < MIN_PARTIAL:
+        return exact[:1]
+    return [m for m in members if key in _name_key(m)]
+
+
+def resolve_attendees(values: dict[str, Any]) -> tuple[dict[str, Any], list[FieldError]]:
+    """Attendees written as the members list spells them, where they mean one member; the rest
+    stay as typed and are named in a message on their meeting (not found, or which ones)."""
+    members = values["members"]
+    problems, meetings = [], []
+    for i, meeting in enumerate(values["meetings"]):
+        resolved, strangers, ambiguous = [], [], []
+        for typed in meeting.get("attendees", []):
+            found = match_member(typed, members)
+            resolved.append(found[0] if len(found) == 1 else typed)
+            if not found:
+                strangers.append(typed)
+            elif len(found) > 1:
+                ambiguous.append(f"”{typed}” kan vara {' eller '.join(f'”{m}”' for m in found)}")
+        meetings.append(meeting | {"attendees": resolved})
+        field = f"meetings.{i}.attendees"
+        if strangers and members:
+            names = ", ".join(f"”{s}”" for s in strangers)
+            problems.append(FieldError(field, (
+                f"{names} finns inte bland nätverkets huvudmän. Lägg till "
+                f"{'huvudmannen' if len(strangers) == 1 else 'dem'} i listan ovan eller rätta stavningen."
+            ), names_itself=True))  # fmt: skip
+        if ambiguous:
+            problems.append(
+                FieldError(field, f"{'; '.join(ambiguous)}. Skriv hela namnet.", names_itself=True)
+            )
+    return values | {"meetings": meetings}, problems
+
+
 def attendance_problems(values: dict[str, Any]) -> list[FieldError]:
-    """What the attendance form flags on the meeting it concerns: an attendee who is not among the
-    members (named, with the meeting), and a meeting dated outside the reporting year."""
-    known = {m.casefold() for m in values["members"]}
+    """What the attendance form flags on the meeting it concerns, in page order: a meeting dated
+    outside the reporting year, and attendees who are not (or not unambiguously) members."""
     year = str(values.get("year", ""))
-    problems = []
+    problems = resolve_attendees(values)[1]
     for i, meeting in enumerate(values["meetings"]):
         date = str(meeting.get("date", ""))
         if year.isdigit() and len(date) == 10 and date[4] == "-" and date[:4] != year:
@@ -201,16 +248,23 @@ def attendance_problems(values: dict[str, Any]) -> list[FieldError]:
                 f"Träffen är daterad {date}, utanför rapporteringsåret {year}. Rätta datumet eller året.",
                 names_itself=True,
             ))  # fmt: skip
-        strangers = [a for a in meeting.get("attendees", []) if a.casefold() not in known]
-        if strangers and known:
-            names = ", ".join(f"”{s}”" for s in strangers)
-            problems.append(FieldError(
-                f"meetings.{i}.attendees",
-                f"{names} finns inte bland nätverkets huvudmän. Lägg till "
-                f"{'huvudmannen' if len(strangers) == 1 else 'dem'} i listan ovan eller rätta stavningen.",
-                names_itself=True,
-            ))  # fmt: skip
-    return problems
+    return in_page_order(problems)
+
+
+def in_page_order(errors: list[FieldError]) -> list[FieldError]:
+    """The error summary in the order of the page: the report's fields, then Träff 1 (or Insats 1)
+    before Träff 2, each one's fields in the order they are shown."""
+    top = ("ruc_id", "year", "huvudman.name", "huvudman.lan_kod", "huvudman.type", "members", "narrative")
+    inner = (*INSATS_FIELDS[:4], "school_forms", *INSATS_FIELDS[4:], "date", "attendees")
+
+    def place(error: FieldError) -> tuple[int, int, int]:
+        parts = error.field.split(".")
+        if len(parts) >= 3 and parts[0] in GROUPS and parts[1].isdigit():
+            rest = ".".join(parts[2:])
+            return 1, int(parts[1]), inner.index(rest) if rest in inner else len(inner)
+        return 0, top.index(error.field) if error.field in top else len(top), 0
+
+    return sorted(errors, key=place)
 
 
 def with_problems(errors: list[FieldError], problems: list[FieldError]) -> list[FieldError]:
@@ -225,4 +279,4 @@ def with_problems(errors: list[FieldError], problems: list[FieldError]) -> list[
         for e in errors
         if e.field not in own and not (strangers and e.field == "members" and "medlemmar" in e.message)
     ]
-    return kept + problems
+    return in_page_order(kept + problems)

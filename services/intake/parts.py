@@ -20,7 +20,7 @@ from shared.db import UtcDateTime
 from shared.events import AttendanceReported, MeetingHeld, utcnow
 from shared.pseudonym import pseudonymise
 from shared.reference import load_reference
-from shared.report import MAX_YEAR, MIN_YEAR, Inbound, LongText, ShortText, YearScoped, reporting_year
+from shared.report import Inbound, LongText, ReportingYear, ShortText, YearScoped, reporting_year
 
 PartKind = Literal["attendance", "ska"]
 MAX_MEMBERS, MAX_MEETINGS = 500, 100
@@ -28,7 +28,7 @@ MAX_MEMBERS, MAX_MEETINGS = 500, 100
 
 class _ForRuc(YearScoped):
     ruc_id: str
-    year: int = Field(ge=MIN_YEAR, le=MAX_YEAR)
+    year: ReportingYear
 
     @field_validator("ruc_id")
     @classmethod

@@ -7,6 +7,7 @@ them all when it stops; the aggregator checks them like any other token. Unreach
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import httpx
@@ -27,6 +28,7 @@ class ReceiptClient:
         self.sessions = sessions
         self._tokens: dict[str, str] = {}
         self._http = httpx.AsyncClient(base_url=base_url, timeout=timeout_s)
+        self._period: tuple[float, dict[str, Any] | None] | None = None
 
     async def _token(self, ruc_id: str | None) -> str:
         scope = ruc_id or "*national*"
@@ -52,6 +54,24 @@ class ReceiptClient:
             log.info("aggregator answered %s for a receipt", response.status_code)
             return None
         body: dict[str, Any] = response.json()
+        return body
+
+    async def period(self, max_age_s: float = 30.0) -> dict[str, Any] | None:
+        """The aggregator's reporting period (years, deadlines, the open year), kept ``max_age_s``;
+        None when it cannot be asked (the pages then use the default deadlines)."""
+        if self._period is not None and time.monotonic() - self._period[0] < max_age_s:
+            return self._period[1]
+        self._period = (time.monotonic() - max_age_s + 5.0, None)  # an absent aggregator: ask again in 5 s
+        try:
+            token = await self._token(None)
+            response = await self._http.get("/api/v1/deadlines", headers={"Authorization": f"Bearer {token}"})
+        except (httpx.HTTPError, OSError) as exc:
+            log.info("aggregator unreachable for the reporting period: %s", exc)
+            return None
+        if response.status_code != 200:
+            return None
+        body: dict[str, Any] = response.json()
+        self._period = (time.monotonic(), body)
         return body
 
     async def close(self) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from services.intake.cell_values import school_form_codes
 from services.intake.forms import message_sv
 from shared.reference import load_reference
 
@@ -29,7 +30,8 @@ def allowed(key: str) -> str:
 
 def _unknown_forms(found: str) -> list[str]:
     known = load_reference().school_form_codes
-    return [f.strip() for f in found.replace(";", ",").split(",") if f.strip() and f.strip() not in known]
+    typed = [f.strip() for f in found.replace(";", ",").split(",") if f.strip()]
+    return [t for t, code in zip(typed, school_form_codes(found), strict=True) if code not in known]
 
 
 def row_message(error: Any, key: str, found: str) -> str:
@@ -42,7 +44,7 @@ def row_message(error: Any, key: str, found: str) -> str:
         unknown = _unknown_forms(found)
         word = "Okänd skolform" if len(unknown) == 1 else "Okända skolformer"
         shown = ", ".join(f"”{u}”" for u in unknown) or f"”{found}”"
-        return f"{word}: {shown}. Tillåtna koder (fliken Koder): {options}."
+        return f"{word}: {shown}. Tillåtna koder (eller namnen i fliken Koder): {options}."
     if options:
         return f"”{found}” är inte ett giltigt värde. Tillåtna värden: {options}."
     return f"{base} Värdet i filen: ”{found}”."

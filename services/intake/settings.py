@@ -25,7 +25,10 @@ class IntakeSettings(RucnetSettings):
     )
     aggregator_port: int = 8002
     cookie_secure: bool = Field(default=False, description="mark the session cookie Secure (behind HTTPS)")
-    session_ttl_s: int = Field(default=8 * 3600, ge=60)
+    session_ttl_s: int = Field(
+        default=8 * 3600, ge=60, description="a login ends this long after its last request (sliding)"
+    )
+    session_max_s: int = Field(default=24 * 3600, ge=60, description="and this long after it began, at most")
     max_upload_bytes: int = Field(default=5_000_000, ge=1_000, description="spreadsheet uploads")
     login_failures_per_account: int = Field(
         default=5,

@@ -14,9 +14,18 @@ from typing import Any
 
 from openpyxl import Workbook
 from openpyxl.styles import Font
+from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 from pydantic import ValidationError
 
+from services.intake.cell_values import (
+    EXAMPLE_REF,
+    is_example,
+    lan_code,
+    nsp_code,
+    school_form_codes,
+    status_code,
+)
 from services.intake.forms import message_sv
 from services.intake.limits import report_draft_overflow
 from services.intake.row_messages import HUVUDMAN_TYPES, row_message
@@ -26,12 +35,16 @@ from shared.reference import load_reference
 from shared.report import MAX_INSATSER, ReportIn
 
 HEADER_OF = dict(COLUMNS)
-STATUS_WORDS = {
-    "påbörjad": "started",
-    "started": "started",
-    "genomförd": "completed",
-    "completed": "completed",
-}
+KEYS = [key for key, _h in COLUMNS]
+EXAMPLE_ROW = {
+    "year": "2026", "huvudman.name": "Exempelkommun", "huvudman.lan_kod": "01", "huvudman.type": "kommunal",
+    "ref": EXAMPLE_REF, "title": "Studiehandledning på modersmål (exempelrad: skriv över eller ta bort)",
+    "description": "Fortbildning för studiehandledare", "status": "genomförd",
+    "school_forms": "Grundskola, Anpassad grundskola", "expected_effects": "Fler elever når målen",
+    "actual_effects": "Rutiner för studiehandledning finns i alla skolor",
+    "nsp_area": "Nyanlända och flerspråkiga barns och elevers lärande",
+}  # fmt: skip
+TEXT_COLUMNS = ("huvudman.lan_kod", "ref", "school_forms", "nsp_area")  # "01" stays "01" in Excel
 
 
 @dataclass(frozen=True)
@@ -46,6 +59,7 @@ class DryRun:
     reports: list[ReportIn] = field(default_factory=list)
     errors: list[RowError] = field(default_factory=list)
     rows: int = 0
+    examples: list[int] = field(default_factory=list)  # rows that are the template's example
 
     @property
     def insatser(self) -> int:
@@ -61,6 +75,11 @@ def xlsx_template() -> bytes:
     sheet.append(list(HEADERS))
     for cell in sheet[1]:
         cell.font = Font(bold=True)
+    sheet.append([EXAMPLE_ROW[key] for key, _h in COLUMNS])
+    for key in TEXT_COLUMNS:  # a column styled as text: Excel keeps "01" and a code as typed
+        letter = get_column_letter(KEYS.index(key) + 1)
+        sheet.column_dimensions[letter].number_format = "@"
+        sheet[f"{letter}2"].number_format = "@"
     status = DataValidation(type="list", formula1='"påbörjad,genomförd"', allow_blank=False)
     kinds = DataValidation(type="list", formula1=f'"{",".join(HUVUDMAN_TYPES)}"', allow_blank=False)
     sheet.add_data_validation(status)
@@ -82,10 +101,12 @@ def xlsx_template() -> bytes:
     help_sheet = book.create_sheet("Instruktioner")
     for line in (
         "En rad per insats. Rader med samma år och huvudman blir en rapport.",
+        f"Rad 2 är ett exempel (Ref {EXAMPLE_REF}): den skickas aldrig. Skriv över den eller ta bort den.",
         "Status: påbörjad eller genomförd.",
-        "Skolformer: koder med komma emellan, t.ex. grundskola, fritidshem.",
+        "Skolformer: koder eller namn med komma emellan, t.ex. grundskola, Anpassad grundskola.",
+        "Länskod: två siffror (01) eller länets namn; 1 läses som 01.",
         "Huvudmannatyp: kommunal, region, enskild eller statlig.",
-        "NSP-område är frivilligt (kod från fliken Koder). Ref är er egen beteckning på insatsen.",
+        "NSP-område är frivilligt (kod eller namn från fliken Koder). Ref är er egen beteckning på insatsen.",
     ):
         help_sheet.append([line])
     out = io.BytesIO()
@@ -95,21 +116,22 @@ def xlsx_template() -> bytes:
 
 def csv_template() -> bytes:
     out = io.StringIO()
-    csv.writer(out, delimiter=";").writerow(HEADERS)
+    writer = csv.writer(out, delimiter=";")
+    writer.writerow(HEADERS)
+    writer.writerow([EXAMPLE_ROW[key] for key, _h in COLUMNS])
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 
 
 def _insats(values: dict[str, str]) -> dict[str, Any]:
-    status = values["status"].casefold()
     return {
         "ref": values["ref"],
         "title": values["title"],
         "description": values["description"],
-        "status": STATUS_WORDS.get(status, status),
-        "school_forms": [f.strip() for f in values["school_forms"].replace(";", ",").split(",") if f.strip()],
+        "status": status_code(values["status"]),
+        "school_forms": school_form_codes(values["school_forms"]),
         "expected_effects": values["expected_effects"],
         "actual_effects": values["actual_effects"],
-        "nsp_area": values["nsp_area"] or None,
+        "nsp_area": nsp_code(values["nsp_area"]),
     }
 
 
@@ -119,11 +141,14 @@ def dry_run(
     """Group rows into reports and validate each with ReportIn (and the size budget of its
     events); nothing is sent from here."""
     groups: dict[tuple[str, ...], list[tuple[int, dict[str, str]]]] = defaultdict(list)
+    examples = [number for number, values in rows if is_example(values["ref"])]
+    rows = [(number, values | {"huvudman.lan_kod": lan_code(values["huvudman.lan_kod"])})
+            for number, values in rows if not is_example(values["ref"])]  # fmt: skip
     for number, values in rows:
         key = (values["year"], " ".join(values["huvudman.name"].split()).casefold(),
-               values["huvudman.lan_kod"], values["huvudman.type"])  # fmt: skip
+               values["huvudman.lan_kod"], " ".join(values["huvudman.type"].split()).casefold())  # fmt: skip
         groups[key].append((number, values))
-    result = DryRun(rows=len(rows))
+    result = DryRun(rows=len(rows), examples=examples)
     for members in groups.values():
         first = members[0][1]
         data = {
@@ -132,7 +157,7 @@ def dry_run(
             "huvudman": {
                 "name": first["huvudman.name"],
                 "lan_kod": first["huvudman.lan_kod"],
-                "type": first["huvudman.type"].casefold(),
+                "type": " ".join(first["huvudman.type"].split()).casefold(),
             },
             "insatser": [_insats(v) for _n, v in members],
         }

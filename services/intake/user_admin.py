@@ -1,9 +1,11 @@
-"""An admin manages the people who log in: list, create, disable (the CLI has the same verbs)."""
+"""An admin manages the people who log in: list, create, disable, enable, reset a password (the
+CLI, `rucnet user`, has the same verbs)."""
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
@@ -13,9 +15,15 @@ from sqlmodel import col, select
 
 from services.intake.throttle import LoginThrottle
 from services.intake.tokens import admin_principal
-from services.intake.users import IntakeUser, WebSession, checked_email, create_user
+from services.intake.users import (
+    IntakeUser,
+    all_users,
+    checked_email,
+    create_user,
+    set_disabled,
+    set_password,
+)
 from shared.auth import Principal
-from shared.events import utcnow
 from shared.reference import load_reference
 
 router = APIRouter(prefix="/api/v1/users", tags=["users"])
@@ -26,8 +34,15 @@ class UserInfo(BaseModel):
     email: str
     role: str
     ruc_id: str | None
+    name: str | None = None
     created_at: dt.datetime
     disabled_at: dt.datetime | None
+
+
+def usable_password(value: SecretStr) -> SecretStr:
+    if "\x00" in value.get_secret_value():  # the login form refuses it: it could never be used
+        raise ValueError("otillåtet tecken (NUL) i lösenordet / NUL character in the password")
+    return value
 
 
 class UserIn(BaseModel):
@@ -36,6 +51,7 @@ class UserIn(BaseModel):
     password: SecretStr = Field(min_length=10, max_length=200)
     role: Literal["ruc", "skolverket", "admin"]
     ruc_id: str | None = None
+    name: str | None = Field(default=None, max_length=200, description="as pages and logs show the person")
 
     @field_validator("email")
     @classmethod
@@ -46,9 +62,7 @@ class UserIn(BaseModel):
     @field_validator("password")
     @classmethod
     def _usable(cls, value: SecretStr) -> SecretStr:
-        if "\x00" in value.get_secret_value():  # the login form refuses it: it could never be used
-            raise ValueError("otillåtet tecken (NUL) i lösenordet / NUL character in the password")
-        return value
+        return usable_password(value)
 
     @model_validator(mode="after")
     def _ruc_for_ruc_staff(self) -> UserIn:
@@ -67,8 +81,7 @@ async def list_users(
 ) -> list[UserInfo]:
     sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
     async with sessions() as session:
-        rows = (await session.execute(select(IntakeUser).order_by(col(IntakeUser.id)))).scalars().all()
-    return [_info(r) for r in rows]
+        return [_info(r) for r in await all_users(session)]
 
 
 @router.post(
@@ -84,36 +97,77 @@ async def add_user(
     try:
         async with sessions.begin() as session:
             user = await create_user(
-                session, body.email, body.password.get_secret_value(), body.role, body.ruc_id
+                session, body.email, body.password.get_secret_value(), body.role, body.ruc_id, body.name
             )
             info = _info(user)
     except IntegrityError as exc:
+        async with sessions() as session:
+            existing = (
+                await session.execute(
+                    select(IntakeUser).where(col(IntakeUser.email) == body.email.casefold())
+                )
+            ).scalar_one_or_none()
+        where = f" (user {existing.id})" if existing is not None else ""
         raise HTTPException(
-            status.HTTP_409_CONFLICT, detail="E-postadressen finns redan / e-mail already in use"
+            status.HTTP_409_CONFLICT,
+            detail=f"E-postadressen finns redan{where}; inget ändrades. Nytt lösenord: "
+            f"PUT /api/v1/users/{{id}}/password; spärrad: POST /api/v1/users/{{id}}/enable / "
+            f"e-mail already in use{where}; nothing changed (reset the password or enable instead)",
         ) from exc
     return info
 
 
-@router.delete(
-    "/{user_id}", status_code=status.HTTP_204_NO_CONTENT, responses={401: {}, 403: {}, 404: {}, 422: {}}
-)
-async def disable_user(
-    request: Request,
-    _admin: Annotated[Principal, Depends(admin_principal)],
-    user_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
-) -> Response:
-    """Disabling ends the user's sessions at once; the row stays for the audit trail."""
+UserId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+AdminDep = Annotated[Principal, Depends(admin_principal)]
+_ANSWERS: dict[int | str, dict[str, Any]] = {401: {}, 403: {}, 404: {}, 422: {}}
+
+
+async def _change(
+    request: Request, user_id: int, change: Callable[[AsyncSession, IntakeUser], Awaitable[None]]
+) -> UserInfo:
     sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
     async with sessions.begin() as session:
         user = await session.get(IntakeUser, user_id)
         if user is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, detail="Okänd användare / no such user")
-        if user.disabled_at is None:
-            user.disabled_at = utcnow()
-        for web_session in (
-            await session.execute(select(WebSession).where(col(WebSession.user_id) == user_id))
-        ).scalars():
-            await session.delete(web_session)
+        await change(session, user)
+        return _info(user)
+
+
+@router.delete("/{user_id}", status_code=status.HTTP_204_NO_CONTENT, responses=_ANSWERS)
+async def disable_user(request: Request, _admin: AdminDep, user_id: UserId) -> Response:
+    """Disabling ends the user's sessions at once; the row stays for the audit trail."""
+    await _change(request, user_id, lambda session, user: set_disabled(session, user, True))
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/{user_id}/disable", response_model=UserInfo, responses=_ANSWERS)
+async def disable(request: Request, _admin: AdminDep, user_id: UserId) -> UserInfo:
+    """The same as DELETE, answering with the user: cannot log in, sessions ended."""
+    return await _change(request, user_id, lambda session, user: set_disabled(session, user, True))
+
+
+@router.post("/{user_id}/enable", response_model=UserInfo, responses=_ANSWERS)
+async def enable(request: Request, _admin: AdminDep, user_id: UserId) -> UserInfo:
+    """A disabled user may log in again, with the password they had."""
+    return await _change(request, user_id, lambda session, user: set_disabled(session, user, False))
+
+
+class PasswordIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    password: SecretStr = Field(min_length=10, max_length=200)
+
+    @field_validator("password")
+    @classmethod
+    def _usable(cls, value: SecretStr) -> SecretStr:
+        return usable_password(value)
+
+
+@router.put("/{user_id}/password", status_code=status.HTTP_204_NO_CONTENT, responses=_ANSWERS)
+async def reset_password(request: Request, _admin: AdminDep, user_id: UserId, body: PasswordIn) -> Response:
+    """A new password for the user's next login; the sessions opened with the old one end."""
+    password = body.password.get_secret_value()
+    await _change(request, user_id, lambda session, user: set_password(session, user, password))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import Field, SQLModel, col, select
@@ -18,27 +15,10 @@ from sqlmodel import Field, SQLModel, col, select
 from shared.auth import Principal, Role
 from shared.db import UtcDateTime
 from shared.events import utcnow
-from shared.offload import BoundedThreads
+from shared.passwords import hasher, hashing, verifies
 
-_hasher = PasswordHasher()
 MIN_PASSWORD = 10
-# argon2 takes ~50 ms of CPU and 64 MiB per hash: in threads, off the event loop, and few at a time,
-# so a burst of logins neither stalls the service nor runs it out of memory.
-_hashing = BoundedThreads(1)
-
-
-@functools.cache
-def _dummy_hash() -> str:
-    """Verifying against it when the e-mail is unknown keeps the timing of both failures alike."""
-    return _hasher.hash("not-a-real-password")
-
-
-def _verifies(password_hash: str, password: str) -> bool:
-    """In a thread; an empty hash (no such user) verifies against the dummy and fails anyway."""
-    try:
-        return bool(_hasher.verify(password_hash or _dummy_hash(), password)) and bool(password_hash)
-    except (VerificationError, InvalidHashError):
-        return False
+_hasher, _hashing, _verifies = hasher, hashing, verifies
 
 
 class IntakeUser(SQLModel, table=True):
@@ -51,6 +31,7 @@ class IntakeUser(SQLModel, table=True):
     ruc_id: str | None = Field(default=None, max_length=16)
     created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
     disabled_at: dt.datetime | None = Field(default=None, sa_type=UtcDateTime)
+    name: str | None = Field(default=None, max_length=200)  # as pages and logs show the person
 
 
 class WebSession(SQLModel, table=True):
@@ -72,6 +53,7 @@ class SessionUser:
     role: Role
     ruc_id: str | None
     csrf_token: str
+    name: str | None = None
 
     @property
     def principal(self) -> Principal:
@@ -101,13 +83,26 @@ def _hash_id(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
-async def create_user(
-    session: AsyncSession, email: str, password: str, role: Role, ruc_id: str | None
-) -> IntakeUser:
+def _checked_password(password: str) -> str:
     if len(password) < MIN_PASSWORD:
-        raise ValueError(f"lösenordet måste ha minst {MIN_PASSWORD} tecken / password too short")
+        raise ValueError(
+            f"lösenordet måste ha minst {MIN_PASSWORD} tecken / "
+            f"the password needs at least {MIN_PASSWORD} characters"
+        )
     if "\x00" in password:  # the login form refuses it: such a password could never be used
         raise ValueError("otillåtet tecken (NUL) i lösenordet / NUL character in the password")
+    return password
+
+
+async def create_user(
+    session: AsyncSession,
+    email: str,
+    password: str,
+    role: Role,
+    ruc_id: str | None,
+    name: str | None = None,
+) -> IntakeUser:
+    _checked_password(password)
     if role == "ruc" and not ruc_id:
         raise ValueError("en RUC-användare behöver ett RUC / a RUC user needs --ruc")
     user = IntakeUser(
@@ -115,10 +110,47 @@ async def create_user(
         password_hash=await _hashing.run(_hasher.hash, password),
         role=role,
         ruc_id=ruc_id if role == "ruc" else None,
+        name=(name or "").strip()[:200] or None,
     )
     session.add(user)
     await session.flush()
     return user
+
+
+async def find_user(session: AsyncSession, email: str) -> IntakeUser | None:
+    query = select(IntakeUser).where(col(IntakeUser.email) == normalise_email(email))
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def all_users(session: AsyncSession) -> list[IntakeUser]:
+    return list((await session.execute(select(IntakeUser).order_by(col(IntakeUser.id)))).scalars())
+
+
+async def end_sessions(session: AsyncSession, user_id: int) -> None:
+    await session.execute(delete(WebSession).where(col(WebSession.user_id) == user_id))
+
+
+async def set_disabled(session: AsyncSession, user: IntakeUser, disabled: bool) -> None:
+    """Disabling ends the user's sessions at once; the row stays for the audit trail."""
+    assert user.id is not None
+    if disabled:
+        user.disabled_at = user.disabled_at or utcnow()
+        await end_sessions(session, user.id)
+    else:
+        user.disabled_at = None
+    session.add(user)
+
+
+async def set_password(session: AsyncSession, user: IntakeUser, password: str) -> None:
+    """A new password; every session opened with the old one ends (whoever may hold it)."""
+    assert user.id is not None
+    user.password_hash = await _hashing.run(_hasher.hash, _checked_password(password))
+    session.add(user)
+    await end_sessions(session, user.id)
+
+
+async def has_password(user: IntakeUser, password: str) -> bool:
+    return await _hashing.run(_verifies, user.password_hash, password)
 
 
 async def authenticate(
@@ -159,17 +191,38 @@ async def open_session(session: AsyncSession, user: IntakeUser, ttl_s: int) -> s
     return raw
 
 
-async def resolve_session(session: AsyncSession, raw: str | None) -> SessionUser | None:
+@dataclass(frozen=True)
+class SessionRules:
+    """A login lasts ``idle_s`` after the last request (sliding), never more than ``max_s`` in all.
+    The expiry moves at most once a ``step_s``: a receipt polled every 2 s writes no row each time."""
+
+    idle_s: int = 8 * 3600
+    max_s: int = 24 * 3600
+    step_s: int = 60
+
+
+async def resolve_session(
+    session: AsyncSession, raw: str | None, rules: SessionRules | None = None
+) -> SessionUser | None:
+    """The session's user; with ``rules``, a live session's expiry slides forward (committed)."""
     if not raw or len(raw) > 100:
         return None
     row = await session.get(WebSession, _hash_id(raw))
-    if row is None or row.expires_at < utcnow():
+    now = utcnow()
+    if row is None or row.expires_at < now:
         return None
     user = await session.get(IntakeUser, row.user_id)
     if user is None or user.disabled_at is not None or user.id is None:
         return None
+    if rules is not None:
+        slid = min(
+            now + dt.timedelta(seconds=rules.idle_s), row.created_at + dt.timedelta(seconds=rules.max_s)
+        )
+        if slid - row.expires_at >= dt.timedelta(seconds=rules.step_s):
+            row.expires_at = slid
+            await session.commit()
     role: Role = user.role  # type: ignore[assignment]
-    return SessionUser(user.id, user.email, role, user.ruc_id, row.csrf_token)
+    return SessionUser(user.id, user.email, role, user.ruc_id, row.csrf_token, user.name)
 
 
 async def close_session(session: AsyncSession, raw: str | None) -> None:

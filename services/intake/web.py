@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -26,6 +28,7 @@ from services.intake.forms import (
     field_id,
     report_values,
 )
+from services.intake.period import Period, current_period, year_of
 from services.intake.receipts import ReceiptClient
 from services.intake.refresh import auto_refresh_round, refresh_in
 from services.intake.store import latest_submissions, submission_versions
@@ -60,8 +63,30 @@ class PageForbidden(Exception):
 
 async def web_user(request: Request) -> SessionUser | None:
     sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
+    rules = getattr(request.app.state, "session_rules", None)
     async with sessions() as session:
-        return await resolve_session(session, request.cookies.get(SESSION_COOKIE))
+        return await resolve_session(session, request.cookies.get(SESSION_COOKIE), rules)
+
+
+# A form a user filled in while their login ran out is shown again, filled in, once they have
+# logged in again: the login page carries its fields, and the page's restorer renders them.
+Restorer = Callable[[Request, SessionUser, FormData, str], Awaitable[Response]]
+FORM_PAGES: list[tuple[re.Pattern[str], Restorer]] = []
+RESTORED = (
+    "Du är inloggad igen. Det du skrev finns kvar nedan; inget har skickats än. Kontrollera och skicka."
+)
+
+
+def form_page(pattern: str) -> Callable[[Restorer], Restorer]:
+    def register(restorer: Restorer) -> Restorer:
+        FORM_PAGES.append((re.compile(pattern), restorer))
+        return restorer
+
+    return register
+
+
+def restorer_for(path: str) -> Restorer | None:
+    return next((r for p, r in FORM_PAGES if p.fullmatch(path)), None)
 
 
 async def require_user(request: Request) -> SessionUser:
@@ -108,12 +133,12 @@ def render(
     return templates.TemplateResponse(request, name, base | context, status_code=status_code)
 
 
-def form_context(values: dict[str, Any], errors: list[FieldError]) -> dict[str, Any]:
+def form_context(values: dict[str, Any], errors: list[FieldError], period: Period) -> dict[str, Any]:
     reference = load_reference()
-    raw = str(values.get("year", ""))
-    year = int(raw) if raw.isdigit() and 2000 < int(raw) < 3000 else None
+    year = year_of(values.get("year"))
     on = dt.date(year, 12, 31) if year else dt.date.today()
     return {
+        "year_hint": period.hint(year),
         "values": values,
         "errors": errors,
         "messages": by_field(errors),
@@ -127,16 +152,13 @@ def form_context(values: dict[str, Any], errors: list[FieldError]) -> dict[str, 
 
 
 def install_web(app: FastAPI) -> None:
-    async def login_required(request: Request, _exc: Exception) -> Response:
-        target = request.url.path if request.method == "GET" else "/rapporter"
-        return RedirectResponse(f"/logga-in?next={target}", status_code=303)
+    """The pages' routes and their 403 page (the login's own handler: ``login.install``)."""
 
     async def forbidden(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, PageForbidden)
         user = await web_user(request)
         return render(request, "error.html", user, 403, title="Åtkomst nekad", message=exc.message)
 
-    app.add_exception_handler(LoginRequired, login_required)
     app.add_exception_handler(PageForbidden, forbidden)
     app.include_router(router)
 
@@ -155,9 +177,9 @@ async def report_list(request: Request, user: Annotated[SessionUser, Depends(rep
     return render(request, "reports.html", user, reports=rows)
 
 
-def _new_form(values: dict[str, Any] | None = None) -> dict[str, Any]:
-    return values or {
-        "year": str(dt.date.today().year - 1),
+def _new_form(period: Period) -> dict[str, Any]:
+    return {
+        "year": str(period.open_year),
         "huvudman": {"name": "", "lan_kod": "", "type": ""},
         "insatser": [blank_insats()],
     }
@@ -165,8 +187,10 @@ def _new_form(values: dict[str, Any] | None = None) -> dict[str, Any]:
 
 @router.get("/rapporter/ny", response_class=HTMLResponse)
 async def new_report(request: Request, user: Annotated[SessionUser, Depends(reporter)]) -> Response:
-    values = _new_form() | {"ruc_id": scope_ruc(user)}
-    return render(request, "report_form.html", user, action="/rapporter/ny", **form_context(values, []))
+    period = await current_period(request)
+    values = _new_form(period) | {"ruc_id": scope_ruc(user)}
+    context = form_context(values, [], period)
+    return render(request, "report_form.html", user, action="/rapporter/ny", **context)
 
 
 @router.post("/rapporter/ny", response_class=HTMLResponse)
@@ -186,12 +210,13 @@ async def _handle_report_form(
         index = command.removeprefix("remove-")
         if index.isdigit() and int(index) < len(values["insatser"]):
             values["insatser"].pop(int(index))
+    period = await current_period(request)
     if command != "submit":
-        return render(request, "report_form.html", user, action=action, **form_context(values, []))
+        return render(request, "report_form.html", user, action=action, **form_context(values, [], period))
     try:
         report = ReportIn.model_validate(values)
     except ValidationError as exc:
-        context = form_context(values, field_errors(exc))
+        context = form_context(values, field_errors(exc), period)
         return render(request, "report_form.html", user, 422, action=action, **context)
     try:
         accepted = await accept_report(request.app, report, user.principal, report_id=report_id)
@@ -223,6 +248,14 @@ def _missing_report(request: Request, user: SessionUser) -> Response:
     return render(
         request, "error.html", user, 404, title="Rapporten finns inte", message="Ingen sådan rapport."
     )
+
+
+@form_page(r"/rapporter/ny|/rapporter/[0-9a-f-]{36}/andra")
+async def _restore_report(request: Request, user: SessionUser, form: FormData, path: str) -> Response:
+    values = report_values(form, scope_ruc(user, form))
+    context = form_context(values, [], await current_period(request))
+    return render(request, "report_form.html", user, action=path, correcting=path.endswith("/andra"),
+                  notice=RESTORED, **context)  # fmt: skip
 
 
 @router.get("/rapporter/{report_id}", response_class=HTMLResponse)
@@ -290,8 +323,9 @@ async def edit_report(
     }
     action = f"/rapporter/{latest.report_id}/andra"
     return render(
-        request, "report_form.html", user, action=action, correcting=True, **form_context(values, [])
-    )
+        request, "report_form.html", user, action=action, correcting=True,
+        **form_context(values, [], await current_period(request)),
+    )  # fmt: skip
 
 
 @router.post("/rapporter/{report_id}/andra", response_class=HTMLResponse)

@@ -116,6 +116,10 @@ async def upload_dry_run(request: Request, user: Annotated[SessionUser, Depends(
         return render(request, "upload.html", user, 422, job=None, job_id=None, error=str(exc))
     finally:
         parsing.discard(user.user_id)
+    if not result.reports and not result.errors:
+        example = " (bara mallens exempelrad, som aldrig skickas)" if result.examples else ""
+        empty = f"Filen har inga insatser att skicka{example}. Skriv en rad per insats under rubrikraden."
+        return render(request, "upload.html", user, 422, job=None, job_id=None, error=empty)
     job = UploadJob(user.user_id, ruc_id, upload.filename, result)
     job_id = _keep(request.app, job)
     if job_id is None:

@@ -277,8 +277,9 @@ def test_an_analyst_clears_the_review_queue_on_a_page_that_fits_and_passes_axe(
     page = browser.new_page(viewport={"width": width, "height": 900}, locale="sv-SE")
     page.goto(review)
     check_page(page, "review-login", axe)
+    page.locator("summary", has_text="API-token").click()  # analysts with a token, not a login
     page.fill("#token", token)
-    page.get_by_role("button", name="Logga in").click()
+    page.get_by_role("button", name="Logga in med token").click()
     check_page(page, "review-queue", axe)
     assert f"Inloggad som {ANALYST}" in page.inner_text("header")
     status = page.get_by_role("status").first.inner_text()
@@ -317,7 +318,8 @@ def test_an_analyst_clears_the_review_queue_on_a_page_that_fits_and_passes_axe(
     page.get_by_role("alert").wait_for()
     check_page(page, "review-missing-motivation", axe)
     assert "Skriv en motivering för att ändra området." in page.get_by_role("alert").inner_text()
-    assert "ruc=gu" in page.url  # back on the same filter
+    assert page.locator("#q-ruc").input_value() == "gu"  # the same filter, shown again
+    assert page.locator('article [aria-invalid="true"]').count() == 1  # the error on the card's field
     card = page.locator("article").first
     ref = card.locator(".meta").inner_text().split(" · ")[0]
     other = "elevhalsa" if card.locator("select").input_value() != "elevhalsa" else "digitalisering"

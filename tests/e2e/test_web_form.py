@@ -143,7 +143,9 @@ async def test_a_ruc_user_reports_two_insatser_in_the_browser_and_the_counts_mov
 
             summary = page.get_by_role("alert")
             await expect(summary).to_contain_text("Det finns 1 fel att rätta")
-            await expect(page.locator("#f-insatser-1-title-error")).to_contain_text("Fyll i aktiviteten (rubrik).")
+            await expect(page.locator("#f-insatser-1-title-error")).to_contain_text(
+                "Fyll i aktiviteten (rubrik)."
+            )
             await summary.get_by_role("link").click()
             await expect(page.locator("#f-insatser-1-title")).to_be_focused()
             await page.keyboard.type("Kartläggning av nyanlända elevers kunskaper")

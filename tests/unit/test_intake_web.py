@@ -19,6 +19,7 @@ from services.intake.settings import IntakeSettings
 from services.intake.users import create_user
 from shared import topics
 from shared.auth import Role, create_token
+from shared.period import year_span
 from tests.conftest import test_settings
 from tests.unit.test_handlers import collect
 
@@ -163,7 +164,7 @@ async def test_field_errors_are_summarised_and_shown_next_to_the_fields(
     for entry in (
         "Insats 2: Fyll i aktiviteten (rubrik).",
         "Insats 2: Välj minst en skolform.",
-        "Rapporteringsår: Värdet måste vara minst 2015.",
+        "Rapporteringsår: Året måste vara mellan {} och {}.".format(*year_span()),
         "Välj län.",
     ):
         assert entry in summary
@@ -233,10 +234,13 @@ async def test_the_login_form_needs_its_csrf_cookie_and_the_right_password(
             "/logga-in", data={"email": "anna@gu.se", "password": "fel", "csrf_token": csrf(page.text)}
         )
         assert wrong.status_code == 400
-        # one message that does not say which was wrong, on both fields, without "Fel: Fel"
-        assert "E-postadressen eller lösenordet stämmer inte." in wrong.text
+        # one message that does not say which was wrong, shown once, both fields marked and
+        # described by it, without "Fel: Fel"
+        main = wrong.text.split('<form method="post" action="/logga-in"')[1]
+        assert main.count("E-postadressen eller lösenordet stämmer inte.") == 1
         assert 'id="f-email-error"' in wrong.text
-        assert 'id="f-password-error"' in wrong.text
+        assert 'id="f-password-error"' not in wrong.text
+        assert wrong.text.count('aria-describedby="f-email-error"') == 2
         assert wrong.text.count('aria-invalid="true"') == 2
         assert "Fel: Fel" not in wrong.text
         page = await stranger.get("/logga-in")

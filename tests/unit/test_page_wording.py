@@ -10,7 +10,13 @@ import pytest
 from openpyxl import load_workbook
 
 from services.classifier.page_text import body_without_title, shown_reasons
-from services.intake.forms import FieldError, attendance_problems, with_problems
+from services.intake.forms import (
+    FieldError,
+    attendance_problems,
+    in_page_order,
+    resolve_attendees,
+    with_problems,
+)
 from services.intake.upload import xlsx_template
 from shared.pages import plural, sv_number, sv_time
 
@@ -97,3 +103,28 @@ def test_the_templates_codes_sheet_lists_every_column_with_fixed_values() -> Non
     assert ("Status", "genomförd") in lists
     assert ("Skolform", "grundskola") in lists
     assert ("Län", "14") in lists
+
+
+def test_attendees_are_taken_by_an_unambiguous_match_and_errors_come_in_page_order() -> None:
+    members = ["Göteborgs stad", "Mölndals stad", "Partille kommun", "Lerums kommun"]
+    values = {
+        "year": "2020",
+        "members": members,
+        "meetings": [
+            {"date": "2020-03-01", "attendees": ["  göteborgs   STAD ", "Mölndal", "kommun"]},
+            {"date": "2019-11-20", "attendees": ["Partille", "Alingsås"]},
+        ],
+    }
+    resolved, _ = resolve_attendees(values)
+    assert resolved["meetings"][0]["attendees"] == ["Göteborgs stad", "Mölndals stad", "kommun"]
+    assert resolved["meetings"][1]["attendees"] == ["Partille kommun", "Alingsås"]
+    problems = attendance_problems(values)
+    assert [p.field for p in problems] == ["meetings.0.attendees", "meetings.1.date", "meetings.1.attendees"]
+    assert "”kommun” kan vara ”Partille kommun” eller ”Lerums kommun”" in problems[0].message
+    assert "”Alingsås” finns inte" in problems[2].message
+    model_says = [
+        FieldError("meetings.1.date", "X"),
+        FieldError("year", "Y"),
+        FieldError("meetings.0.date", "Z"),
+    ]
+    assert [e.field for e in in_page_order(model_says)] == ["year", "meetings.0.date", "meetings.1.date"]

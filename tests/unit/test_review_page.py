@@ -31,12 +31,27 @@ async def test_the_page_names_the_analyst_and_says_in_swedish_that_a_motivation_
     form = {"ruc_id": "gu", "year": "2020", "ref": "mid", "action": "override", "csrf_token": csrf,
             "nsp_area": "styrning-och-ledning", "reason": "  ", "back": "ruc=gu&year=2020&next=//evil"}  # fmt: skip
     refused = await review.client.post("/review/decide", data=form)
-    assert refused.status_code == 303
-    location = refused.headers["location"]
-    assert location.startswith("/review?ruc=gu&year=2020&error=")  # the filter is kept, nothing else
-    shown = await review.client.get(location)
-    assert "Göteborgs universitet / 2020 / mid: Skriv en motivering för att ändra området." in shown.text
+    assert refused.status_code == 422  # the page again: its filter, the card's choice and the field's error
+    shown = refused.text
+    assert "Göteborgs universitet / 2020 / mid: Skriv en motivering för att ändra området." in shown
+    field = re.search(r'<input type="text" id="(i\d+-reason)"[^>]*aria-invalid="true"', shown)
+    assert field is not None
+    assert f'href="#{field.group(1)}"' in shown
+    assert f'id="{field.group(1)}-error"' in shown
+    card = shown[shown.index(f'id="{field.group(1)}"') - 3000 : shown.index(f'id="{field.group(1)}"')]
+    assert '<option value="styrning-och-ledning" selected>' in card  # the chosen area, not the proposal
     assert review.overridden == []
+
+
+async def test_the_page_shows_no_message_from_its_address(review: Review) -> None:  # noqa: F811
+    await _signed_in(review)
+    phishing = "Din session har gått ut. Logga in på http://evil.example"
+    for key in ("error", "msg"):
+        page = await review.client.get(f"/review?{key}={phishing}")
+        assert "evil.example" not in page.text
+    review.client.cookies.clear()
+    login = await review.client.get(f"/review?error={phishing}")
+    assert "evil.example" not in login.text
 
 
 async def test_the_queue_filters_by_ruc_year_and_area_and_pages(review: Review) -> None:  # noqa: F811
