@@ -127,7 +127,10 @@ class Readiness:
 
     async def check(self) -> dict[str, Any]:
         # side by side: a slow answer from one does not add to the other's
-        broker_ok, db_ok = await asyncio.gather(self._broker_ok(), ping(self.engine))
+        # Intake serves without the broker: its probe need not wait for a paused one to time out
+        # (the ping runs on, and a later probe reads its answer).
+        wait_s = 0.25 if self.serves_without_broker else 2.5
+        broker_ok, db_ok = await asyncio.gather(self._broker_ok(wait_s=wait_s), ping(self.engine))
         result: dict[str, Any] = {"broker": broker_ok, "database": db_ok}
         for name, probe in self.extra.items():
             result[name] = await probe()
@@ -136,7 +139,7 @@ class Readiness:
         self.last = (time.monotonic(), result)
         return result
 
-    async def _broker_ok(self, timeout_s: float = 2.0) -> bool:
+    async def _broker_ok(self, timeout_s: float = 2.0, wait_s: float = 2.5) -> bool:
         """The broker's ping, answered within ``timeout_s`` whatever the client does.
 
         With the broker gone, the admin client's request can outlive the ping's own timeout (the
@@ -145,7 +148,7 @@ class Readiness:
         """
         if self._ping is None or self._ping.done():
             self._ping = asyncio.ensure_future(self.broker.ping(timeout=timeout_s))
-        done, _ = await asyncio.wait({self._ping}, timeout=timeout_s + 0.5)
+        done, _ = await asyncio.wait({self._ping}, timeout=wait_s)
         if not done or self._ping.cancelled() or self._ping.exception() is not None:
             return False
         return bool(self._ping.result())

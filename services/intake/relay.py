@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from aiokafka.errors import MessageSizeTooLargeError, RecordTooLargeError
+from faststream.exceptions import IncorrectState
 from faststream.kafka import KafkaBroker
 from prometheus_client import Counter, Gauge
 from pydantic import ValidationError
@@ -123,6 +124,10 @@ class OutboxRelay:
             try:
                 sent = await self.pass_once()
                 failures, self.last_error = 0, None
+            except IncorrectState:  # not connected yet (intake starts without the broker): wait, quietly
+                self.last_error = "broker not connected yet"
+                await asyncio.sleep(self.interval_s)
+                continue
             except Exception as exc:  # the broker or the database is away: back off, then again
                 failures += 1
                 self.last_error = repr(exc)
