@@ -37,6 +37,7 @@ TABLE_MODULES = (
     "services.intake.idempotency",
     "services.intake.parts",
     "services.intake.users",
+    "services.intake.nsp_store",
 )
 
 

@@ -26,8 +26,10 @@ from services.intake.forms import (
     field_id,
     report_values,
 )
+from services.intake.receipt_page import AREA_SAVED, receipt_context
 from services.intake.receipts import ReceiptClient
 from services.intake.refresh import auto_refresh_round, refresh_in
+from services.intake.report_view import area_progress, load_report
 from services.intake.store import latest_submissions, submission_versions
 from services.intake.users import SessionUser, resolve_session, same_token
 from shared.pages import page_templates
@@ -152,7 +154,9 @@ async def report_list(request: Request, user: Annotated[SessionUser, Depends(rep
     sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
     async with sessions() as session:
         rows = await latest_submissions(session, user.ruc_id if user.role == "ruc" else None)
-    return render(request, "reports.html", user, reports=rows)
+    progress = await area_progress(sessions, user.ruc_id if user.role == "ruc" else None, rows)
+    awaiting = sum(p.awaiting for p in progress.values())
+    return render(request, "reports.html", user, reports=rows, progress=progress, awaiting=awaiting)
 
 
 def _new_form(values: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -229,38 +233,27 @@ def _missing_report(request: Request, user: SessionUser) -> Response:
 async def receipt(
     request: Request, report_id: str, user: Annotated[SessionUser, Depends(reporter)]
 ) -> Response:
-    versions = await _own_versions(request, user, report_id)
-    if versions is None:
+    report = await load_report(request.app.state.sessions, user.role, user.ruc_id, report_id)
+    if report is None:
         return _missing_report(request, user)
-    latest = versions[-1]
-    event = json.loads(latest.event_json)
+    latest = report.latest
     client: ReceiptClient = request.app.state.receipts
     status = await client.status(
         user.ruc_id if user.role == "ruc" else None, latest.report_id, latest.event_id
     )
     rounds = auto_refresh_round(request)
-    refreshing = rounds is not None and not (status and status.get("counted"))
-    reference = load_reference()
-    areas = {a.code: a.name_sv for a in reference.nsp_areas}
-    on = dt.date(latest.year, 12, 31)
-    counted = {i["ref"]: i for i in (status or {}).get("insatser", [])}
+    context = receipt_context(report, status, load_reference(), auto_refresh=rounds is not None)
+    message = request.query_params.get("omrade")
     page = render(
         request,
         "receipt.html",
         user,
-        refreshing=refreshing,
-        report=latest,
-        versions=versions,
-        event=event,
-        status=status,
-        counted=counted,
-        areas=areas,
-        form_names={f.code: f.name_on(on) for f in reference.school_forms},
+        just_sent=request.query_params.get("skickad") == "1" and message is None,
+        area_saved=AREA_SAVED.get(message or ""),
         statuses=dict(STATUSES),
-        just_sent=request.query_params.get("skickad") == "1",
-        acknowledged=latest.published_at is not None,  # the relay marks it once the broker has it
+        **context,
     )
-    if refreshing and rounds is not None:
+    if context["refreshing"] and rounds is not None:
         refresh_in(page, f"/rapporter/{latest.report_id}", rounds)
     return page
 
