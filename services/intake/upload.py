@@ -46,6 +46,7 @@ class DryRun:
     reports: list[ReportIn] = field(default_factory=list)
     errors: list[RowError] = field(default_factory=list)
     rows: int = 0
+    report_rows: list[list[int]] = field(default_factory=list)  # each report's spreadsheet rows
 
     @property
     def insatser(self) -> int:
@@ -144,6 +145,7 @@ def dry_run(
         overflow = report_draft_overflow(report, max_message_bytes)
         if overflow is None:
             result.reports.append(report)
+            result.report_rows.append([n for n, _v in members])
         else:
             result.errors.extend(RowError(n, "Ref", overflow.message().split(" / ")[0]) for n, _v in members)
     result.errors.sort(key=lambda e: (e.row, e.column))

@@ -106,6 +106,7 @@ def render(
         "user": user,
         "ruc_names": {r.id: r.host for r in reference.ruc},
         "ruc_list": reference.ruc,
+        "nsp_names": {a.code: a.name_sv for a in reference.nsp_areas},
     }
     return templates.TemplateResponse(request, name, base | context, status_code=status_code)
 
