@@ -254,8 +254,9 @@ async def receipt(
         statuses=dict(STATUSES),
         **context,
     )
-    if context["refreshing"] and rounds is not None:
-        refresh_in(page, f"/rapporter/{latest.report_id}", rounds)
+    if context["refreshing"] and rounds is not None:  # a message about the area stays on reload
+        saved = f"?omrade={message}" if message in AREA_SAVED else ""
+        refresh_in(page, f"/rapporter/{latest.report_id}{saved}", rounds)
     return page
 
 

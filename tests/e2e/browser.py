@@ -50,3 +50,37 @@ def check_page(page: Any, name: str, axe: str) -> None:
         for v in result["violations"]
     ]
     assert violations == [], f"{name} at {width} px: {json.dumps(violations, ensure_ascii=False)}"
+
+
+# Every visible element: its box must lie within the viewport, and its content within its box (a
+# cell whose text is wider than the cell, or a region that scrolls sideways, counts as cut). Boxes
+# put off-screen or shrunk to a pixel on purpose (the skip link, visually hidden text) are left out.
+_BOXES_OUTSIDE = """() => {
+  const width = document.documentElement.clientWidth, found = [];
+  const clipped = el => {
+    for (let up = el; up; up = up.parentElement) {
+      const style = getComputedStyle(up);
+      if (style.clip !== 'auto' && style.clip !== '' || style.clipPath !== 'none') return true;
+    }
+    return false;
+  };
+  for (const el of document.querySelectorAll('body *')) {
+    const style = getComputedStyle(el), box = el.getBoundingClientRect();
+    if (style.display === 'none' || style.visibility === 'hidden' || box.width <= 1 || box.height <= 1) continue;
+    if (clipped(el)) continue;
+    if (style.position === 'absolute' && box.right <= 0) continue;
+    const cut = el.clientWidth > 0 && el.scrollWidth > el.clientWidth + 1;
+    if (box.left < -0.5 || box.right > width + 0.5 || cut) {
+      const name = el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') + (el.className ? '.' + el.className : '');
+      found.push(`${name} [${Math.round(box.left)}, ${Math.round(box.right)}] content ${el.scrollWidth}/${el.clientWidth}`);
+    }
+  }
+  return found;
+}"""
+
+
+def assert_boxes_fit(page: Any, name: str) -> None:
+    """No element outside the viewport's width or cut inside its own box (not only the page's
+    scroll width: a table in a scrolling region leaves that at 0 while its columns are hidden)."""
+    outside = page.evaluate(_BOXES_OUTSIDE)
+    assert outside == [], f"{name} at {page.viewport_size['width']} px: {outside[:10]}"

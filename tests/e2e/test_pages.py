@@ -21,7 +21,7 @@ import pytest
 
 from rucnet.embedded_broker import free_port
 from shared.pages import sv_time
-from tests.e2e.browser import CHROMIUM, CHROMIUM_ARGS, WIDTHS, axe_source, check_page
+from tests.e2e.browser import CHROMIUM, CHROMIUM_ARGS, WIDTHS, assert_boxes_fit, axe_source, check_page
 from tests.e2e.conftest import RUCNET, DevStack
 
 pytestmark = pytest.mark.e2e
@@ -167,9 +167,9 @@ def _receipt(page: Any, axe: str) -> None:
     today = sv_time(dt.datetime.now(dt.UTC)).split(" kl.")[0]
     assert today in received  # "Mottagen: 3 december 2026 kl. 07:04:05", Swedish time with its date
     assert "UTC" not in page.inner_text("main")
-    assert "Grundskola, Gymnasieskola" in page.inner_text("table")
-    lines = page.locator("td", has_text="gu-2020-901").evaluate(
-        "td => { const r = document.createRange(); r.selectNodeContents(td); return r.getClientRects().length; }"
+    assert "Grundskola, Gymnasieskola" in page.inner_text("#insats-0")
+    lines = page.locator(".ref", has_text="gu-2020-901").evaluate(
+        "el => { const r = document.createRange(); r.selectNodeContents(el); return r.getClientRects().length; }"
     )
     assert lines == 1  # "gu-2020-901" on one line, never "gu-/2020-/901"
 
@@ -256,8 +256,10 @@ def test_a_ruc_administrator_meets_pages_that_guide_fit_and_pass_axe(
         page.get_by_role("button", name="Skicka rapporten").click()
         check_page(page, "report-form-errors", axe)
         page.goto(f"{intake}/rapporter")
+        assert_boxes_fit(page, "reports")  # the list stacks: no "Kvit" or "Visa kvitt"
         page.get_by_role("link", name=re.compile("^Visa kvitto")).first.click()
-        check_page(page, "receipt", axe)  # a demo report's receipt, its table inside the 390 px
+        check_page(page, "receipt", axe)  # a demo report's receipt, its insatser inside the 390 px
+        assert_boxes_fit(page, "receipt")
     _attendance(page, intake, axe)
     _ska(page, intake, axe)
     _upload(page, intake, axe)
