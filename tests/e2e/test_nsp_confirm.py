@@ -4,7 +4,6 @@ over the API (GET /api/v1/reports/{id}, contract rev 3) and on the receipt page 
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import time
@@ -15,9 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from rucnet.embedded_broker import free_port
 from tests.e2e.browser import CHROMIUM, CHROMIUM_ARGS, WIDTHS, assert_boxes_fit, axe_source, check_page
-from tests.e2e.conftest import RUCNET, DevStack
+from tests.e2e.conftest import RUCNET, DevStack, page_stack
 
 pytestmark = pytest.mark.e2e
 PASSWORD = "ett-långt-lösenord"
@@ -42,12 +40,7 @@ def report(ref_prefix: str, declared: list[str | None]) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
     tmp = tmp_path_factory.mktemp("nsp")
-    env = dict(os.environ) | {
-        f"RUCNET_{name}_PORT": str(free_port()) for name in ("KAFKA", "INTAKE", "CLASSIFIER", "AGGREGATOR")
-    }
-    env |= {"RUCNET_DATA_DIR": str(tmp / "data"), "RUCNET_OUTBOX_INTERVAL_S": "0.5"}
-    env.pop("RUCNET_DATABASE_URL", None)
-    dev = DevStack(tmp / "data", env, tmp / "dev.log")
+    dev = page_stack(tmp)
     dev.start(timeout_s=240)  # a loaded machine (2 cores shared) loads the model slowly
     try:
         yield dev

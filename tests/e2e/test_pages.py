@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import os
 import re
 import subprocess
 from collections.abc import Iterator
@@ -19,10 +18,9 @@ from typing import Any
 import httpx
 import pytest
 
-from rucnet.embedded_broker import free_port
 from shared.pages import sv_time
 from tests.e2e.browser import CHROMIUM, CHROMIUM_ARGS, WIDTHS, assert_boxes_fit, axe_source, check_page
-from tests.e2e.conftest import RUCNET, DevStack
+from tests.e2e.conftest import RUCNET, DevStack, page_stack
 
 pytestmark = pytest.mark.e2e
 PASSWORD = "ett-långt-lösenord"
@@ -41,12 +39,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[DevStack, s
     if not Path(CHROMIUM).exists():
         pytest.skip("Debian's chromium is not installed (make system-deps)")
     tmp = tmp_path_factory.mktemp("pages")
-    env = dict(os.environ) | {
-        f"RUCNET_{name}_PORT": str(free_port()) for name in ("KAFKA", "INTAKE", "CLASSIFIER", "AGGREGATOR")
-    }
-    env |= {"RUCNET_DATA_DIR": str(tmp / "data"), "RUCNET_OUTBOX_INTERVAL_S": "0.5"}
-    env.pop("RUCNET_DATABASE_URL", None)
-    stack = DevStack(tmp / "data", env, tmp / "dev.log")
+    stack = page_stack(tmp)
     stack.start()
     try:
         demo_run = run(stack, "demo", "2020")
