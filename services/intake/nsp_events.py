@@ -60,9 +60,9 @@ def register_nsp_handlers(
             raise
 
 
-async def run_consumer(broker: KafkaBroker, retry_s: float = 2.0) -> None:
-    """Start ``broker``'s subscribers, retrying until the broker answers; then leave them running
-    (aiokafka reconnects by itself). Cancel to stop."""
+async def run_consumer(broker: KafkaBroker, retry_s: float = 1.0, max_wait_s: float = 30.0) -> None:
+    """Start ``broker``'s subscribers, retrying (backing off to ``max_wait_s``) until the broker
+    answers; then leave them running (aiokafka reconnects by itself). Cancel to stop."""
     failures = 0
     while True:
         try:
@@ -73,8 +73,8 @@ async def run_consumer(broker: KafkaBroker, retry_s: float = 2.0) -> None:
             raise
         except Exception as exc:
             failures += 1
-            if failures == 1 or failures % 30 == 0:
+            if failures == 1 or failures % 10 == 0:
                 log.warning("NSP event consumer cannot start yet (%r); retrying", exc)
             with contextlib.suppress(Exception):
                 await broker.stop()
-            await asyncio.sleep(retry_s)
+            await asyncio.sleep(min(max_wait_s, retry_s * 2 ** min(failures, 10)))
