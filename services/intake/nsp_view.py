@@ -43,6 +43,7 @@ class NspState:
     suggested: tuple[str, ...]
     needs_review: bool
     candidates: tuple[tuple[str, float], ...] = ()
+    classified: bool = False  # the classifier has seen this version (a declared area needs no wait)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -70,15 +71,16 @@ def nsp_state(
     fresh = classified if classified is not None and classified.version >= version else None
     candidates = fresh.candidates if fresh else ()
     suggested = tuple(code for code, _ in candidates)
+    seen = fresh is not None
     if decided is not None:
-        return NspState(decided, "confirmed", suggested, False, candidates)
+        return NspState(decided, "confirmed", suggested, False, candidates, seen)
     if declared is not None:
-        return NspState(declared, "declared", suggested, False, candidates)
+        return NspState(declared, "declared", suggested, False, candidates, seen)
     if fresh is None:
         return NspState(None, None, (), False)
     if fresh.source == "declared":  # a later version of the same ref declared it
-        return NspState(fresh.area, "declared", suggested, False, candidates)
-    return NspState(fresh.area, "unreviewed", suggested, fresh.needs_review, candidates)
+        return NspState(fresh.area, "declared", suggested, False, candidates, True)
+    return NspState(fresh.area, "unreviewed", suggested, fresh.needs_review, candidates, True)
 
 
 def plausible_alternatives(state: NspState) -> list[str]:

@@ -74,7 +74,7 @@ def receipt_context(
     latest = report.latest
     failed = latest.failed_at is not None
     counted = bool(status and status.get("counted"))
-    classified = all(s.basis is not None for s in report.states)
+    classified = all(s.classified for s in report.states)
     settled = failed or (classified and (counted or status is None))
     cards = insats_cards(report, reference)
     on = dt.date(latest.year, 12, 31)

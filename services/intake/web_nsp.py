@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
+from starlette.datastructures import FormData
 
 from services.intake.report_view import UnknownInsats, load_report, set_area
 from services.intake.users import SessionUser
@@ -18,8 +19,8 @@ router = APIRouter(include_in_schema=False)
 NOT_SAVED = "Området kunde inte sparas"
 
 
-def _field(form: object, name: str) -> str:
-    value = form.get(name) if hasattr(form, "get") else None
+def _field(form: FormData, name: str) -> str:
+    value = form.get(name)
     return value.strip() if isinstance(value, str) else ""
 
 

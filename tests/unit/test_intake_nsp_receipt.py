@@ -250,3 +250,19 @@ async def test_the_dry_run_shows_each_rows_area_and_says_so_when_the_classifier_
     assert rows[0][1].startswith("Förslag: ")
     assert rows[1][1] == "Elevhälsa och barns omsorg (angivet)"
     assert "kunde inte hämtas" not in asked.text
+
+
+async def test_a_declared_area_shows_at_once_but_the_receipt_waits_for_the_classifier(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    async with intake_with_events(sqlite_url, tmp_path) as (intake, nsp):
+        anna = await intake.user("anna@gu.se")
+        report_id = await submit(intake, await intake.token("ruc", "gu"), COMPLETED | {"nsp_area": "elevhalsa"})
+        waiting = await anna.get(f"/rapporter/{report_id}")
+        await classify_latest(intake, nsp)
+        seen = await anna.get(f"/rapporter/{report_id}")
+    assert "Elevhälsa och barns omsorg <span class=\"basis\">(angivet av er)</span>" in waiting.text
+    assert "refresh" in waiting.headers  # not yet classified: more is to come
+    assert "Klassad: ja" in seen.text
+    assert "refresh" not in seen.headers
+    assert "Bekräfta NSP-område" not in seen.text

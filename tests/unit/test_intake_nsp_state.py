@@ -26,17 +26,17 @@ UNSURE = Classified(3, "nyanlanda", "classifier", (("nyanlanda", 0.5), ("styrnin
         (None, 3, None, None, NspState(None, None, (), False)),
         (None, 4, SURE, None, NspState(None, None, (), False)),  # the classifier has not seen version 4
         (None, 3, SURE, None, NspState("styrning-och-ledning", "unreviewed",
-                                       ("styrning-och-ledning", "nyanlanda"), False, SURE.candidates)),
+                                       ("styrning-och-ledning", "nyanlanda"), False, SURE.candidates, True)),
         (None, 3, UNSURE, None, NspState("nyanlanda", "unreviewed", ("nyanlanda", "styrning-och-ledning"),
-                                         True, UNSURE.candidates)),
+                                         True, UNSURE.candidates, True)),
         ("elevhalsa", 4, SURE, None, NspState("elevhalsa", "declared", (), False)),  # declared at once
         ("elevhalsa", 3, SURE, None, NspState("elevhalsa", "declared", ("styrning-och-ledning", "nyanlanda"),
-                                              False, SURE.candidates)),
+                                              False, SURE.candidates, True)),
         ("elevhalsa", 3, SURE, "digitalisering", NspState("digitalisering", "confirmed",
                                                           ("styrning-och-ledning", "nyanlanda"), False,
-                                                          SURE.candidates)),
+                                                          SURE.candidates, True)),
         (None, 2, Classified(5, "elevhalsa", "declared", (), False), None,
-         NspState("elevhalsa", "declared", (), False)),  # a later version of the ref declared it
+         NspState("elevhalsa", "declared", (), False, (), True)),  # a later version of the ref declared it
         (None, 9, None, "nyanlanda", NspState("nyanlanda", "confirmed", (), False)),  # decisions hold on
     ],
 )  # fmt: skip
