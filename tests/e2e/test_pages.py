@@ -40,7 +40,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[DevStack, s
         pytest.skip("Debian's chromium is not installed (make system-deps)")
     tmp = tmp_path_factory.mktemp("pages")
     stack = page_stack(tmp)
-    stack.start()
+    stack.start(timeout_s=240)  # a loaded machine (2 cores shared) loads the model slowly
     try:
         demo_run = run(stack, "demo", "2020")
         assert demo_run.returncode == 0, demo_run.stderr + demo_run.stdout
