@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -84,3 +86,27 @@ def assert_boxes_fit(page: Any, name: str) -> None:
     scroll width: a table in a scrolling region leaves that at 0 while its columns are hidden)."""
     outside = page.evaluate(_BOXES_OUTSIDE)
     assert outside == [], f"{name} at {page.viewport_size['width']} px: {outside[:10]}"
+
+
+@contextmanager
+def reloads_held(page: Any) -> Iterator[None]:
+    """The page as served, but its HTTP ``Refresh`` not obeyed: a page that reloads itself every
+    2 s can be checked (axe, boxes, screenshot) without being replaced halfway through."""
+
+    def strip(route: Any) -> None:
+        response = route.fetch()
+        headers = {k: v for k, v in response.headers.items() if k.lower() != "refresh"}
+        route.fulfill(response=response, headers=headers)
+
+    page.route("**/rapporter/**", strip)
+    try:
+        page.reload()
+        yield
+    finally:
+        page.unroute("**/rapporter/**", strip)
+
+
+def wait_until_settled(page: Any) -> None:
+    """A receipt reloads itself until its report is classified and counted: wait for that."""
+    page.locator("#steg-raknad", has_text="Räknad: ja").wait_for(timeout=90_000)
+    page.locator("#uppdateras").wait_for(state="detached", timeout=90_000)

@@ -14,7 +14,15 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.browser import CHROMIUM, CHROMIUM_ARGS, WIDTHS, assert_boxes_fit, axe_source, check_page
+from tests.e2e.browser import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    WIDTHS,
+    assert_boxes_fit,
+    axe_source,
+    check_page,
+    wait_until_settled,
+)
 from tests.e2e.conftest import RUCNET, DevStack, page_stack
 
 pytestmark = pytest.mark.e2e
@@ -142,12 +150,6 @@ def page_at(request: pytest.FixtureRequest) -> Iterator[Callable[[int], Any]]:
             chromium.close()
 
 
-def _settled(page: Any) -> None:
-    """The receipt reloads itself until its report is classified and counted: wait for that."""
-    page.locator("#steg-raknad", has_text="Räknad: ja").wait_for(timeout=60_000)
-    page.locator("#uppdateras").wait_for(state="detached", timeout=60_000)
-
-
 def _checked(page: Any, name: str, axe: str) -> None:
     check_page(page, name, axe)
     assert_boxes_fit(page, name)
@@ -171,14 +173,14 @@ def test_a_samordnare_confirms_one_area_and_changes_another_on_the_receipt(
     assert "2 av 3 genomförda väntar på område" in page.inner_text("main")
 
     page.goto(f"{stack.url('intake')}/rapporter/{report_id}")
-    _settled(page)
+    wait_until_settled(page)
     _checked(page, "nsp-receipt", axe)
     first = page.locator("#insats-0")
     assert "Hur säkert:" in first.inner_text()
     assert page.locator("#insats-2 .suggestion").count() == 0  # declared: nothing to confirm
     first.get_by_role("button", name=re.compile("^Bekräfta")).click()
     page.wait_for_url(re.compile(r"omrade=bekraftat"))
-    _settled(page)
+    wait_until_settled(page)
     _checked(page, "nsp-receipt-confirmed", axe)
     assert "Området är bekräftat." in page.inner_text("#omrade-sparat")
     assert "(angivet av er)" in page.locator("#insats-0 .nsp").inner_text()
@@ -187,7 +189,7 @@ def test_a_samordnare_confirms_one_area_and_changes_another_on_the_receipt(
     page.locator("#insats-1 select").select_option(other)
     page.locator("#insats-1").get_by_role("button", name=re.compile("^Spara området")).click()
     page.wait_for_url(re.compile(r"omrade=valt"))
-    _settled(page)
+    wait_until_settled(page)
     _checked(page, "nsp-receipt-changed", axe)
     assert page.locator(".suggestion").count() == 0
     stored = ruc.report(report_id)["insatser"]

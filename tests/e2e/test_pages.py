@@ -19,7 +19,16 @@ import httpx
 import pytest
 
 from shared.pages import sv_time
-from tests.e2e.browser import CHROMIUM, CHROMIUM_ARGS, WIDTHS, assert_boxes_fit, axe_source, check_page
+from tests.e2e.browser import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    WIDTHS,
+    assert_boxes_fit,
+    axe_source,
+    check_page,
+    reloads_held,
+    wait_until_settled,
+)
 from tests.e2e.conftest import RUCNET, DevStack, page_stack
 
 pytestmark = pytest.mark.e2e
@@ -152,9 +161,13 @@ def _report_form(page: Any, intake: str, axe: str) -> None:
 
 
 def _receipt(page: Any, axe: str) -> None:
-    check_page(page, "receipt", axe)
-    # the page reloads itself until the report is counted: nobody clicks here
-    page.locator("#steg-raknad", has_text="Räknad: ja").wait_for(timeout=60_000)
+    with reloads_held(page):
+        check_page(page, "receipt", axe)
+        assert page.locator("a, button, input:not([type=hidden]), select").first.inner_text() == (
+            "Sluta uppdatera automatiskt"
+        )  # the first stop in tab order while it reloads
+    # the page reloads itself until the report is classified and counted: nobody clicks here
+    wait_until_settled(page)
     check_page(page, "receipt-counted", axe)
     received = page.inner_text("#steg-mottagen")
     today = sv_time(dt.datetime.now(dt.UTC)).split(" kl.")[0]
