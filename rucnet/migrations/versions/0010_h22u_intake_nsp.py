@@ -1,7 +1,7 @@
 """intake's copy of each insats's NSP classification and analyst decision (receipts, GET report)
 
 Revision ID: 0010_h22u
-Revises: 0009
+Revises: 0010_h22m
 """
 
 from collections.abc import Sequence
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0010_h22u"
-down_revision: str | None = "0009"
+down_revision: str | None = "0010_h22m"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
