@@ -126,6 +126,10 @@ def service_broker(service: str) -> KafkaBroker:
             from services.aggregator.handlers import register_handlers as aggregator_handlers
 
             aggregator_handlers(broker, settings, session_factory(create_engine(settings.db_url)))
+        else:  # intake's consumer of the classifier's events (a broker client of its own in the app)
+            from services.intake.nsp_events import register_nsp_handlers
+
+            register_nsp_handlers(broker, settings, session_factory(create_engine(settings.db_url)))
         return broker
 
 

@@ -9,12 +9,9 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, BinaryIO
+from typing import Annotated, Any, BinaryIO
 
 import typer
-
-if TYPE_CHECKING:
-    from services.classifier.rules import Scored
 
 
 def _line_batches(stream: BinaryIO) -> Iterator[list[bytes]]:
@@ -47,18 +44,10 @@ def _parse(line: bytes) -> str:
     return text
 
 
-def _answer(scored: Scored, top: int, threshold: float) -> dict[str, Any]:
-    return {
-        "areas": [{"code": a.code, "score": a.score} for a in scored.areas[:top]],
-        "confidence": scored.best.score,
-        "needs_review": scored.needs_review(threshold),
-        "plausible": list(scored.plausible or (scored.best.code,)),
-    }
-
-
 def run_classify(top: int, year: int | None) -> None:
     from services.classifier.registry import load_or_train
     from services.classifier.settings import ClassifierSettings
+    from services.classifier.suggest import suggestion
     from shared.reference import load_reference
 
     reference = load_reference()
@@ -84,7 +73,7 @@ def run_classify(top: int, year: int | None) -> None:
         scored = iter(model.score_many(texts, allowed))
         for answer in answers:
             if answer is None:
-                answer = _answer(next(scored), top, settings.review_threshold)
+                answer = suggestion(next(scored), top, settings.review_threshold)
             out.write(json.dumps(answer, ensure_ascii=False) + "\n")
         out.flush()
     if failed:  # every line still has its answer line; the exit status says some were not texts

@@ -69,6 +69,7 @@ TABLE_MODULES = (
     "services.intake.idempotency",
     "services.intake.parts",
     "services.intake.users",
+    "services.intake.nsp_store",
 )
 
 

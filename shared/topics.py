@@ -16,3 +16,4 @@ ALL_TOPICS = (
 
 CLASSIFIER_GROUP = "rucnet-classifier"
 AGGREGATOR_GROUP = "rucnet-aggregator"
+INTAKE_GROUP = "rucnet-intake"  # intake's copy of NSP classifications and decisions (receipts)

@@ -8,7 +8,7 @@ import logging
 
 from fastapi import FastAPI
 
-from services.classifier import api, pages
+from services.classifier import api, pages, suggest
 from services.classifier.handlers import register_handlers
 from services.classifier.protocol import NspScorer
 from services.classifier.registry import load_or_train
@@ -66,9 +66,12 @@ def create_app(settings: ClassifierSettings, model: NspScorer | None = None) -> 
     app.state.sessions = sessions
     app.state.broker = broker
     app.state.model = model
+    app.state.scoring = scoring
+    app.state.review_threshold = settings.review_threshold
     app.state.review_sessions = ReviewSessions(settings.review_session_ttl_s)
     app.state.cookie_secure = settings.cookie_secure
     app.include_router(api.router)
     app.include_router(pages.router)
+    app.include_router(suggest.router)
     install_error_handlers(app)
     return app

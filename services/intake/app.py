@@ -10,14 +10,18 @@ from collections import OrderedDict
 from fastapi import FastAPI
 from prometheus_client import Counter
 
-from services.intake import login, tokens, user_admin, web, web_parts, web_upload
+from services.intake import login, tokens, user_admin, web, web_nsp, web_parts, web_upload
 from services.intake.api import router
+from services.intake.api_reports import router as reports_router
 from services.intake.batching import GroupCommit, ReceiptWriter
 from services.intake.limits import RateLimiter
+from services.intake.nsp_events import register_nsp_handlers, run_consumer
+from services.intake.peer_tokens import PeerTokens
 from services.intake.receipts import ReceiptClient
 from services.intake.relay import OutboxRelay
 from services.intake.service import Intake
 from services.intake.settings import IntakeSettings
+from services.intake.suggestions import SuggestionClient
 from services.intake.throttle import LoginThrottle
 from services.intake.users import SessionRules
 from shared.auth import TokenCache
@@ -34,7 +38,13 @@ def create_app(settings: IntakeSettings) -> FastAPI:
     engine = create_engine(settings.db_url)
     sessions = session_factory(engine)
     broker = create_broker(settings)
-    receipts = ReceiptClient(settings.aggregator_base, sessions)
+    peer_tokens = PeerTokens(sessions)
+    receipts = ReceiptClient(settings.aggregator_base, peer_tokens)
+    suggestions = SuggestionClient(settings.classifier_base, peer_tokens)
+    # The classifier's events for receipts: a broker client of its own, so that accepting reports
+    # never waits for this consumer to connect.
+    nsp_broker = create_broker(settings)
+    register_nsp_handlers(nsp_broker, settings, sessions)
     receipt_store = ReceiptWriter(engine)
     receipt_batches = GroupCommit(receipt_store.store)  # group commit of concurrent requests
     relay = OutboxRelay(engine, broker, settings, settings.outbox_interval_s)
@@ -44,6 +54,7 @@ def create_app(settings: IntakeSettings) -> FastAPI:
         if settings.republish_on_start:  # the embedded broker lost its memory: send everything again
             await relay.forget_published()
         background.append(asyncio.create_task(relay.run()))
+        background.append(asyncio.create_task(run_consumer(nsp_broker)))
 
     async def on_stop() -> None:
         await receipt_batches.drain()
@@ -51,6 +62,8 @@ def create_app(settings: IntakeSettings) -> FastAPI:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await nsp_broker.stop()
+        await suggestions.close()
         await receipts.close()
         await receipt_store.close()
 
@@ -103,15 +116,19 @@ def create_app(settings: IntakeSettings) -> FastAPI:
         idempotency_ttl_s=settings.idempotency_ttl_s,
         accepted=REPORTS_ACCEPTED,
     )
+    app.state.suggestions = suggestions
+    app.state.nsp_broker = nsp_broker
     app.state.upload_jobs = OrderedDict()
     app.state.upload_tasks = set()
     app.state.upload_parsing = set()  # users whose file is being read: one each (web_upload.py)
     app.include_router(router)
+    app.include_router(reports_router)
     app.include_router(tokens.router)
     app.include_router(user_admin.router)
     login.install(app)
     app.include_router(web_parts.router)
     app.include_router(web_upload.router)
+    app.include_router(web_nsp.router)
     web.install_web(app)
     install_error_handlers(app)
     return app

@@ -23,4 +23,5 @@ def auto_refresh_round(request: Request) -> int | None:
 
 def refresh_in(response: Response, path: str, rounds: int, seconds: int = 2) -> None:
     """Reload the page shortly: an HTTP Refresh header, as the pages run no scripts (CSP)."""
-    response.headers["Refresh"] = f"{seconds}; url={path}?runda={rounds + 1}"
+    joiner = "&" if "?" in path else "?"
+    response.headers["Refresh"] = f"{seconds}; url={path}{joiner}runda={rounds + 1}"

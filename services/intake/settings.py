@@ -24,6 +24,10 @@ class IntakeSettings(RucnetSettings):
         default=None, description="where receipts ask how far a report has come (default: local port)"
     )
     aggregator_port: int = 8002
+    classifier_url: str | None = Field(
+        default=None, description="where the upload's dry run asks for NSP suggestions (default: local port)"
+    )
+    classifier_port: int = 8001
     cookie_secure: bool = Field(default=False, description="mark the session cookie Secure (behind HTTPS)")
     session_ttl_s: int = Field(
         default=8 * 3600, ge=60, description="a login ends this long after its last request (sliding)"
@@ -52,3 +56,7 @@ class IntakeSettings(RucnetSettings):
     @property
     def aggregator_base(self) -> str:
         return (self.aggregator_url or f"http://127.0.0.1:{self.aggregator_port}").rstrip("/")
+
+    @property
+    def classifier_base(self) -> str:
+        return (self.classifier_url or f"http://127.0.0.1:{self.classifier_port}").rstrip("/")

@@ -61,6 +61,7 @@ class DryRun:
     errors: list[RowError] = field(default_factory=list)
     rows: int = 0
     examples: list[int] = field(default_factory=list)  # rows that are the template's example
+    report_rows: list[list[int]] = field(default_factory=list)  # each report's spreadsheet rows
 
     @property
     def insatser(self) -> int:
@@ -172,6 +173,7 @@ def dry_run(
         overflow = report_draft_overflow(report, max_message_bytes)
         if overflow is None:
             result.reports.append(report)
+            result.report_rows.append([n for n, _v in members])
         else:
             result.errors.extend(RowError(n, "Ref", overflow.message().split(" / ")[0]) for n, _v in members)
     result.errors.sort(key=lambda e: (e.row, e.column))

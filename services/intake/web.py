@@ -29,8 +29,10 @@ from services.intake.forms import (
     report_values,
 )
 from services.intake.period import Period, current_period, year_of
+from services.intake.receipt_page import AREA_SAVED, receipt_context
 from services.intake.receipts import ReceiptClient
 from services.intake.refresh import auto_refresh_round, refresh_in
+from services.intake.report_view import area_progress, load_report
 from services.intake.service import accept_report
 from services.intake.store import latest_submissions, submission_versions
 from services.intake.users import SessionUser, resolve_session, same_token
@@ -130,6 +132,7 @@ def render(
         "user": user,
         "ruc_names": {r.id: r.host for r in reference.ruc},
         "ruc_list": reference.ruc,
+        "nsp_names": {a.code: a.name_sv for a in reference.nsp_areas},
     }
     return templates.TemplateResponse(request, name, base | context, status_code=status_code)
 
@@ -175,7 +178,9 @@ async def report_list(request: Request, user: Annotated[SessionUser, Depends(rep
     sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
     async with sessions() as session:
         rows = await latest_submissions(session, user.ruc_id if user.role == "ruc" else None)
-    return render(request, "reports.html", user, reports=rows)
+    progress = await area_progress(sessions, user.ruc_id if user.role == "ruc" else None, rows)
+    awaiting = sum(p.awaiting for p in progress.values())
+    return render(request, "reports.html", user, reports=rows, progress=progress, awaiting=awaiting)
 
 
 def _new_form(period: Period) -> dict[str, Any]:
@@ -263,41 +268,29 @@ async def _restore_report(request: Request, user: SessionUser, form: FormData, p
 async def receipt(
     request: Request, report_id: str, user: Annotated[SessionUser, Depends(reporter)]
 ) -> Response:
-    versions = await _own_versions(request, user, report_id)
-    if versions is None:
+    report = await load_report(request.app.state.sessions, user.role, user.ruc_id, report_id)
+    if report is None:
         return _missing_report(request, user)
-    latest = versions[-1]
-    event = json.loads(latest.event_json)
+    latest = report.latest
     client: ReceiptClient = request.app.state.receipts
     status = await client.status(
         user.ruc_id if user.role == "ruc" else None, latest.report_id, latest.event_id
     )
     rounds = auto_refresh_round(request)
-    failed = latest.failed_at is not None  # the relay could not send it on: waiting would be in vain
-    refreshing = rounds is not None and not failed and not (status and status.get("counted"))
-    reference = load_reference()
-    areas = {a.code: a.name_sv for a in reference.nsp_areas}
-    on = dt.date(latest.year, 12, 31)
-    counted = {i["ref"]: i for i in (status or {}).get("insatser", [])}
+    context = receipt_context(report, status, load_reference(), auto_refresh=rounds is not None)
+    message = request.query_params.get("omrade")
     page = render(
         request,
         "receipt.html",
         user,
-        refreshing=refreshing,
-        report=latest,
-        versions=versions,
-        event=event,
-        status=status,
-        counted=counted,
-        areas=areas,
-        form_names={f.code: f.name_on(on) for f in reference.school_forms},
+        just_sent=request.query_params.get("skickad") == "1" and message is None,
+        area_saved=AREA_SAVED.get(message or ""),
         statuses=dict(STATUSES),
-        just_sent=request.query_params.get("skickad") == "1",
-        acknowledged=latest.published_at is not None,  # the relay marks it once the broker has it
-        failed=failed,
+        **context,
     )
-    if refreshing and rounds is not None:
-        refresh_in(page, f"/rapporter/{latest.report_id}", rounds)
+    if context["refreshing"] and rounds is not None:  # a message about the area stays on reload
+        saved = f"?omrade={message}" if message in AREA_SAVED else ""
+        refresh_in(page, f"/rapporter/{latest.report_id}{saved}", rounds)
     return page
 
 

@@ -18,6 +18,7 @@ from services.intake.refresh import auto_refresh_round, refresh_in
 from services.intake.service import accept_report
 from services.intake.sheets import UnreadableFile, read_rows
 from services.intake.upload import DryRun, csv_template, dry_run, xlsx_template
+from services.intake.upload_suggestions import RowArea, row_areas, rows_without_area, suggest_for
 from services.intake.users import SessionUser
 from services.intake.web import checked_form, render, reporter, scope_ruc
 from shared.offload import BoundedThreads
@@ -46,6 +47,8 @@ class UploadJob:
     started: bool = False
     failure: str | None = None
     created: float = field(default_factory=time.monotonic)
+    areas: list[RowArea] = field(default_factory=list)  # a clean dry run's NSP area per row
+    no_suggestions: bool = False  # the classifier could not be asked
 
     @property
     def done(self) -> bool:
@@ -122,12 +125,22 @@ async def upload_dry_run(request: Request, user: Annotated[SessionUser, Depends(
         empty = f"Filen har inga insatser att skicka{example}. Skriv en rad per insats under rubrikraden."
         return render(request, "upload.html", user, 422, job=None, job_id=None, error=empty)
     job = UploadJob(user.user_id, ruc_id, upload.filename, result)
+    if not result.errors:
+        await _with_areas(request.app, job)
     job_id = _keep(request.app, job)
     if job_id is None:
         busy = "Servern har för många uppladdningar just nu. Försök igen om en stund."
         return render(request, "upload.html", user, 503, job=None, job_id=None, error=busy)
     code = 422 if result.errors else 200
     return render(request, "upload.html", user, code, job=job, job_id=job_id, error=None)
+
+
+async def _with_areas(app: FastAPI, job: UploadJob) -> None:
+    """The NSP area each row would get: declared, or the classifier's suggestion."""
+    asked = bool(rows_without_area(job.result))
+    suggestions = await suggest_for(app.state.suggestions, job.ruc_id, job.result) if asked else []
+    job.no_suggestions = suggestions is None
+    job.areas = row_areas(job.result, suggestions)
 
 
 def _own_job(request: Request, user: SessionUser, job_id: str) -> UploadJob:

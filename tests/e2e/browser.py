@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -50,3 +52,61 @@ def check_page(page: Any, name: str, axe: str) -> None:
         for v in result["violations"]
     ]
     assert violations == [], f"{name} at {width} px: {json.dumps(violations, ensure_ascii=False)}"
+
+
+# Every visible element: its box must lie within the viewport, and its content within its box (a
+# cell whose text is wider than the cell, or a region that scrolls sideways, counts as cut). Boxes
+# put off-screen or shrunk to a pixel on purpose (the skip link, visually hidden text) are left out.
+_BOXES_OUTSIDE = """() => {
+  const width = document.documentElement.clientWidth, found = [];
+  const clipped = el => {
+    for (let up = el; up; up = up.parentElement) {
+      const style = getComputedStyle(up);
+      if (style.clip !== 'auto' && style.clip !== '' || style.clipPath !== 'none') return true;
+    }
+    return false;
+  };
+  for (const el of document.querySelectorAll('body *')) {
+    const style = getComputedStyle(el), box = el.getBoundingClientRect();
+    if (style.display === 'none' || style.visibility === 'hidden' || box.width <= 1 || box.height <= 1) continue;
+    if (clipped(el)) continue;
+    if (style.position === 'absolute' && box.right <= 0) continue;
+    const cut = el.clientWidth > 0 && el.scrollWidth > el.clientWidth + 1;
+    if (box.left < -0.5 || box.right > width + 0.5 || cut) {
+      const name = el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') + (el.className ? '.' + el.className : '');
+      found.push(`${name} [${Math.round(box.left)}, ${Math.round(box.right)}] content ${el.scrollWidth}/${el.clientWidth}`);
+    }
+  }
+  return found;
+}"""
+
+
+def assert_boxes_fit(page: Any, name: str) -> None:
+    """No element outside the viewport's width or cut inside its own box (not only the page's
+    scroll width: a table in a scrolling region leaves that at 0 while its columns are hidden)."""
+    outside = page.evaluate(_BOXES_OUTSIDE)
+    assert outside == [], f"{name} at {page.viewport_size['width']} px: {outside[:10]}"
+
+
+@contextmanager
+def reloads_held(page: Any) -> Iterator[None]:
+    """The page as served, but its HTTP ``Refresh`` not obeyed: a page that reloads itself every
+    2 s can be checked (axe, boxes, screenshot) without being replaced halfway through."""
+
+    def strip(route: Any) -> None:
+        response = route.fetch()
+        headers = {k: v for k, v in response.headers.items() if k.lower() != "refresh"}
+        route.fulfill(response=response, headers=headers)
+
+    page.route("**/rapporter/**", strip)
+    try:
+        page.reload()
+        yield
+    finally:
+        page.unroute("**/rapporter/**", strip)
+
+
+def wait_until_settled(page: Any) -> None:
+    """A receipt reloads itself until its report is classified and counted: wait for that."""
+    page.locator("#steg-raknad", has_text="Räknad: ja").wait_for(timeout=90_000)
+    page.locator("#uppdateras").wait_for(state="detached", timeout=90_000)

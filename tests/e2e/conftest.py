@@ -87,6 +87,17 @@ class DevStack:
         return result.stdout
 
 
+def page_stack(tmp: Path) -> DevStack:
+    """A `rucnet dev` (not started) on free ports with its data dir under ``tmp``, its outbox
+    relay quick: what the browser tests share across a module."""
+    env = dict(os.environ) | {
+        f"RUCNET_{name}_PORT": str(free_port()) for name in ("KAFKA", "INTAKE", "CLASSIFIER", "AGGREGATOR")
+    }
+    env |= {"RUCNET_DATA_DIR": str(tmp / "data"), "RUCNET_OUTBOX_INTERVAL_S": "0.5"}
+    env.pop("RUCNET_DATABASE_URL", None)
+    return DevStack(tmp / "data", env, tmp / "dev.log")
+
+
 @pytest.fixture
 def dev_stack(tmp_path: Path) -> Iterator[DevStack]:
     env = dict(os.environ) | {

@@ -156,7 +156,7 @@ async def test_a_ruc_user_reports_two_insatser_in_the_browser_and_the_counts_mov
             await expect(page.locator("#steg-mottagen")).to_contain_text("Mottagen")
             # the receipt reloads itself until the report is counted
             await expect(page.locator("#steg-raknad")).to_contain_text("Räknad: ja", timeout=30_000)
-            await expect(page.locator("table").first).to_contain_text("Nyanlända och flerspråkiga")
+            await expect(page.locator("#insats-1 .nsp")).to_contain_text("Nyanlända och flerspråkiga")
 
             await page.get_by_role("link", name="Alla rapporter").click()
             await expect(page.locator("table")).to_contain_text("Exempelkommun")

@@ -89,6 +89,7 @@ def test_the_declared_publications_are_the_topics_the_services_code_names(servic
     named = {getattr(topics, name) for name in re.findall(r"\btopics\.([A-Z_]+)\b", source)}
     named.discard(topics.CLASSIFIER_GROUP)
     named.discard(topics.AGGREGATOR_GROUP)
+    named.discard(topics.INTAKE_GROUP)
     if re.search(r"\b(parse_record_or_dead_letter|dead_letter_record)\(", source):
         named.add(topics.DEAD_LETTERS)
     subscribed = set(subscribed_topics(service_broker(service)))

@@ -77,7 +77,8 @@ class RelayedAfterEachRequest:
 
 @asynccontextmanager
 async def intake_app(sqlite_url: str, tmp_path: Path, **extra: Any) -> AsyncIterator[Intake]:
-    kw: Any = test_settings("memory", sqlite_url, tmp_path, aggregator_url="http://127.0.0.1:9", **extra)
+    kw: Any = test_settings("memory", sqlite_url, tmp_path, aggregator_url="http://127.0.0.1:9",
+                            classifier_url="http://127.0.0.1:9", **extra)  # fmt: skip
     app = create_app(IntakeSettings(**kw))
     submitted = collect(app.state.broker, topics.REPORTS_SUBMITTED)
     attendance = collect(app.state.broker, topics.ATTENDANCE_REPORTED)
