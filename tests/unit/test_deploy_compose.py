@@ -59,7 +59,8 @@ def test_env_file(directory: Path) -> Path:
     lines = []
     for line in (ROOT / ".env.example").read_text(encoding="utf-8").splitlines():
         name = line.split("=", 1)[0]
-        lines.append(f"{name}=test-{name.lower().replace('_', '-')}" if name in SECRETS else line)
+        secret = f"test-{name.lower().replace('_', '-')}-{'x' * 32}"  # secrets are at least 32 characters
+        lines.append(f"{name}={secret}" if name in SECRETS else line)
     path = directory / "test.env"
     lines.append(f"RUCNET_ENV_FILE={path}")
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
