@@ -27,6 +27,10 @@ def demo(
     ] = None,
 ) -> None:
     """Submit a year's data set through the running system's API as the 18 RUC would."""
+    if tokens_file is None:  # the tokens are made in the data dir's database: it must exist
+        from rucnet import datadir
+
+        datadir.use_existing()
     from rucnet.dataset2020 import COMPLETED_TOTAL_2020, STARTED_TOTAL_2020
     from rucnet.demo import (
         Urls,
@@ -57,9 +61,6 @@ def demo(
     if tokens_file is not None:
         tokens, national_token = read_tokens(tokens_file)
     else:
-        from rucnet import datadir
-
-        datadir.use_existing()
         ruc_ids = sorted(load_reference().ruc_ids)
         tokens, national_token = asyncio.run(create_tokens(RucnetSettings().db_url, ruc_ids))
     with progress_bar() as progress:

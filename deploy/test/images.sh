@@ -55,7 +55,9 @@ build_standin postgres localhost/rucnet-test/postgres:15
 build_standin prometheus localhost/rucnet-test/prometheus:2
 build_standin kafka localhost/rucnet-test/kafka:4.1.1
 
-for target in runtime intake classifier aggregator; do
+# The build stage is tagged too: untagged, its layers (the dependencies) would be pruned as
+# dangling and the next run would install every dependency again.
+for target in build runtime intake classifier aggregator; do
     log "building rucnet/$target:$TAG"
     podman build -q --format docker -f "$ROOT/deploy/docker/Dockerfile" --target "$target" \
         --build-arg PYTHON_IMAGE=localhost/rucnet-test/python:3.11 \
@@ -63,5 +65,6 @@ for target in runtime intake classifier aggregator; do
         --ignorefile "$ROOT/deploy/docker/Dockerfile.dockerignore" \
         -t "rucnet/$target:$TAG" "$ROOT" >/dev/null
 done
-podman image prune -f >/dev/null  # the previous run's rucnet layers
+# Earlier runs' rucnet layers, once a week old; younger ones are the build cache of the next run.
+podman image prune -f --filter until=168h >/dev/null 2>&1 || true
 log "images ready"
