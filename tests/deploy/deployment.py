@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 OVERRIDE = ROOT / "deploy" / "test" / "compose.podman.yml"
@@ -84,6 +85,7 @@ class Deployment:
     project: str = os.environ.get("RUCNET_DEPLOY_TEST_PROJECT", "rucnet-deploy-test")
 
     def __post_init__(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
         self.ports = {name: free_port() for name in ("intake", "classifier", "aggregator", "prometheus")}
         self.env_file = self.directory / ".env"
         self.env = write_env_file(
@@ -150,7 +152,14 @@ class Deployment:
         return data
 
     def services(self) -> list[str]:
-        return self.compose("config", "--services").stdout.split()
+        """The services `up` starts: those of no profile and those of this deployment's profiles
+        (`config --services` of compose 1.29 lists every profile's)."""
+        services = yaml.safe_load(self.compose("config").stdout)["services"]
+        return sorted(
+            name
+            for name, s in services.items()
+            if not s.get("profiles") or set(s["profiles"]) & set(self.profiles)
+        )
 
     def health(self, service: str) -> str:
         state = self.container(service)["State"]
