@@ -198,3 +198,27 @@ def test_a_backup_restores_as_the_runbook_says_and_the_rebuild_recounts_what_cam
     TIMINGS.append(("restore from pg_dump and rebuild", time.monotonic() - started))
     wait_national(deployment, created["skolverket"], 2024, (4, 0))
     assert national(deployment, created["skolverket"], 2020) == (172, 141)
+
+
+def test_rotating_the_pseudonym_secret_recreates_the_services_which_count_on(
+    deployment: Deployment, tokens: tuple[Path, dict[str, Any]]
+) -> None:
+    """docs/operations.md, "Rotating the pseudonym secret": a new value in .env, then `up -d`."""
+    _, created = tokens
+    services = ("intake", "classifier", "aggregator")
+    before = {service: deployment.container(service)["Id"] for service in services}
+    secret = "rotated-" + deployment.env["RUCNET_PSEUDONYM_SECRET"]
+    lines = deployment.env_file.read_text(encoding="utf-8").splitlines()
+    rotated = [
+        f"RUCNET_PSEUDONYM_SECRET={secret}" if line.startswith("RUCNET_PSEUDONYM_SECRET=") else line
+        for line in lines
+    ]
+    deployment.env_file.write_text("\n".join(rotated) + "\n", encoding="utf-8")
+    timed("up -d with the rotated secret")(deployment.up)
+    timed("healthy with the rotated secret")(deployment.wait_healthy)
+    for service in services:
+        container = deployment.container(service)
+        assert container["Id"] != before[service], f"{service} was not recreated"
+        assert f"RUCNET_PSEUDONYM_SECRET={secret}" in container["Config"]["Env"]
+    submit(deployment, created["ruc"]["gu"], reports(2025, "gu", 2))
+    wait_national(deployment, created["skolverket"], 2025, (2, 0))
