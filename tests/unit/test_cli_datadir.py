@@ -113,3 +113,16 @@ def test_tokens_that_are_not_what_demo_tokens_prints_are_refused(elsewhere: Path
     bad.write_text('{"gu": "t1"}', encoding="utf-8")
     with pytest.raises(typer.BadParameter, match="rucnet demo-tokens"):
         read_tokens(bad)
+
+
+def test_an_existing_data_dir_open_to_others_is_tightened_to_its_owner(
+    elsewhere: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rucnet import datadir
+
+    data = elsewhere / ".rucnet"
+    data.mkdir(mode=0o755)
+    data.chmod(0o755)  # whatever the umask: made by hand, or by an older version
+    monkeypatch.setenv("RUCNET_DATA_DIR", str(data))
+    assert datadir.use_existing() == data.resolve()
+    assert data.stat().st_mode & 0o777 == 0o700
