@@ -69,8 +69,11 @@ def test_grafana_would_read_the_provisioned_dashboards_where_they_are_mounted(de
     config = yaml.safe_load(
         Deployment(deployment.directory / "grafana", profiles=("grafana",)).compose("config").stdout
     )
-    volumes = config["services"]["grafana"]["volumes"]
-    binds = {v["target"]: Path(v["source"]) for v in volumes if v["type"] == "bind"}
+    binds = {}
+    for volume in config["services"]["grafana"]["volumes"]:  # compose 1.29 prints "source:target:mode"
+        source, target = volume.split(":")[:2] if isinstance(volume, str) else (volume["source"], volume["target"])
+        if source.startswith("/"):
+            binds[target] = Path(source)
     provisioning = binds["/etc/grafana/provisioning"]
     providers = yaml.safe_load((provisioning / "dashboards" / "rucnet.yaml").read_text(encoding="utf-8"))
     for provider in providers["providers"]:
