@@ -71,7 +71,9 @@ def test_grafana_would_read_the_provisioned_dashboards_where_they_are_mounted(de
     )
     binds = {}
     for volume in config["services"]["grafana"]["volumes"]:  # compose 1.29 prints "source:target:mode"
-        source, target = volume.split(":")[:2] if isinstance(volume, str) else (volume["source"], volume["target"])
+        source, target = (
+            volume.split(":")[:2] if isinstance(volume, str) else (volume["source"], volume["target"])
+        )
         if source.startswith("/"):
             binds[target] = Path(source)
     provisioning = binds["/etc/grafana/provisioning"]
