@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 KAFKA_LIB := .cache/kafka/4.1.1/lib
 
-.PHONY: install system-deps browser-deps kafka run demo test lint unit integration e2e bench lock clean
+.PHONY: install system-deps deploy-deps browser-deps kafka run demo test deploy-test lint unit integration e2e bench lock clean
 
 install: $(STAMP)
 
@@ -19,7 +19,8 @@ $(STAMP): requirements.lock pyproject.toml
 
 # What the tests need from the system, from Debian's packages: PostgreSQL's server binaries (the
 # tests start a throwaway cluster of their own), Java 17 and Maven (Apache Kafka from Maven Central),
-# Chromium and npm (browser tests) and docker-compose (the compose file's checks). Each is asked for
+# Chromium and npm (browser tests), docker-compose (the compose file's checks) and promtool (the
+# alert rules' checks and unit tests, from Debian's prometheus). Each is asked for
 # only when its tool is missing, package by package: a machine whose Node.js brings its own npm must
 # not be given Debian's npm (the two conflict and apt then installs nothing at all).
 missing = $(if $(shell which $(1) 2>/dev/null),,$(2))
@@ -29,12 +30,25 @@ MISSING_PACKAGES := $(strip \
   $(call missing,mvn,maven) \
   $(call missing,chromium,chromium) \
   $(call missing,npm,npm) \
-  $(call missing,docker-compose,docker-compose))
+  $(call missing,docker-compose,docker-compose) \
+  $(call missing,promtool,prometheus))
 system-deps:
 ifneq ($(MISSING_PACKAGES),)
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(MISSING_PACKAGES)
 else
-	@echo "system-deps: PostgreSQL, Java, Maven, Chromium, npm and docker-compose are all present"
+	@echo "system-deps: PostgreSQL, Java, Maven, Chromium, npm, docker-compose and promtool are all present"
+endif
+
+# What `make deploy-test` adds: podman (runc: crun refuses hybrid cgroups), debootstrap for the
+# base image, curl for podman's API socket; each only when missing, as above.
+MISSING_DEPLOY_PACKAGES := $(strip \
+  $(call missing,podman,podman) \
+  $(call missing,runc,runc) \
+  $(call missing,debootstrap,debootstrap) \
+  $(call missing,curl,curl))
+deploy-deps: system-deps
+ifneq ($(MISSING_DEPLOY_PACKAGES),)
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(MISSING_DEPLOY_PACKAGES)
 endif
 
 # Apache Kafka 4.1.1 and its runtime dependencies, pinned in deploy/kafka/pom.xml, copied from Maven
@@ -65,6 +79,11 @@ lint: install
 
 test: install system-deps kafka browser-deps lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+# The real docker-compose.yml under podman + docker-compose, tested from outside (tests/deploy,
+# which `make test` does not collect); see deploy/test/run.sh and docs/operations.md.
+deploy-test: install deploy-deps
+	deploy/test/run.sh
 
 unit: install
 	$(BIN)/python -m pytest -q tests/unit

@@ -15,7 +15,8 @@ app = typer.Typer(
     help="rucnet: reporting for Sweden's school-development network (RUC).", no_args_is_help=True
 )
 # Commands that act on a running system's data: they find it by the data-dir rule or stop.
-USES_EXISTING_DATA = {"token", "user", "deadline", "dlq", "aggregates", "report", "demo", "outbox"}
+# (`rucnet demo` too, unless it is given --tokens: it then only talks to the services' APIs.)
+USES_EXISTING_DATA = {"token", "user", "deadline", "dlq", "aggregates", "report", "demo-tokens", "outbox"}
 token_app = typer.Typer(help="API tokens for RUC staff and Skolverket.", no_args_is_help=True)
 app.add_typer(token_app, name="token")
 

@@ -28,6 +28,10 @@ CONSUMER_LAG = Gauge(
     "Messages behind the partition's high watermark after the last handled message",
     ["topic", "partition"],
 )
+# Set at every health check (compose probes /healthz every 15 s): the alerts' "broker away".
+DEPENDENCY_UP = Gauge(
+    "rucnet_dependency_up", "1 while the last health check reached the dependency, else 0", ["dependency"]
+)
 
 
 def count_published(destination: str, body: Any) -> None:

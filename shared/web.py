@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from shared.auth import Principal, TokenCache, hash_token, resolve_token_hash
 from shared.db import ping
 from shared.guards import BodySizeLimit, RejectNul, SecurityHeaders
+from shared.metrics import DEPENDENCY_UP
 
 _bearer = HTTPBearer(auto_error=False)
 log = logging.getLogger("rucnet.web")
@@ -132,6 +133,8 @@ class Readiness:
         wait_s = 0.25 if self.serves_without_broker else 2.5
         broker_ok, db_ok = await asyncio.gather(self._broker_ok(wait_s=wait_s), ping(self.engine))
         result: dict[str, Any] = {"broker": broker_ok, "database": db_ok}
+        DEPENDENCY_UP.labels("broker").set(int(broker_ok))
+        DEPENDENCY_UP.labels("database").set(int(db_ok))
         for name, probe in self.extra.items():
             result[name] = await probe()
         if self.facts is not None:

@@ -32,12 +32,16 @@ from shared.broker import ensure_topics
 from shared.settings import RucnetSettings
 
 PG_DSN_VAR = "RUCNET_TEST_PG_ADMIN_DSN"
+# tests/deploy test a compose deployment that `make deploy-test` (deploy/test/run.sh) brings up,
+# and only then: plain `pytest` / `make test` never collects them.
+DEPLOY_TEST = bool(os.environ.get("RUCNET_DEPLOY_TEST"))
+collect_ignore = [] if DEPLOY_TEST else ["deploy"]
 TANSU_BOOTSTRAPS: set[str] = set()  # brokers without an idempotent producer
 _LOCAL_PG: list[LocalPostgres] = []
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    if os.environ.get(PG_DSN_VAR):
+    if os.environ.get(PG_DSN_VAR) or DEPLOY_TEST:  # the deployment brings its own PostgreSQL
         return
     cluster = LocalPostgres(Path(tempfile.mkdtemp(prefix="rucnet-test-pg-")))
     cluster.start()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI
 
 from services.aggregator import attendance, completeness, read_api, receipts, ruc_activation
+from services.aggregator.deadline_metrics import DeadlineGauges
 from services.aggregator.handlers import register_handlers
 from services.aggregator.settings import AggregatorSettings
 from shared.broker import create_broker
@@ -18,7 +19,14 @@ def create_app(settings: AggregatorSettings) -> FastAPI:
     sessions = session_factory(engine)
     broker = create_broker(settings)
     register_handlers(broker, settings, sessions)
-    app = service_app("rucnet aggregator", engine, broker, max_body_bytes=settings.max_body_bytes)
+    gauges = DeadlineGauges(sessions)
+
+    async def on_start() -> None:
+        gauges.start()
+
+    app = service_app(
+        "rucnet aggregator", engine, broker, on_start, gauges.stop, max_body_bytes=settings.max_body_bytes
+    )
     app.state.sessions = sessions
     stats = APIRouter(prefix="/api/v1/stats")  # the counts' read API, attendance's figures
     stats.include_router(read_api.router)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import typer
 from typer.testing import CliRunner
 
 from rucnet.cli import app
@@ -35,7 +36,7 @@ def test_rucnet_data_dir_wins_over_a_nearby_folder(elsewhere: Path, monkeypatch:
 
 
 @pytest.mark.parametrize(
-    "args", [["token", "list"], ["report", "--year", "2020", "--out", "x"], ["demo", "2020"]]
+    "args", [["token", "list"], ["report", "--year", "2020", "--out", "x"], ["demo", "2020"], ["demo-tokens"]]
 )
 def test_without_data_a_command_says_so_and_creates_nothing(elsewhere: Path, args: list[str]) -> None:
     result = runner.invoke(app, args)
@@ -87,6 +88,31 @@ def test_the_demo_says_when_the_system_is_not_running(
     assert result.exit_code == 1
     assert "Not running: intake" in result.output
     assert "rucnet dev" in result.output
+
+
+def test_the_demo_with_tokens_from_demo_tokens_needs_no_data_dir(
+    elsewhere: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A deployment's database is not reachable from here: the demo only talks to the APIs."""
+    from rucnet.embedded_broker import free_port
+
+    for name in ("INTAKE", "CLASSIFIER", "AGGREGATOR"):
+        monkeypatch.setenv(f"RUCNET_{name}_PORT", str(free_port()))
+    tokens = elsewhere / "demo-tokens.json"
+    tokens.write_text('{"ruc": {"gu": "t1"}, "skolverket": "t2"}', encoding="utf-8")
+    result = runner.invoke(app, ["demo", "2020", "--tokens", str(tokens)])
+    assert result.exit_code == 1
+    assert "Not running: intake" in result.output
+    assert not any(elsewhere.parent.rglob(".rucnet"))
+
+
+def test_tokens_that_are_not_what_demo_tokens_prints_are_refused(elsewhere: Path) -> None:
+    from rucnet.cli_demo import read_tokens
+
+    bad = elsewhere / "bad.json"
+    bad.write_text('{"gu": "t1"}', encoding="utf-8")
+    with pytest.raises(typer.BadParameter, match="rucnet demo-tokens"):
+        read_tokens(bad)
 
 
 def test_an_existing_data_dir_open_to_others_is_tightened_to_its_owner(
