@@ -23,6 +23,7 @@ from services.classifier.rules import Scored
 from shared.events import AreaScore
 
 _worker_model: NspScorer | None = None
+INLINE_TEXTS = 24  # texts scored on the event loop itself (≈ 1–2 ms with the n-gram model)
 
 
 def _load(model: NspScorer) -> None:
@@ -67,11 +68,13 @@ def _scored(plain: Plain) -> Scored:
 
 
 class ScoringPool:
-    """``score_batch`` of ``model`` in ``workers`` processes (0: a thread of this process)."""
+    """``score_batch`` of ``model`` in ``workers`` processes (0: a thread of this process); a batch
+    of at most ``inline`` texts right on the event loop."""
 
-    def __init__(self, model: NspScorer, workers: int) -> None:
+    def __init__(self, model: NspScorer, workers: int, inline: int = INLINE_TEXTS) -> None:
         self.model = model
         self.workers = workers
+        self.inline = inline
         self._pool: Executor | None = None
 
     async def start(self) -> None:
@@ -83,13 +86,23 @@ class ScoringPool:
                 initializer=_load,
                 initargs=(self.model,),
             )
-            await asyncio.gather(*(self.score_batch([("", None)]) for _ in range(self.workers)))
+            await asyncio.gather(*(self._in_worker([("", None)], None) for _ in range(self.workers)))
 
     async def score_batch(self, items: Items, areas: int | None = None) -> list[Scored]:
-        """The model's ``score_batch``, each text's ranked areas cut to the best ``areas``."""
-        if self._pool is None:
+        """The model's ``score_batch``, each text's ranked areas cut to the best ``areas``.
+
+        A few texts are scored right here: ≈ 1 ms with the n-gram model, less than handing them
+        to a worker and back costs (a lone report's latency); more go to the workers."""
+        if self._pool is not None and len(items) > self.inline:
+            return await self._in_worker(items, areas)
+        if len(items) <= self.inline:
+            scores = self.model.score_batch(items)
+        else:
             scores = await asyncio.to_thread(self.model.score_batch, items)
-            return [dataclasses.replace(s, areas=s.areas[:areas]) for s in scores]
+        return [dataclasses.replace(s, areas=s.areas[:areas]) for s in scores]
+
+    async def _in_worker(self, items: Items, areas: int | None) -> list[Scored]:
+        assert self._pool is not None
         try:
             plain = await asyncio.get_running_loop().run_in_executor(self._pool, _score, items, areas)
         except BrokenProcessPool:  # a worker died (OOM killer, signal): new ones, and raise
