@@ -191,6 +191,20 @@ def print_figures(
         for name, rate in stages.named().items():
             figure(f"stage alone: {name}", rate, "insatser/s")
         slowest = min((r for r in stages.named().values() if not math.isnan(r)), default=math.nan)
+        figure(
+            "classifier alone, per second of its own CPU",
+            stages.classifier_cpu,
+            "insatser/s",
+            None,
+            "≥ 5 000",
+        )
+        figure(
+            "aggregator alone, per second of its own CPU",
+            stages.aggregator_cpu,
+            "insatser/s",
+            None,
+            "≥ 10 000",
+        )
         print(f"    classifier alone, wall time in: {stages.classifier_parts}")
         print(f"    aggregator alone, wall time in: {stages.aggregator_parts}")
         bound = next(k for k, v in stages.named().items() if v == slowest)
