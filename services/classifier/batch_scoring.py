@@ -71,9 +71,7 @@ def vectorise(model: NspModel, texts: Sequence[str]) -> csr_matrix:
         (np.ones(len(ids)), np.asarray(ids, dtype=np.int64), np.asarray(indptr, dtype=np.int64)),
         shape=(len(texts), len(words)),
     )
-    counts = (occurrences @ word_grams).tocsr()
-    counts.sum_duplicates()  # also sorts each row's columns
-    counts.eliminate_zeros()
+    counts = (occurrences @ word_grams).tocsr()  # a product has each column once per row, none zero
     row_of = np.repeat(np.arange(len(texts)), np.diff(counts.indptr))
     values = (np.log(counts.data) + 1.0) * np.asarray(model.vectorizer.idf_, dtype=np.float64)[counts.indices]
     norms = np.sqrt(np.bincount(row_of, weights=values * values, minlength=len(texts)))
@@ -90,7 +88,8 @@ def _allowed_mask(labels: tuple[str, ...], alloweds: Sequence[frozenset[str] | N
     return np.stack([masks[a] for a in alloweds]) if alloweds else np.zeros((0, len(labels)), dtype=bool)
 
 
-def _area(code: str, score: float) -> AreaScore:
+def area_score(code: str, score: float) -> AreaScore:
+    """``AreaScore(code=code, score=score)``, one shared instance per value (they are frozen)."""
     found = _AREA_SCORES.get((code, score))
     if found is None:
         found = _AREA_SCORES[(code, score)] = AreaScore(code=code, score=score)
@@ -162,7 +161,7 @@ def rank(
     ranked_values = np.take_along_axis(kept, order, axis=1).tolist()
     out = []
     for i, (columns, values) in enumerate(zip(order.tolist(), ranked_values, strict=True)):
-        ranked = tuple(_area(labels[c], round(v, 4)) for c, v in zip(columns, values, strict=True))
+        ranked = tuple(area_score(labels[c], round(v, 4)) for c, v in zip(columns, values, strict=True))
         if not readable[i]:
             out.append(Scored(ranked, UNREADABLE, readable=False))
             continue

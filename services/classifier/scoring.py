@@ -18,9 +18,9 @@ import threading
 from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
+from services.classifier.batch_scoring import area_score
 from services.classifier.protocol import Items, NspScorer
 from services.classifier.rules import Scored
-from shared.events import AreaScore
 
 _worker_model: NspScorer | None = None
 INLINE_TEXTS = 24  # texts scored on the event loop itself (≈ 1–2 ms with the n-gram model)
@@ -62,8 +62,7 @@ def _score(items: Items, areas: int | None) -> list[Plain]:
 
 def _scored(plain: Plain) -> Scored:
     areas, reasons, readable, foreign, uncertain, plausible = plain
-    # built from the worker's own AreaScores: valid already, so not validated a second time
-    ranked = tuple(AreaScore.model_construct(code=c, score=v) for c, v in areas)
+    ranked = tuple(area_score(c, v) for c, v in areas)  # shared instances, built once per value
     return Scored(ranked, reasons, readable, foreign, uncertain, plausible)
 
 
