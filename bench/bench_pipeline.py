@@ -29,6 +29,7 @@ from common import (
     running,
     settings_kw,
     started_brokers,
+    tokens_by_ruc,
     wait_for,
 )
 from latency_parts import latency_parts
@@ -38,7 +39,7 @@ from servers import Bench, environment
 from sqlalchemy import select
 from stages import AGGREGATOR_PARTS, CLASSIFIER_PARTS, StageRates, stage_rates
 from timed import Spent, per_call, reset, timed
-from workload import Probe, counted, report, submit_all
+from workload import RUCS, Probe, counted, report, submit_all
 
 from services.aggregator.app import create_app as aggregator_app
 from services.aggregator.settings import AggregatorSettings
@@ -79,6 +80,7 @@ class Run:
 
 
 async def throughput_then_latency(
+    url: str,
     intake: httpx.AsyncClient,
     gu: dict[str, str],
     bodies: list[dict[str, Any]],
@@ -97,7 +99,8 @@ async def throughput_then_latency(
             samples.append((time.monotonic() - started, value))
         return value
 
-    submitting = asyncio.create_task(submit_all(intake, gu, bodies))
+    by_ruc = await tokens_by_ruc(url, bodies)
+    submitting = asyncio.create_task(submit_all(intake, gu, bodies, by_ruc=by_ruc))
     await wait_for(sampled, insatser, timeout_s=3600)
     pipeline = insatser / (time.monotonic() - started)
     samples.append((time.monotonic() - started, insatser))
@@ -150,7 +153,7 @@ async def end_to_end(
                 clients = await stack.enter_async_context(running(*apps))
                 await consumers_joined(brokers)  # their first group join is start-up, not throughput
                 pipeline, accepted, quarters, sent, lags, calls, work = await throughput_then_latency(
-                    clients[0], gu, bodies, counted(probe_engine), latency_s, spent
+                    url, clients[0], gu, bodies, counted(probe_engine), latency_s, spent
                 )
         async with probe_engine.connect() as conn:
             rows = await conn.execute(
@@ -172,6 +175,7 @@ def print_figures(
     stages: StageRates | None,
     raw_latencies: list[float],
     processes: int,
+    rucs: int = 1,
 ) -> None:
     pipeline, latencies = figures.pipeline, figures.latencies
     where = (
@@ -180,8 +184,8 @@ def print_figures(
         else "the three services in this one process"
     )
     print(
-        f"pipeline, {n:,} insatser in reports of {per_report} (PostgreSQL, {bench.name}, {where}, "
-        f"{bench.partitions} partitions, fetch wait {fetch_wait_ms} ms)"
+        f"pipeline, {n:,} insatser in reports of {per_report} from {rucs} RUC (PostgreSQL, {bench.name}, "
+        f"{where}, {bench.partitions} partitions, fetch wait {fetch_wait_ms} ms)"
     )
     figure("end-to-end intake→classifier→aggregator", pipeline, "insatser/s", raw, "")
     figure("  of which: intake accepting them all", figures.accepted, "insatser/s")
@@ -247,10 +251,11 @@ async def main(
     latency_s: float,
     with_stages: bool,
     processes: int,
+    rucs: int,
     settings: dict[str, Any],
 ) -> None:
     n_reports = insatser // per_report
-    bodies = [report(per_report, s) for s in range(n_reports)]
+    bodies = [report(per_report, s, RUCS[s % rucs]) for s in range(n_reports)]
     with tempfile.TemporaryDirectory() as tmp:
         async with environment(Path(tmp)) as bench:
             fetch_wait = settings.get("kafka_fetch_max_wait_ms") or fetch_wait_ms(bench)
@@ -269,7 +274,16 @@ async def main(
             raw_latencies = await raw_round_trip(bench.bootstrap, RATE, latency_s, b"gu", *raw_args)
             stages = await stage_rates(bench, bodies, **settings) if with_stages else None
     print_figures(
-        bench, n_reports * per_report, per_report, fetch_wait, figures, raw, stages, raw_latencies, processes
+        bench,
+        n_reports * per_report,
+        per_report,
+        fetch_wait,
+        figures,
+        raw,
+        stages,
+        raw_latencies,
+        processes,
+        rucs,
     )
 
 
@@ -279,6 +293,13 @@ if __name__ == "__main__":
     parser.add_argument("--per-report", type=int, default=10)
     parser.add_argument("--latency-seconds", type=float, default=10)
     parser.add_argument("--no-stages", action="store_true", help="skip each stage's ceiling alone")
+    parser.add_argument(
+        "--rucs",
+        type=int,
+        default=1,
+        choices=range(1, len(RUCS) + 1),
+        help="reports from this many RUC (each its own key, so its own partition's order)",
+    )
     parser.add_argument(
         "--replicas",
         type=int,
@@ -301,4 +322,14 @@ if __name__ == "__main__":
         "kafka_batch_wait_ms": args.batch_wait_ms,
     }
     chosen = {k: v for k, v in overrides.items() if v is not None}
-    run(main(args.insatser, args.per_report, args.latency_seconds, not args.no_stages, args.replicas, chosen))
+    run(
+        main(
+            args.insatser,
+            args.per_report,
+            args.latency_seconds,
+            not args.no_stages,
+            args.replicas,
+            args.rucs,
+            chosen,
+        )
+    )

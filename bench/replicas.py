@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from aiokafka.admin import AIOKafkaAdminClient
 
 from rucnet.embedded_broker import free_port
 from shared import topics
 
 GROUPS = {"classifier": topics.CLASSIFIER_GROUP, "aggregator": topics.AGGREGATOR_GROUP}
+SETTLE_S = 15.0  # after every replica is healthy: their joins and rebalances (more under load)
 
 
 def service_env(settings: dict[str, Any]) -> dict[str, str]:
@@ -31,25 +31,10 @@ def service_env(settings: dict[str, Any]) -> dict[str, str]:
     }
 
 
-async def groups_stable(bootstrap: str, members: dict[str, int], timeout_s: float = 120.0) -> None:
-    """Until each group has its members and is Stable: their joins are start-up, not throughput."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            described = await admin.describe_consumer_groups(list(members))
-            # raw DescribeGroups rows: (error, group, state, protocol type, protocol, members, …)
-            ready = {
-                g[1]: g[2] == "Stable" and len(g[5]) >= members[g[1]] for d in described for g in d.groups
-            }
-            if all(ready.get(group) for group in members):
-                return
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"consumer groups not stable after {timeout_s}s: {ready}")
-            await asyncio.sleep(0.25)
-    finally:
-        await admin.close()
+async def settled(seconds: float = SETTLE_S) -> None:
+    """The replicas' group joins and the rebalances between them are start-up, not throughput.
+    (aiokafka 0.14 cannot decode Kafka 4's DescribeGroups answer, so the groups are not asked.)"""
+    await asyncio.sleep(seconds)
 
 
 def start(name: str, env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], int]:
@@ -86,7 +71,7 @@ async def replicas(settings: dict[str, Any], count: int, log_dir: Path) -> Async
             for i in range(count):
                 started.append(await asyncio.to_thread(start, name, env, log_dir / f"{name}-{i}.log"))
         await asyncio.gather(*(healthy(port) for _, port in started))
-        await groups_stable(settings["kafka_bootstrap"], dict.fromkeys(GROUPS.values(), count))
+        await settled()
         yield
     finally:
         for process, _ in started:

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from common import bearer, database, running, settings_kw
+from common import bearer, database, running, settings_kw, tokens_by_ruc
 from servers import Bench
 from timed import cpu_seconds, reset, shares, timed
 from workload import Probe, classified, counted, submit_all
@@ -107,7 +107,8 @@ async def stage_rates(bench: Bench, bodies: list[dict[str, Any]], **settings: An
         relay.run = held_back
         gu = await bearer(url, "ruc", "gu")
         async with running(intake) as (client,):
-            accept = insatser / await submit_all(client, gu, bodies)
+            by_ruc = await tokens_by_ruc(url, bodies)
+            accept = insatser / await submit_all(client, gu, bodies, by_ruc=by_ruc)
             started = time.monotonic()
             await drain_relay(relay)
             relayed = insatser / (time.monotonic() - started)
