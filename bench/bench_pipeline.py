@@ -221,8 +221,9 @@ def print_figures(
     print(f"  p50/p99 ms since the step before: {steps}")
     lag50, lag99 = percentile(figures.lags, 50), percentile(figures.lags, 99)
     print(f"  event loop lag meanwhile (a 10 ms sleep's overshoot), p50/p99: {lag50:.1f}/{lag99:.1f} ms")
-    print(f"  per call meanwhile: {figures.calls}")
-    print(f"  p50 per hop, its work and its waiting: {waiting(figures)}")
+    if any(figures.work.values()):  # timed in this process only (not with --replicas)
+        print(f"  per call meanwhile: {figures.calls}")
+        print(f"  p50 per hop, its work and its waiting: {waiting(figures)}")
 
 
 # The handler work inside each consumer hop's clock (latency_parts.py): a report is "classified"
