@@ -49,7 +49,7 @@ def start(name: str, env: dict[str, str], log: Path) -> tuple[subprocess.Popen[b
     return process, port
 
 
-async def healthy(port: int, timeout_s: float = 180.0) -> None:
+async def healthy(port: int, timeout_s: float = 600.0) -> None:
     deadline = time.monotonic() + timeout_s
     async with httpx.AsyncClient() as client:
         while True:
