@@ -111,7 +111,7 @@ def settings_kw(bench: Bench, url: str, **extra: Any) -> dict[str, Any]:
         "data_dir": bench.work,
         "kafka_idempotence": bench.kafka,
         "kafka_fetch_max_wait_ms": fetch_wait_ms(bench),
-        "pseudonym_secret": "bench-secret",
+        "pseudonym_secret": "bench-secret-of-at-least-32-characters",
         "log_level": "WARNING",
         **extra,
     }

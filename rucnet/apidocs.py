@@ -76,7 +76,7 @@ def _settings(service: str) -> Iterator[Any]:
         if service == "intake":
             from services.intake.settings import IntakeSettings
 
-            yield IntakeSettings(**common, pseudonym_secret="schema-only")
+            yield IntakeSettings(**common, pseudonym_secret="schema-only-" + "x" * 32)
         elif service == "classifier":
             from services.classifier.settings import ClassifierSettings
 

@@ -15,7 +15,7 @@ app = typer.Typer(
     help="rucnet: reporting for Sweden's school-development network (RUC).", no_args_is_help=True
 )
 # Commands that act on a running system's data: they find it by the data-dir rule or stop.
-USES_EXISTING_DATA = {"token", "user", "deadline", "dlq", "aggregates", "report", "demo"}
+USES_EXISTING_DATA = {"token", "user", "deadline", "dlq", "aggregates", "report", "demo", "outbox"}
 token_app = typer.Typer(help="API tokens for RUC staff and Skolverket.", no_args_is_help=True)
 app.add_typer(token_app, name="token")
 
@@ -41,9 +41,21 @@ def _serve(create_app: object, settings: object, port: int) -> None:
     from shared.settings import RucnetSettings
 
     assert isinstance(settings, RucnetSettings)
+    from rucnet.datadir import tighten
+
+    tighten(settings.data_dir)  # a service started alone (compose, `rucnet dev`'s children) too
     configure_logging(settings.log_level)  # RUCNET_LOG_FORMAT: json in containers, text by default
     asgi = create_app(settings)  # type: ignore[operator]
-    uvicorn.run(asgi, host=settings.host, port=port, log_level="warning", log_config=None)
+    trusted = settings.trusted_proxies.strip()  # none by default: X-Forwarded-For is ignored
+    uvicorn.run(
+        asgi,
+        host=settings.host,
+        port=port,
+        log_level="warning",
+        log_config=None,
+        proxy_headers=bool(trusted),
+        forwarded_allow_ips=trusted or None,
+    )
 
 
 @app.command()
@@ -153,9 +165,9 @@ def classify(
 
 
 # The other command groups register themselves once the core commands above exist.
-from rucnet import cli_classifier, cli_demo, cli_docs, cli_grafana, cli_intake, cli_ops  # noqa: E402
+from rucnet import cli_classifier, cli_demo, cli_docs, cli_grafana, cli_intake, cli_ops, cli_outbox  # noqa: E402
 
-for _module in (cli_ops, cli_grafana, cli_intake, cli_classifier, cli_docs, cli_demo):
+for _module in (cli_ops, cli_outbox, cli_grafana, cli_intake, cli_classifier, cli_docs, cli_demo):
     _module.register(app)
 
 

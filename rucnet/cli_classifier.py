@@ -136,7 +136,12 @@ def classifier_train(
     judged = f"judged on held-out {c.judged_on} examples (n={c.n}; lost {c.lost}, gained {c.gained})"
     typer.echo(f"  candidate top-1 {result.candidate.top1:.3f} top-2 {result.candidate.top2:.3f}, {judged}")
     typer.echo(f"  previous  top-1 {result.previous.top1:.3f} top-2 {result.previous.top2:.3f}")
-    typer.echo("  restart the classifier service to load it" if result.accepted else "  kept the previous")
+    if not result.accepted:
+        typer.echo(
+            f"  in use: {result.in_use}, what the previous version learned, its doubt recalibrated on the"
+            " new examples (not learned)"
+        )
+    typer.echo("  restart the classifier service to load it")
 
 
 def classifier_eval(
@@ -154,7 +159,17 @@ def classifier_eval(
     out.write_text(render_evaluation(figures, reference), encoding="utf-8")
     flagged, unflagged = figures.chosen.review()
     typer.echo(f"wrote {out} ({len(figures.eval_set)} evaluation texts, never trained on)")
-    typer.echo(f"  top-1 {figures.chosen.top_k(1):.3f}  top-2 {figures.chosen.top_k(2):.3f}")
+    for name, held in (
+        ("shared real texts, 5-fold, shipped recipe", figures.real_cv.unlearned),
+        ("shared real texts, 5-fold, learning the other folds", figures.real_cv.learned),
+        ("own real-style held-out set", figures.holdout),
+    ):
+        share, right = held.review()
+        typer.echo(
+            f"  {name}: top-1 {held.top_k(1):.3f}  top-2 {held.top_k(2):.3f}  flagged {share:.1%}"
+            f"  unflagged right {right:.3f}  right after review {held.after_review():.1%}"
+        )
+    typer.echo(f"  evaluation set: top-1 {figures.chosen.top_k(1):.3f}  top-2 {figures.chosen.top_k(2):.3f}")
     typer.echo(f"  flagged {flagged:.1%}, top-1 among the unflagged {unflagged:.3f}")
     curve = "  ".join(f"{k}: {v:.3f}" for k, v in figures.curve.items())
     typer.echo(f"  learning curve (reviewed examples: top-1 on held-out ones)  {curve}")

@@ -81,19 +81,27 @@ def dlq_replay(
     replay_all: Annotated[bool, typer.Option("--all", help="every letter not replayed yet")] = False,
 ) -> None:
     """Re-publish original payloads to their original topics (after a fix); each letter only once."""
-    from rucnet.dlq import choose, list_letters, replay
+    from rucnet.dlq import Letter, choose, list_letters, replay
 
     if not ids and not replay_all:
         raise typer.BadParameter("give --id EVENT_ID (repeatable) or --all")
 
-    async def work(engine: AsyncEngine, bootstrap: str, idempotence: bool) -> int:
-        chosen = choose(await list_letters(engine, bootstrap), ids or [], replay_all)
+    async def work(engine: AsyncEngine, bootstrap: str, _idempotence: bool) -> tuple[int, list[Letter]]:
+        chosen, refused = choose(await list_letters(engine, bootstrap), ids or [], replay_all)
         with _progress() as progress:
             task = progress.add_task("replaying", total=len(chosen))
-            return await replay(engine, bootstrap, chosen, idempotence, lambda: progress.advance(task))
+            return await replay(engine, bootstrap, chosen, lambda: progress.advance(task)), refused
 
-    replayed = _with_engine(work)
+    replayed, refused = _with_engine(work)
     console.print(f"replayed {replayed} dead letter(s)")
+    for item in refused:
+        console.print(
+            f"[red]not replayed[/red] {item.letter.event_id} ({item.letter.topic}[{item.letter.partition}]@"
+            f"{item.letter.offset}): its payload was cut when it was parked; publish it again from its "
+            "source (for a report: `rucnet outbox retry`, or the RUC resubmits)"
+        )
+    if refused:
+        raise typer.Exit(1)
 
 
 @aggregates_app.command("verify")

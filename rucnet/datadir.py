@@ -39,10 +39,27 @@ def locate(start: Path | None = None) -> Path | None:
     return nearest((start or Path.cwd()).resolve())
 
 
+def tighten(path: Path) -> None:
+    """The data dir holds names, password hashes and the pseudonym secret: its owner's only (0700).
+
+    A new one is made so (the CLI's umask); one that already exists, made by hand or by an older
+    version with 0755, is tightened at start. Someone else's directory is left alone (a warning).
+    """
+    try:
+        mode = path.stat().st_mode & 0o777
+        if mode & 0o077:
+            path.chmod(0o700)
+    except FileNotFoundError:
+        return
+    except PermissionError:
+        typer.echo(f"warning: {path} is readable by others (mode {mode:o}) and not ours to change", err=True)
+
+
 def use_for_dev() -> Path:
     """`rucnet dev`: the data dir by the rule, else a new ``./.rucnet``."""
     found = locate() or (Path.cwd() / DIR_NAME).resolve()
     os.environ["RUCNET_DATA_DIR"] = str(found)
+    tighten(found)
     return found
 
 
@@ -55,4 +72,5 @@ def use_existing() -> Path | None:
         typer.echo(NO_DATA.format(cwd=Path.cwd()), err=True)
         raise typer.Exit(2)
     os.environ["RUCNET_DATA_DIR"] = str(found)
+    tighten(found)
     return found

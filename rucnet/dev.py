@@ -20,6 +20,7 @@ from typing import Literal, Protocol
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from rucnet.datadir import tighten
 from rucnet.embedded_broker import EmbeddedBroker
 from rucnet.kafka_node import KafkaNode
 from rucnet.migrate import upgrade
@@ -89,7 +90,8 @@ def _broker(kind: BrokerKind, port: int, data_dir: Path) -> Broker:
 def run_dev(kind: BrokerKind = "tansu") -> int:
     dev = DevSettings()
     data_dir = dev.data_dir.resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    tighten(data_dir)
     durable = kind == "kafka"  # keeps what it was sent across its own restarts
     base_env = dict(os.environ) | {
         "RUCNET_DATA_DIR": str(data_dir),

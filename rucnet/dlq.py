@@ -63,29 +63,46 @@ async def list_letters(engine: AsyncEngine, bootstrap: str) -> list[Letter]:
     return [Letter(letter, done.get(str(letter.event_id))) for letter in letters]
 
 
-def choose(letters: Sequence[Letter], ids: Sequence[str], replay_all: bool) -> list[Letter]:
-    """The letters to replay: not replayed before, and one per original message (its first letter)."""
+LEGACY_CUT = 100_000  # letters parked before payload_complete was recorded were cut at this length
+
+
+def incomplete(letter: DeadLetter) -> bool:
+    """Its payload is not the original message: replaying it would publish something else."""
+    if letter.payload_complete is not None:
+        return not letter.payload_complete
+    return len(letter.payload) >= LEGACY_CUT
+
+
+def choose(
+    letters: Sequence[Letter], ids: Sequence[str], replay_all: bool
+) -> tuple[list[Letter], list[Letter]]:
+    """The letters to replay (not replayed before, one per original message: its first letter),
+    and those refused because their payload was cut (they stay unreplayed, listed)."""
     wanted = [x for x in letters if replay_all or str(x.letter.event_id) in ids]
-    chosen, origins = [], {x.origin for x in letters if x.replayed_at is not None}
+    chosen: list[Letter] = []
+    refused: list[Letter] = []
+    origins = {x.origin for x in letters if x.replayed_at is not None}
     for letter in wanted:
         if letter.replayed_at is None and letter.origin not in origins:
             origins.add(letter.origin)
-            chosen.append(letter)
-    return chosen
+            (refused if incomplete(letter.letter) else chosen).append(letter)
+    return chosen, refused
 
 
 async def replay(
     engine: AsyncEngine,
     bootstrap: str,
     chosen: Sequence[Letter],
-    idempotence: bool,
     advance: Callable[[], None] | None = None,
 ) -> int:
     """Publish each original payload to its original topic and key, then record the letter as replayed.
 
     Recorded after the broker's ack: a crash in between replays it again, which the consumers dedupe.
+    One message at a time, acknowledged before the next: no idempotent producer is needed, so it
+    works on Apache Kafka and on the embedded Tansu (which has none) alike.
     """
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=idempotence)
+    assert not any(incomplete(x.letter) for x in chosen), "a cut payload is never replayed"
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=False)
     await producer.start()
     try:
         for item in chosen:

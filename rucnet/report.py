@@ -11,6 +11,7 @@ import csv
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 from matplotlib.figure import Figure
@@ -19,12 +20,21 @@ from openpyxl.styles import Font
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.aggregator.counting import BASES
 from services.aggregator.queries import national_counts
 from services.aggregator.tables import InsatsRecord, ProcessedEvent
 from shared.db import create_engine, session_factory
 from shared.reference import ReferenceData, load_reference
 
 BAR_COLOUR = "#1f5f8b"
+# What each part of an area's bar rests on (counting.BASES order), so a reader sees how much of it
+# is the classifier's unreviewed tag. Colours: dark to light, and the light one hatched (no colour alone).
+BASIS_NAMES = {
+    "confirmed": "bekräftat av analytiker",
+    "declared": "angivet av samordnaren/RUC",
+    "unreviewed": "ej granskat (klassificerarens förslag)",
+}
+BASIS_STYLE = {"confirmed": ("#1f5f8b", ""), "declared": ("#5b9bd5", ""), "unreviewed": ("#d9e7f3", "//")}
 
 
 @dataclass(frozen=True)
@@ -32,6 +42,7 @@ class Row:
     code: str
     name: str
     n: int
+    parts: tuple[int, ...] = ()  # the count per basis (BASES order), for completed insatser per area
 
 
 @dataclass(frozen=True)
@@ -50,10 +61,20 @@ class NationalTables:
         return self.last_updated.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def _rows(counts: dict[str, int], names: dict[str, str]) -> tuple[Row, ...]:
+def _rows(
+    counts: dict[str, int], names: dict[str, str], by_basis: dict[str, dict[str, int]] | None = None
+) -> tuple[Row, ...]:
     """Reference order first, then any code the reference does not know; zero counts left out."""
     order = list(names) + sorted(set(counts) - set(names))
-    return tuple(Row(code, names.get(code, code), counts[code]) for code in order if counts.get(code, 0) > 0)
+
+    def parts(code: str) -> tuple[int, ...]:
+        return () if by_basis is None else tuple(by_basis.get(code, {}).get(b, 0) for b in BASES)
+
+    return tuple(
+        Row(code, names.get(code, code), counts[code], parts(code))
+        for code in order
+        if counts.get(code, 0) > 0
+    )
 
 
 async def national_tables(
@@ -74,7 +95,7 @@ async def national_tables(
         started_total=counts.started_total,
         completed_total=counts.completed_total,
         started_by_school_form=_rows(counts.started_by_school_form, form_names),
-        completed_by_nsp=_rows(counts.completed_by_nsp, area_names),
+        completed_by_nsp=_rows(counts.completed_by_nsp, area_names, counts.completed_by_nsp_basis),
         last_updated=max(known) if known else None,
     )
 
@@ -102,8 +123,9 @@ def _sheets(tables: NationalTables) -> dict[str, tuple[list[str], list[tuple[obj
             [(r.code, r.name, r.n) for r in tables.started_by_school_form],
         ),
         f"genomforda-per-nsp-{y}": (
-            ["Kod", "NSP-område", "Genomförda och uppföljda insatser"],
-            [(r.code, r.name, r.n) for r in tables.completed_by_nsp],
+            ["Kod", "NSP-område", "Genomförda och uppföljda insatser"]
+            + [f"varav {BASIS_NAMES[b]}" for b in BASES],
+            [(r.code, r.name, r.n, *r.parts) for r in tables.completed_by_nsp],
         ),
     }
 
@@ -141,10 +163,14 @@ def bar_chart(rows: tuple[Row, ...], title: str, subtitle: str, source: str) -> 
     axes = figure.add_subplot()
     names = [r.name for r in rows]
     values = [r.n for r in rows]
-    bars = axes.barh(names, values, color=BAR_COLOUR)
+    if rows and all(len(r.parts) == len(BASES) for r in rows):
+        _stacked(axes, rows)
+    else:
+        bars = axes.barh(names, values, color=BAR_COLOUR)
+        labels = axes.bar_label(bars, labels=[str(v) for v in values], padding=3, fontsize=9)
+        for i, label in enumerate(labels):
+            label.set_gid(f"value-{i}")  # findable in the SVG: the number drawn at bar i
     axes.invert_yaxis()
-    for i, label in enumerate(axes.bar_label(bars, labels=[str(v) for v in values], padding=3, fontsize=9)):
-        label.set_gid(f"value-{i}")  # findable in the SVG: the number drawn at bar i
     axes.set_xlabel("Antal insatser")
     axes.set_xlim(0, max(values, default=1) * 1.12)
     axes.spines[["top", "right"]].set_visible(False)
@@ -152,6 +178,21 @@ def bar_chart(rows: tuple[Row, ...], title: str, subtitle: str, source: str) -> 
     figure.suptitle(f"{title}\n{subtitle}", x=0.01, ha="left", fontsize=11)
     figure.supxlabel(source, x=0.01, ha="left", fontsize=7, color="#555555")
     return figure
+
+
+def _stacked(axes: Any, rows: tuple[Row, ...]) -> None:
+    """Each bar split by what its count rests on, the total at its end (``value-i`` as in the plain chart)."""
+    names = [r.name for r in rows]
+    left = [0] * len(rows)
+    for k, basis in enumerate(BASES):
+        widths = [r.parts[k] for r in rows]
+        colour, hatch = BASIS_STYLE[basis]
+        axes.barh(names, widths, left=left, color=colour, hatch=hatch, edgecolor="#1f5f8b", linewidth=0.5,
+                  label=BASIS_NAMES[basis])  # fmt: skip
+        left = [a + b for a, b in zip(left, widths, strict=True)]
+    for i, row in enumerate(rows):
+        axes.text(row.n, i, f" {row.n}", va="center", fontsize=9, gid=f"value-{i}")
+    axes.legend(loc="lower right", fontsize=8, frameon=False)
 
 
 def charts(tables: NationalTables) -> dict[str, Figure]:
@@ -172,7 +213,8 @@ def charts(tables: NationalTables) -> dict[str, Figure]:
         f"genomforda-per-nsp-{y}": bar_chart(
             tables.completed_by_nsp,
             f"Genomförda och uppföljda insatser {y} per NSP-område",
-            f"{tables.completed_total} insatser, var och en under ett NSP-område",
+            f"{tables.completed_total} insatser, var och en under ett NSP-område; "
+            "stapeln delad efter vad området vilar på",
             source,
         ),
     }

@@ -21,6 +21,7 @@ from prometheus_client import REGISTRY, Counter
 from pydantic import BaseModel, ValidationError
 
 from shared import topics
+from shared.budget import DEFAULT_MAX_MESSAGE_BYTES
 from shared.events import DeadLetter, DeadLetterReason
 from shared.logging import LogContextMiddleware, ids_in, log_context
 from shared.metrics import BusinessMetricsMiddleware, count_published
@@ -100,17 +101,36 @@ async def ensure_topics(settings: RucnetSettings, names: tuple[str, ...] = topic
 async def dead_letter_record(
     broker: KafkaBroker, record: ConsumerRecord[Any, Any], reason: DeadLetterReason, error: str
 ) -> DeadLetter:
-    """Park a record that cannot be handled, with its origin, so the consumer can go on."""
+    """Park a record that cannot be handled, with its origin, so the consumer can go on.
+
+    The letter keeps the whole payload, so that it can be replayed as it was. Only when the letter
+    would not fit the broker (the payload escaped in JSON, beside the error) is the payload cut,
+    and then the letter says so (``payload_complete``) and ``rucnet dlq replay`` refuses it.
+    """
     value: bytes = record.value or b""
+    try:
+        payload, complete = value.decode(), True
+    except UnicodeDecodeError:  # not ours to replay faithfully: kept readable, marked incomplete
+        payload, complete = value.decode(errors="replace"), False
     letter = DeadLetter(
         topic=record.topic,
         partition=record.partition,
         offset=record.offset,
         key=record.key.decode(errors="replace") if record.key else None,
         error=error[:2000],
-        payload=value.decode(errors="replace")[:100_000],
+        payload=payload,
         reason=reason,
+        payload_complete=complete,
+        payload_bytes=len(value),
     )
+    limit = int(broker._connection_kwargs.get("max_request_size", DEFAULT_MAX_MESSAGE_BYTES))
+    room = limit - len(record.key or b"") - 1_000  # the record's own framing and headers
+    excess = len(letter.model_dump_json().encode()) - room
+    if excess > 0:  # cut by what is over (in characters, at least that many bytes), marked
+        cut = payload[: max(0, len(payload) - excess)]
+        letter = letter.model_copy(update={"payload": cut, "payload_complete": False})
+        while len(letter.model_dump_json().encode()) > room and letter.payload:
+            letter = letter.model_copy(update={"payload": letter.payload[: len(letter.payload) // 2]})
     await broker.publish(letter, topics.DEAD_LETTERS, key=record.key)
     DEAD_LETTERS.labels(letter.topic).inc()
     with log_context(**ids_in(value)):  # a batch binds no ids of its own

@@ -192,3 +192,7 @@ class DeadLetter(Event):
     error: str
     payload: str
     reason: DeadLetterReason | None = None  # None: parked before reasons were typed
+    # False: ``payload`` is not the original (cut to fit the broker, or not UTF-8) and must not
+    # be replayed. None: parked before this was recorded (then a cut one is 100 000 characters).
+    payload_complete: bool | None = None
+    payload_bytes: int | None = None  # the original message's size

@@ -31,12 +31,11 @@ def _no_nul(value: str) -> str:
     return value
 
 
-ShortText = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300), AfterValidator(_no_nul)
-]
-LongText = Annotated[
-    str, StringConstraints(strip_whitespace=True, max_length=10_000), AfterValidator(_no_nul)
-]
+NoNul = AfterValidator(_no_nul)  # for any free text that reaches the database
+
+
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300), NoNul]
+LongText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=10_000), NoNul]
 Ref = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[\w.\-/]+$")
 ]

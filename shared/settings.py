@@ -6,10 +6,25 @@ import os
 import secrets
 from pathlib import Path
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.budget import DEFAULT_MAX_MESSAGE_BYTES
+
+MIN_SECRET_CHARS = 32
+
+
+def checked_secret(secret: str, source: str) -> str:
+    """The pseudonym key, refused when empty or short wherever it came from: an empty or guessable
+    HMAC key would make every pseudonym a hash anyone can recompute from the public names."""
+    if len(secret.strip()) < MIN_SECRET_CHARS:
+        raise ValueError(
+            f"{source}: pseudonymnyckeln är tom eller för kort / the pseudonym secret is empty or "
+            f"shorter than {MIN_SECRET_CHARS} characters: set a long random one, e.g. "
+            "`python -c 'import secrets; print(secrets.token_urlsafe(32))'` (or, outside Docker, "
+            "leave it unset for a generated one in the data dir)"
+        )
+    return secret
 
 
 class RucnetSettings(BaseSettings):
@@ -19,7 +34,11 @@ class RucnetSettings(BaseSettings):
     database_url: str | None = Field(
         default=None, description="SQLAlchemy async URL; default: SQLite in the data dir"
     )
-    kafka_bootstrap: str = "127.0.0.1:9092"
+    kafka_port: int = Field(default=9092, ge=1, le=65535, description="`rucnet dev`'s broker port")
+    kafka_bootstrap: str = Field(
+        default="",
+        description="host:port[,host:port…]; unset: 127.0.0.1:RUCNET_KAFKA_PORT (where `rucnet dev` runs it)",
+    )
     kafka_idempotence: bool = Field(
         default=True, description="idempotent producer; off for brokers without InitProducerId"
     )
@@ -47,18 +66,27 @@ class RucnetSettings(BaseSettings):
     max_body_bytes: int = Field(default=1_000_000, ge=1_000, description="largest HTTP request body")
     pseudonym_secret: SecretStr | None = None
     host: str = "127.0.0.1"
+    trusted_proxies: str = Field(
+        default="",
+        description="comma-separated addresses (or CIDR ranges) of reverse proxies whose X-Forwarded-For "
+        "is believed; empty (the default): none, the client is the TCP peer",
+    )
     log_level: str = "INFO"
 
     @field_validator("pseudonym_secret")
     @classmethod
     def _secret_not_blank(cls, value: SecretStr | None) -> SecretStr | None:
-        # An empty HMAC key would make every pseudonym a plain hash of the name: refuse to start.
-        if value is not None and not value.get_secret_value().strip():
-            raise ValueError(
-                "RUCNET_PSEUDONYM_SECRET är tom / is empty: set a long random secret "
-                "(or leave it unset outside Docker for a generated one in the data dir)"
-            )
+        if value is not None:
+            checked_secret(value.get_secret_value(), "RUCNET_PSEUDONYM_SECRET")
         return value
+
+    @model_validator(mode="after")
+    def _bootstrap_from_port(self) -> RucnetSettings:
+        # Every command (the services, `rucnet dlq`, `rucnet aggregates rebuild`) finds the broker
+        # the same way: RUCNET_KAFKA_BOOTSTRAP, else the port `rucnet dev` was given.
+        if not self.kafka_bootstrap.strip():
+            self.kafka_bootstrap = f"127.0.0.1:{self.kafka_port}"
+        return self
 
     @property
     def db_url(self) -> str:
@@ -80,4 +108,4 @@ class RucnetSettings(BaseSettings):
             descriptor = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_EXCL, 0o600)
             with os.fdopen(descriptor, "w", encoding="utf-8") as out:
                 out.write(secrets.token_urlsafe(32))
-        return path.read_text(encoding="utf-8").strip()
+        return checked_secret(path.read_text(encoding="utf-8").strip(), str(path))

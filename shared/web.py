@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
+from aiokafka import AIOKafkaClient
 from fastapi import Depends, FastAPI, HTTPException, Request, Response, status
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -21,6 +24,7 @@ from shared.db import ping
 from shared.guards import BodySizeLimit, RejectNul, SecurityHeaders
 
 _bearer = HTTPBearer(auto_error=False)
+log = logging.getLogger("rucnet.web")
 
 
 async def _unauthorised() -> None:
@@ -152,18 +156,63 @@ class Readiness:
                 return await self.check()
             return self.last[1]
 
-    def answer(self, result: dict[str, Any]) -> JSONResponse:
+    def healthy(self, result: dict[str, Any]) -> bool:
         checks = {k: v for k, v in result.items() if isinstance(v, bool)}
         if self.serves_without_broker:
             checks.pop("broker")
-        code = status.HTTP_200_OK if all(checks.values()) else status.HTTP_503_SERVICE_UNAVAILABLE
-        return JSONResponse(result, status_code=code)
+        return all(checks.values())
+
+    def answer(self, body: dict[str, Any], healthy: bool) -> JSONResponse:
+        code = status.HTTP_200_OK if healthy else status.HTTP_503_SERVICE_UNAVAILABLE
+        return JSONResponse(body, status_code=code)
 
     async def healthz(self) -> JSONResponse:
-        return self.answer(await self.recent())
+        """Unauthenticated: ok or not, and which dependency is up; never a service's facts or errors."""
+        result = await self.recent()
+        healthy = self.healthy(result)
+        checks = {k: v for k, v in result.items() if isinstance(v, bool)}
+        return self.answer({"status": "ok" if healthy else "not ok", **checks}, healthy)
 
     async def readyz(self) -> JSONResponse:
-        return self.answer(await self.check())
+        """The checks and the service's facts (counts only: never text that could hold a name)."""
+        result = await self.check()
+        healthy = self.healthy(result)
+        return self.answer({"status": "ok" if healthy else "not ok", **result}, healthy)
+
+
+FIRST_CONNECT_S = 3.0  # how long intake's start waits for the broker before serving without it
+
+
+async def connect_when_able(broker: KafkaBroker, attempt_s: float = 20.0, most_s: float = 5.0) -> None:
+    """Connect the broker, trying again (backing off to ``most_s``) until it answers.
+
+    A broker that is down refuses the connection; a paused one accepts it and never answers, so
+    each attempt is bounded by ``attempt_s``. A failed attempt is undone before the next one.
+    """
+    delay = 0.25
+    while True:
+        try:
+            await asyncio.wait_for(_answers(broker), attempt_s)
+            await asyncio.wait_for(broker.start(), attempt_s)
+        except Exception as exc:  # unreachable, refused, timed out: all mean "not yet"
+            log.warning("broker not reachable (%s); serving without it and trying again", type(exc).__name__)
+            with contextlib.suppress(Exception):
+                await broker.stop()
+            await asyncio.sleep(delay)
+            delay = min(most_s, delay * 2)
+            continue
+        log.info("broker connected")
+        return
+
+
+async def _answers(broker: KafkaBroker) -> None:
+    """Raises unless the broker answers a bootstrap: a client of our own, closed whatever happens
+    (a producer whose start failed would be left behind unclosed)."""
+    client = AIOKafkaClient(bootstrap_servers=broker._connection_kwargs["bootstrap_servers"])
+    try:
+        await client.bootstrap()
+    finally:
+        await client.close()
 
 
 def service_app(
@@ -184,7 +233,12 @@ def service_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        await broker.start()
+        connecting: asyncio.Task[None] | None = None
+        if serves_without_broker:  # intake: serve at once, connect whenever the broker answers
+            connecting = asyncio.create_task(connect_when_able(broker))
+            await asyncio.wait({connecting}, timeout=FIRST_CONNECT_S)  # connected first if it can be
+        else:
+            await broker.start()
         if on_start is not None:
             await on_start()
         settle_heap()
@@ -193,6 +247,10 @@ def service_app(
         finally:
             if on_stop is not None:
                 await on_stop()
+            if connecting is not None:
+                connecting.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await connecting
             await broker.stop()
             await engine.dispose()
             gc.unfreeze()  # what the service built can be collected again once it is gone

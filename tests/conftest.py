@@ -162,7 +162,7 @@ def test_settings(kafka: str, database_url: str, data_dir: Path, **extra: object
         "data_dir": data_dir,
         "kafka_idempotence": kafka not in TANSU_BOOTSTRAPS,
         "kafka_fetch_max_wait_ms": 20,
-        "pseudonym_secret": "test-secret",
+        "pseudonym_secret": "test-secret-of-at-least-32-characters",
         **extra,
     }
 

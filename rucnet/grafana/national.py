@@ -38,10 +38,12 @@ def national() -> Dashboard:
                 barchart(
                     "Genomförda och uppföljda insatser $year per NSP-område",
                     "PM-diagram 2. Varje genomförd insats räknas under ett NSP-område: analytikerns "
-                    "beslut, annars inrapportörens, annars klassificerarens. Källa: reporting.national_nsp."
-                    + FRESH,
+                    "beslut, annars inrapportörens, annars klassificerarens. Stapeln är delad efter vad "
+                    "området vilar på, så att det syns hur mycket som är klassificerarens ogranskade "
+                    "förslag. Källa: reporting.national_nsp och reporting.nsp_basis_count." + FRESH,
                     [sql(q.COMPLETED_BY_NSP)],
                     x_field="NSP-område",
+                    stacked=True,
                 ),
             ),
         ],

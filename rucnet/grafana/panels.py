@@ -104,9 +104,15 @@ def stat(
 
 
 def barchart(
-    title: str, description: str, targets: list[Target], x_field: str, horizontal: bool = True
+    title: str,
+    description: str,
+    targets: list[Target],
+    x_field: str,
+    horizontal: bool = True,
+    stacked: bool = False,
 ) -> sdk_barchart.Panel:
-    """Bars per category; the time of the last update stays out of the bars but is in the tooltip."""
+    """Bars per category (``stacked``: each value column a part of one bar); the time of the last
+    update stays out of the bars but is in the tooltip."""
     hidden = sdk_common.HideSeriesConfig().viz(True).legend(True).tooltip(False).build()
     panel = sdk_barchart.Panel()
     _common(panel, title, description, targets)
@@ -119,7 +125,7 @@ def barchart(
         .orientation(common.VizOrientation.HORIZONTAL if horizontal else common.VizOrientation.VERTICAL)
         .x_field(x_field)
         .show_value(common.VisibilityMode.ALWAYS)
-        .stacking(common.StackingMode.NONE)
+        .stacking(common.StackingMode.NORMAL if stacked else common.StackingMode.NONE)
         .group_width(0.7)
         .bar_width(0.9)
         .x_tick_label_rotation(0)

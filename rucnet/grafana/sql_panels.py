@@ -33,13 +33,31 @@ WHERE year = $year AND status = 'started'
 ORDER BY school_form_order
 """
 
-COMPLETED_BY_NSP = """
-SELECT nsp_area_sv AS "NSP-område", n AS "Genomförda och uppföljda insatser",
-       last_updated AS "Senast uppdaterad"
-FROM reporting.national_nsp
-WHERE year = $year AND status = 'completed'
-ORDER BY nsp_order
+# What each area's count rests on (counting.BASIS_OF_SOURCE; reporting.nsp_basis_count's labels), so
+# a reader sees how much of a bar is the classifier's tag that nobody has reviewed.
+BASIS_COLUMNS = {
+    "confirmed": "Bekräftat av analytiker",
+    "declared": "Angivet av inrapportören",
+    "unreviewed": "Ej granskat (klassificerat automatiskt)",
+}
+_BASIS_SPLIT = ",\n".join(
+    f"       coalesce(sum(b.n) FILTER (WHERE b.basis = '{basis}'), 0)::int AS \"{label}\""
+    for basis, label in BASIS_COLUMNS.items()
+)
+_COMPLETED_BY_BASIS = """
+FROM reporting.national_nsp t
+LEFT JOIN reporting.nsp_basis_count b
+  ON b.year = t.year AND b.status = t.status AND b.nsp_area = t.nsp_area
+WHERE t.year = $year AND t.status = 'completed'
+GROUP BY t.nsp_area, t.nsp_area_sv, t.nsp_order, t.n, t.last_updated
+ORDER BY t.nsp_order
 """
+
+COMPLETED_BY_NSP = f"""
+SELECT t.nsp_area_sv AS "NSP-område",
+{_BASIS_SPLIT},
+       t.last_updated AS "Senast uppdaterad"
+{_COMPLETED_BY_BASIS}"""
 
 STARTED_BY_SCHOOL_FORM_TABLE = """
 SELECT school_form AS "Kod", school_form_sv AS "Skolform", n AS "Påbörjade insatser",
@@ -49,13 +67,11 @@ WHERE year = $year AND status = 'started'
 ORDER BY school_form_order
 """
 
-COMPLETED_BY_NSP_TABLE = """
-SELECT nsp_area AS "Kod", nsp_area_sv AS "NSP-område", n AS "Genomförda och uppföljda insatser",
-       last_updated AS "Senast uppdaterad"
-FROM reporting.national_nsp
-WHERE year = $year AND status = 'completed'
-ORDER BY nsp_order
-"""
+COMPLETED_BY_NSP_TABLE = f"""
+SELECT t.nsp_area AS "Kod", t.nsp_area_sv AS "NSP-område", t.n AS "Genomförda och uppföljda insatser",
+{_BASIS_SPLIT},
+       t.last_updated AS "Senast uppdaterad"
+{_COMPLETED_BY_BASIS}"""
 
 TREND = """
 SELECT year::text AS "År",

@@ -7,7 +7,6 @@ Pure functions over examples and the model protocol; training goes through ``tra
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -34,14 +33,12 @@ class RecipeScore:
     lost: int = 0  # held-out texts the other recipe got right and this one wrong (top-1)
     gained: int = 0  # and the reverse
 
-    def not_worse_than(self, other: RecipeScore) -> bool:
-        """Top-1 decides, and a tie is not worse; on paired texts a net loss within noise (at most
-        the square root of the texts on which the two disagree: a McNemar-style margin) is not worse
-        either, so a version that learned real reviews is not rejected for one text in forty."""
-        if self.top1 >= other.top1 - 1e-9:
-            return True
-        disagreements = self.lost + self.gained  # 0: no paired counts, the top-1 alone decided
-        return disagreements > 0 and self.lost - self.gained <= math.sqrt(disagreements)
+    def gains_over(self, other: RecipeScore) -> bool:
+        """Learning is taken only when it gains top-1 on the held-out real texts. Issue 22: by 5-fold
+        on Skolverket's shared texts, learning them cost top-1 on average (0.70 → 0.61), a margin for
+        noise had let in a version that cost 0.02, and through the CLI a tie on the inner folds
+        still lost a text on the outer one. A lesson not taken still recalibrates the doubt."""
+        return self.top1 > other.top1 + 1e-9
 
     def as_dict(self) -> dict[str, float | str]:
         return {
@@ -67,6 +64,14 @@ class HeldOut:
 
     def flagged(self) -> list[bool]:
         return [s.needs_review() for s in self.scored]
+
+    def after_review(self) -> float:
+        """The share right once analysts have fixed every flagged text (flagged, or unflagged and right)."""
+        hits = [s.needs_review() or t == s.best.code for t, s in zip(self.truth, self.scored, strict=True)]
+        return sum(hits) / len(hits) if hits else 0.0
+
+    def __add__(self, other: HeldOut) -> HeldOut:
+        return HeldOut(self.labels, self.truth + other.truth, self.scored + other.scored)
 
     def review(self) -> tuple[float, float]:
         """(share flagged, top-1 among the unflagged)."""
@@ -189,3 +194,35 @@ def learning_curve(
             model = train([*corpus, *reviewed], vocabulary, calibrated=False)
             out[k].append(held_out(model, test).top_k(1))
     return {k: float(np.mean(v)) for k, v in out.items()}
+
+
+@dataclass(frozen=True)
+class RealCrossValidation:
+    """Real texts judged by k-fold: ``learned`` by models that trained on the other folds' real texts
+    (and calibrated on them held out), ``unlearned`` by the model of the written corpus alone."""
+
+    learned: HeldOut
+    unlearned: HeldOut
+
+
+def cross_validate_real(
+    written: Sequence[Example], real: Sequence[Example], vocabulary: Sequence[Example], folds: int = FOLDS
+) -> RealCrossValidation:
+    """What learning real texts gains, on real texts the model never saw: each fold is scored by a
+    model trained and calibrated on the written corpus and the other folds, never on the fold."""
+    learned, unlearned = [], []
+    for train_idx, test_idx in KFold(n_splits=min(folds, len(real)), shuffle=True, random_state=0).split(
+        real
+    ):
+        others, test = [real[i] for i in train_idx], [real[i] for i in test_idx]
+        learned.append(held_out(train([*written, *others], vocabulary), test))
+        # calibrated on the other folds, trained on the written texts only: the shipped recipe
+        unlearned.append(held_out(train(written, vocabulary, unseen=others), test))
+    return RealCrossValidation(_joined(learned), _joined(unlearned))
+
+
+def _joined(parts: Sequence[HeldOut]) -> HeldOut:
+    out = parts[0]
+    for part in parts[1:]:
+        out = out + part
+    return out

@@ -29,7 +29,7 @@ from services.classifier.examples import Example
 from services.classifier.rules import Scored
 from shared.events import AreaScore
 
-ALGORITHM = "charlr-2"
+ALGORITHM = "charlr-3"  # 3: real-style calibration and the 2020 prior (issue 22)
 MODEL_FILE = "model.joblib"
 MAX_CHARS = 4_000  # an insats is a few sentences; a 100 kB paste is read by its beginning
 EXPLAIN_CHARS = 1_500

@@ -46,3 +46,17 @@ def shown_reasons(reasons: list[str], text: str, most: int = 6) -> list[str]:
         if whole and key not in {s.casefold() for s in shown}:
             shown.append(sv)
     return shown[:most]
+
+
+_ACTOR = re.compile(r"^(?P<role>[a-z]+)#(?P<id>\d+)(?: \((?P<label>.*)\))?$", re.DOTALL)
+_ROLES = {"skolverket": "Skolverket", "admin": "administratör", "ruc": "RUC"}
+
+
+def actor_label(analyst: str) -> str:
+    """Who decided, as a reader says it: "Anna Analytiker (Skolverket)" for "skolverket#21 (Anna
+    Analytiker)", "Skolverket, nyckel 21" when the token has no name."""
+    found = _ACTOR.match(analyst)
+    if found is None:
+        return analyst
+    role = _ROLES.get(found["role"], found["role"])
+    return f"{found['label']} ({role})" if found["label"] else f"{role}, nyckel {found['id']}"

@@ -20,10 +20,11 @@ from faststream.kafka import KafkaBroker
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.classifier.page_text import actor_label
 from services.classifier.queue_view import PAGE_SIZE, QueueFilter, queue_rows, readable
 from services.classifier.review import ReviewDecision, ReviewError, apply_decision
 from services.classifier.review_sessions import ReviewSession, ReviewSessions
-from services.classifier.store import audit_log
+from services.classifier.store import audit_log, completed_by_area
 from shared.auth import ApiToken, Principal, hash_token, resolve_token_hash
 from shared.pages import page_templates
 from shared.reference import load_reference
@@ -127,13 +128,16 @@ async def queue_page(
     )
     async with _sessions(request)() as session:
         items, total = await queue_rows(session, chosen)
-    areas = {y: [(a.code, a.name_sv) for a in reference.nsp_areas if a.valid_in(y)]
-             for y in {int(str(i["year"])) for i in items}}  # fmt: skip
+        years = {int(str(i["year"])) for i in items}
+        completed = await completed_by_area(session, sorted(years))
+    areas = {y: [(a.code, a.name_sv) for a in reference.nsp_areas if a.valid_in(y)] for y in years}
+    names = {a.code: a.name_sv for a in reference.nsp_areas}
     return await _render(
         request,
         "queue.html",
         principal,
-        items=[readable(i) for i in items],
+        items=[readable(i, completed.get(int(str(i["year"])), {}), names) for i in items],
+        ruc_names={r.id: r.host for r in reference.ruc},
         total=total,
         areas=areas,
         chosen=chosen,
@@ -208,10 +212,15 @@ async def decide(
     csrf_token: Annotated[str, Form(max_length=64)] = "",
     back: Annotated[str, Form(max_length=300)] = "",
 ) -> Response:
+    if any("\x00" in field for field in (ruc_id, ref, action, nsp_area, reason, csrf_token, back)):
+        # PostgreSQL text cannot hold NUL: refused here, not a 500 at the lookup
+        return _back(error="Otillåtet tecken (NUL) i formuläret / NUL character in the form")
     where = _kept_filter(back)
     principal = await _principal(request)
     if principal is None:
         return _back(error="Logga in först.")
+    hosts = {r.id: r.host for r in load_reference().ruc}
+    insats = f"{hosts.get(ruc_id, ruc_id)} / {year} / {ref}"  # as the card names it
     if not _same_origin_form(request, csrf_token):
         return _back(error="Ogiltig förfrågan: ladda om sidan / invalid form token")
     try:
@@ -219,14 +228,14 @@ async def decide(
             {"action": action, "nsp_area": nsp_area or None, "reason": reason}
         )
     except ValidationError as exc:
-        return _back(**where, error=f"{ruc_id} / {year} / {ref}: {decision_message(exc)}")
+        return _back(**where, error=f"{insats}: {decision_message(exc)}")
     broker: KafkaBroker = request.app.state.broker
     try:
         await apply_decision(_sessions(request), broker, (ruc_id, year, ref), decision, principal)
     except ReviewError as exc:
-        return _back(**where, error=f"{ruc_id} / {year} / {ref}: {exc.detail.split(' / ')[0]}.")
+        return _back(**where, error=f"{insats}: {exc.detail.split(' / ')[0]}.")
     done = "ändrad" if decision.action == "override" else "godkänd"
-    return _back(**where, msg=f"{ruc_id} / {year} / {ref} {done}.")
+    return _back(**where, msg=f"{insats} {done}.")
 
 
 def decision_message(exc: ValidationError) -> str:
@@ -251,4 +260,6 @@ async def audit_page(request: Request) -> Response:
         return _back()
     async with _sessions(request)() as session:
         rows = await audit_log(session, None, None, 200, 0)
-    return await _render(request, "audit.html", principal, items=[r.as_dict() for r in rows])
+    ruc_names = {r.id: r.host for r in load_reference().ruc}
+    items = [r.as_dict() | {"actor": actor_label(r.analyst)} for r in rows]
+    return await _render(request, "audit.html", principal, items=items, ruc_names=ruc_names)

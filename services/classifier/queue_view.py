@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
@@ -44,7 +45,31 @@ async def queue_rows(session: AsyncSession, chosen: QueueFilter) -> tuple[list[d
     return matching[start : start + PAGE_SIZE], len(matching)
 
 
-def readable(item: dict[str, object]) -> dict[str, object]:
+def readable(
+    item: dict[str, object],
+    completed: Mapping[str, int] | None = None,
+    names: Mapping[str, str] | None = None,
+) -> dict[str, object]:
+    """``completed``: the year's completed insatser per area, to say what a decision changes."""
     title, text = str(item["title"]), str(item["text"])
     reasons = [str(r) for r in item["reasons"]]  # type: ignore[attr-defined]
-    return item | {"body": body_without_title(title, text), "shown_reasons": shown_reasons(reasons, text)}
+    description = body_without_title(title, str(item.get("description", "")))
+    return item | {
+        "body": body_without_title(title, text),
+        "shown_description": "" if description == body_without_title(title, text) else description,
+        "shown_reasons": shown_reasons(reasons, text),
+        "chart_change": chart_change(item, completed or {}, names or {}),
+    }
+
+
+def chart_change(item: Mapping[str, object], completed: Mapping[str, int], names: Mapping[str, str]) -> str:
+    """What accepting or changing the area does to the national chart of completed insatser."""
+    if item["status"] != "completed":
+        return "Påbörjad insats: den räknas inte i diagrammet per NSP-område förrän den är genomförd."
+    area = str(item["nsp_area"])
+    name, n = names.get(area, area), completed.get(area, 0)
+    return (
+        f"I det nationella diagrammet räknas den nu under {name} ({n} genomförda) som ej granskad. "
+        f"Godkänner du blir den bekräftad där, antalet är detsamma. Ändrar du området går {name} "
+        f"från {n} till {max(n - 1, 0)} och det nya området får en insats till."
+    )

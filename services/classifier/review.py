@@ -8,7 +8,7 @@ override again, with the same event ids, at start (``republish_on_start``).
 from __future__ import annotations
 
 import logging
-from typing import Literal
+from typing import Annotated, Literal
 
 from faststream.kafka import KafkaBroker
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -25,6 +25,7 @@ from shared import topics
 from shared.auth import ApiToken, Principal
 from shared.events import ClassificationOverridden
 from shared.reference import load_reference
+from shared.report import NoNul
 
 log = logging.getLogger("rucnet.classifier")
 
@@ -33,8 +34,8 @@ class ReviewDecision(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     action: Literal["accept", "override"]
-    nsp_area: str | None = Field(default=None, max_length=64)
-    reason: str = Field(default="", max_length=2000)
+    nsp_area: Annotated[str, NoNul] | None = Field(default=None, max_length=64)
+    reason: Annotated[str, NoNul] = Field(default="", max_length=2000)
 
     @model_validator(mode="after")
     def _override_needs_area_and_reason(self) -> ReviewDecision:

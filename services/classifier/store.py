@@ -9,7 +9,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Text, func
+from sqlalchemy import Text, case, func
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel, col, select
 
@@ -34,6 +34,9 @@ class Classification(SQLModel, table=True):
     status: str = Field(max_length=16)
     title: str = Field(max_length=300)
     text: str = Field(sa_type=Text, description="what the model read, kept to learn from reviews")
+    description: str = Field(
+        default="", sa_type=Text, description="the insats's description, for the analyst"
+    )
     declared_area: str | None = Field(default=None, max_length=64)
     classified_area: str = Field(max_length=64)
     source: str = Field(max_length=16)
@@ -59,6 +62,7 @@ class Classification(SQLModel, table=True):
             "status": self.status,
             "title": self.title,
             "text": self.text[:2000],
+            "description": self.description[:2000],
             "declared_area": self.declared_area,
             "classified_area": self.classified_area,
             "nsp_area": self.effective_area,
@@ -133,6 +137,7 @@ def _classification_row(event: ReportClassified, insats: Insats, c: InsatsClassi
         "status": insats.status,
         "title": insats.title[:300],
         "text": insats.text[:MAX_STORED_TEXT],
+        "description": insats.description[:MAX_STORED_TEXT],
         "declared_area": insats.nsp_area,
         "classified_area": c.nsp_area if c.source == "classifier" else c.candidates[0].code,
         "source": c.source,
@@ -179,7 +184,31 @@ async def record_classified(session: AsyncSession, events: Sequence[ReportClassi
         replace = {c.name: stmt.excluded[c.name] for c in table.columns if not c.primary_key}  # type: ignore[attr-defined]
         upsert = stmt.on_conflict_do_update(index_elements=["ruc_id", "year", "ref"], set_=replace)  # type: ignore[attr-defined]
         await session.execute(upsert, fresh)
+    await _retract_left_out(session, events)
     return len(fresh)
+
+
+RETRACTED = "retracted"  # a later version of its report left the insats out: not in the queue
+
+
+async def _retract_left_out(session: AsyncSession, events: Sequence[ReportClassified]) -> None:
+    """What a report's later version left out leaves the review queue, as it leaves the counts
+    (the aggregator's rule: a version retracts only what its own report held before)."""
+    latest: dict[str, ReportClassified] = {}
+    for event in events:
+        known = latest.get(str(event.report_id))
+        if known is None or known.version < event.version:
+            latest[str(event.report_id)] = event
+    for report_id, event in latest.items():
+        kept = [(event.ruc_id, event.year, i.ref) for i in event.insatser]
+        query = select(Classification).where(
+            Classification.report_id == report_id,
+            Classification.version < event.version,
+            Classification.review_state != RETRACTED,
+        )
+        for row in (await session.execute(query)).scalars():
+            if (row.ruc_id, row.year, row.ref) not in kept:
+                row.review_state = RETRACTED
 
 
 async def get_classification(session: AsyncSession, key: Key) -> Classification | None:
@@ -194,7 +223,9 @@ async def review_queue(
     limit: int,
     offset: int,
 ) -> tuple[list[Classification], int]:
-    """Unreviewed, classifier-decided insatser: the flagged first, each part least confident first."""
+    """Unreviewed, classifier-decided insatser (a declared area needs no review; a retracted insats
+    is not counted): completed ones first, as only they count per NSP area, then the flagged,
+    each part least confident first."""
     query = select(Classification).where(
         Classification.review_state == "unreviewed", Classification.source == "classifier"
     )
@@ -205,8 +236,9 @@ async def review_queue(
     if flagged_only:
         query = query.where(col(Classification.needs_review).is_(True))
     total = (await session.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
-    # flagged ones first, then the least confident: what most likely misplaces a national count
+    # completed first, then flagged, then the least confident: what most likely misplaces a national count
     ordered = query.order_by(
+        case((col(Classification.status) == "completed", 0), else_=1),
         col(Classification.needs_review).desc(),
         col(Classification.confidence),
         col(Classification.ruc_id),
@@ -293,3 +325,28 @@ async def reviewed_examples(session: AsyncSession) -> list[Example]:
         for r in rows
         if r.text.strip()
     ]
+
+
+async def completed_by_area(session: AsyncSession, years: Sequence[int]) -> dict[int, dict[str, int]]:
+    """Completed insatser per area and year as the national chart counts them (retracted ones out),
+    so a review card can say what its decision changes."""
+    if not years:
+        return {}
+    area = func.coalesce(
+        col(Classification.reviewed_area),
+        col(Classification.declared_area),
+        col(Classification.classified_area),
+    )
+    query = (
+        select(col(Classification.year), area, func.count())
+        .where(
+            col(Classification.year).in_(list(years)),
+            Classification.status == "completed",
+            Classification.review_state != RETRACTED,
+        )
+        .group_by(col(Classification.year), area)
+    )
+    out: dict[int, dict[str, int]] = {}
+    for year, code, n in (await session.execute(query)).all():
+        out.setdefault(int(year), {})[str(code)] = int(n)
+    return out

@@ -54,7 +54,8 @@ def create_app(settings: IntakeSettings) -> FastAPI:
 
     async def outbox_readiness() -> dict[str, object]:
         await relay.count_backlog()  # now, whatever the relay is waiting for
-        return {"outbox_backlog": relay.backlog, "relay_error": relay.last_error}
+        # counts only: the relay's last error can quote a row's content (names); it is in the log
+        return {"outbox_backlog": relay.backlog, "outbox_failed": relay.failed}
 
     app = service_app(
         "rucnet intake",
@@ -82,11 +83,16 @@ def create_app(settings: IntakeSettings) -> FastAPI:
     app.state.idempotency_ttl_s = settings.idempotency_ttl_s
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
     app.state.login_throttle = LoginThrottle(
-        settings.login_failures_per_account, settings.login_failures_per_client, settings.login_window_s
+        settings.login_failures_per_account,
+        settings.login_failures_per_client,
+        settings.login_window_s,
+        settings.login_hashes_per_client,
+        settings.login_first_delay_s,
     )
     app.state.receipts = receipts
     app.state.upload_jobs = OrderedDict()
     app.state.upload_tasks = set()
+    app.state.upload_parsing = set()  # users whose file is being read: one each (web_upload.py)
     app.include_router(router)
     app.include_router(tokens.router)
     app.include_router(user_admin.router)

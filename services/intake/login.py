@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import secrets
 from typing import Annotated
 
@@ -83,15 +84,19 @@ def _client(request: Request) -> str:
 
 
 def _throttled(request: Request, wait: int) -> Response:
-    minutes = max(1, round(wait / 60))
+    minutes = math.ceil(wait / 60)
+    when = (
+        f"{wait} {'sekund' if wait == 1 else 'sekunder'}"
+        if wait < 60
+        else f"{minutes} {'minut' if minutes == 1 else 'minuter'}"
+    )
     response = render(
         request,
         "error.html",
         None,
         status.HTTP_429_TOO_MANY_REQUESTS,
         title="För många inloggningsförsök",
-        message=f"För många misslyckade inloggningar. Vänta {minutes} "
-        f"{'minut' if minutes == 1 else 'minuter'} och försök sedan igen.",
+        message=f"För många inloggningsförsök. Vänta {when} och försök sedan igen.",
     )
     response.headers["Retry-After"] = str(wait)
     return response
@@ -119,15 +124,18 @@ async def login(request: Request) -> Response:
     wait = throttle.wait(account, client)
     if wait:
         return _throttled(request, wait)
-    sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
     if not errors:
-        user = await authenticate(sessions, email, password)
-        raw = None
-        if user is not None:
-            async with sessions.begin() as session:
-                raw = await open_session(session, user, request.app.state.session_ttl_s)
+        if not throttle.begin(account, client):  # this client already has passwords being checked
+            return _throttled(request, 1)
+        user, raw = None, None
+        try:
+            user = await authenticate(request.app.state.sessions, email, password)
+            if user is not None:
+                async with request.app.state.sessions.begin() as session:
+                    raw = await open_session(session, user, request.app.state.session_ttl_s)
+        finally:
+            throttle.end(account, client, succeeded=raw is not None)
         if raw is not None:
-            throttle.succeeded(account)
             response = RedirectResponse(_safe_next(form.get("next")), status_code=303)
             response.set_cookie(
                 SESSION_COOKIE,
@@ -139,7 +147,6 @@ async def login(request: Request) -> Response:
             )
             response.delete_cookie(LOGIN_CSRF_COOKIE, path="/logga-in")
             return response
-        throttle.failed(account, client)
         errors.append(FieldError("email", WRONG_LOGIN, names_itself=True))
     return _login_page(request, errors, email, 400)
 

@@ -16,7 +16,7 @@ def intake_schema() -> dict[str, Any]:
     from services.intake.settings import IntakeSettings
 
     with tempfile.TemporaryDirectory() as tmp:
-        settings = IntakeSettings(data_dir=Path(tmp), pseudonym_secret="schema-only")
+        settings = IntakeSettings(data_dir=Path(tmp), pseudonym_secret="schema-only-" + "x" * 32)
         schema: dict[str, Any] = create_app(settings).openapi()
     return schema
 

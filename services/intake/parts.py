@@ -83,6 +83,10 @@ class ReportPart(SQLModel, table=True):
     body_json: str = SqlField(sa_type=Text)  # as migration 0003 made it
     updated_at: dt.datetime = SqlField(default_factory=utcnow, sa_type=UtcDateTime)
     published_at: dt.datetime | None = SqlField(default=None, sa_type=UtcDateTime)
+    # Set by the relay when the part cannot be loaded or the broker refuses it (migration 0010);
+    # saving the part again clears it, and so does `rucnet outbox retry`.
+    failed_at: dt.datetime | None = SqlField(default=None, sa_type=UtcDateTime)
+    publish_error: str | None = SqlField(default=None, max_length=2000)
 
 
 def attendance_event(part: AttendanceIn, secret: str) -> AttendanceReported:
@@ -104,6 +108,9 @@ async def save_part(session: AsyncSession, kind: PartKind, part: AttendanceIn | 
             kind=kind,
             body_json=part.model_dump_json(),
             updated_at=utcnow(),
+            published_at=None,
+            failed_at=None,
+            publish_error=None,
         )
     )
 
@@ -122,6 +129,12 @@ async def load_part(
         return None
     data: dict[str, object] = json.loads(row.body_json)
     return data
+
+
+async def part_failed(session: AsyncSession, ruc_id: str, year: int, kind: PartKind) -> bool:
+    """Whether the relay marked the stored part failed (it could not be sent on)."""
+    row = await session.get(ReportPart, (ruc_id, year, kind))
+    return row is not None and row.failed_at is not None
 
 
 async def parts_of(session: AsyncSession, ruc_id: str) -> list[ReportPart]:

@@ -7,9 +7,15 @@ the broker's acknowledgements (acks=all) and marks the acknowledged rows publish
 A broker outage only delays it: the next pass sends the same rows again, and consumers dedupe by
 event id. It publishes through the service's FastStream broker (the aiokafka producer with
 production's settings: idempotence, acks=all, ``kafka_max_message_bytes``), so that the in-memory
-test broker sees the same messages. A row the broker refuses for good (over its size limit) is
-marked failed, counted and logged, and the rows behind it go on: one row never wedges start-up or
-the queue.
+test broker sees the same messages.
+
+Every accepted row ends published or visibly failed. A row that can no longer be loaded (it no
+longer validates as its event, after a rule or reference change) or that the broker refuses for
+good (over its size limit) is marked failed alone (``failed_at`` and the error, reports and
+attendance parts alike), counted (``rucnet_outbox_failed_total``, ``rucnet_outbox_failed_rows``)
+and logged by name only, and the rows behind it go on: one row never wedges start-up or the queue.
+The receipt then says it could not be sent on; ``rucnet outbox list --failed`` lists such rows and
+``rucnet outbox retry`` sends them again once the cause is fixed.
 """
 
 from __future__ import annotations
@@ -21,26 +27,35 @@ import logging
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from aiokafka.errors import MessageSizeTooLargeError, RecordTooLargeError
 from faststream.kafka import KafkaBroker
 from prometheus_client import Counter, Gauge
-from sqlalchemy import and_, func, select, update
+from pydantic import ValidationError
+from sqlalchemy import Update, and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.intake.parts import AttendanceIn, ReportPart, attendance_event
 from services.intake.store import ReportSubmission
 from shared import topics
 from shared.broker import PRODUCER_FENCED, renew_producer
-from shared.events import utcnow
+from shared.budget import fits
+from shared.events import ReportSubmitted, utcnow
 from shared.settings import RucnetSettings
 
 log = logging.getLogger("rucnet.intake.relay")
 BACKLOG_EVERY_S = 1.0  # while sending, the backlog is counted at most this often
 BACKLOG = Gauge("rucnet_outbox_backlog", "Accepted reports and parts not yet acknowledged by the broker")
 PUBLISHED = Counter("rucnet_outbox_published", "Outbox rows the broker acknowledged")
-FAILED = Counter("rucnet_outbox_failed", "Outbox rows the broker refused for good (marked failed)")
+FAILED = Counter(
+    "rucnet_outbox_failed",
+    "Outbox rows marked failed: unloadable, or refused by the broker for good",
+    ["kind"],
+)
+FAILED_NOW = Gauge(
+    "rucnet_outbox_failed_rows", "Outbox rows marked failed and not yet retried (rucnet outbox list)"
+)
 PERMANENT = (MessageSizeTooLargeError, RecordTooLargeError)
 HEADERS = {"content-type": "application/json"}  # what FastStream sets for a model it encodes
 _REPORTS = ReportSubmission.__table__  # type: ignore[attr-defined]
@@ -56,6 +71,25 @@ class OutboxRow:
     value: bytes
     seq: int | None = None  # a report's row
     part: tuple[str, int, dt.datetime] | None = None  # an attendance part: (ruc, year, updated_at)
+
+    @property
+    def kind(self) -> str:
+        return "report" if self.seq is not None else "attendance"
+
+    @property
+    def name(self) -> str:
+        """How logs and the CLI name the row: never by its content (it may hold names)."""
+        if self.part is not None:
+            return f"attendance {self.part[0]} {self.part[1]}"
+        return f"report seq {self.seq}"
+
+
+def describe(exc: Exception) -> str:
+    """An error without the offending input (a validation error would repeat names from the row)."""
+    if isinstance(exc, ValidationError):
+        problems = [f"{'.'.join(map(str, e['loc'])) or 'row'}: {e['type']}" for e in exc.errors()[:10]]
+        return f"cannot be loaded ({exc.error_count()} errors): " + "; ".join(problems)
+    return f"{type(exc).__name__}: {str(exc)[:500]}"
 
 
 class OutboxRelay:
@@ -79,6 +113,7 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self.last_error: str | None = None
         self.backlog = 0
+        self.failed = 0
         self._counted_at = -math.inf
 
     def nudge(self) -> None:
@@ -108,12 +143,14 @@ class OutboxRelay:
 
     async def pass_once(self) -> int:
         """Send one batch; returns how many rows it settled (published or failed)."""
-        if time.monotonic() - self._counted_at >= BACKLOG_EVERY_S:  # a query off a lone report's path
+        if time.monotonic() - self._counted_at >= BACKLOG_EVERY_S:  # queries off a lone report's path
             await self.count_backlog()
-        rows = await self._load()
+        rows, unloadable = await self._load()
+        if unloadable:  # marked at once: a row that cannot be sent must not hold up the rest
+            await self._mark([], unloadable)
         if not rows:
             await self.count_backlog()
-            return 0
+            return len(unloadable)
         sends: list[asyncio.Future[object]] = []
         for r in rows:
             settled: asyncio.Future[object] = asyncio.get_running_loop().create_future()
@@ -143,73 +180,111 @@ class OutboxRelay:
             if isinstance(error, PRODUCER_FENCED):
                 await renew_producer(self.broker, error)
             raise error if isinstance(error, Exception) else RuntimeError(repr(error))
-        return len(rows)
+        return len(rows) + len(unloadable)
 
-    async def _load(self) -> list[OutboxRow]:
+    async def _load(self) -> tuple[list[OutboxRow], list[tuple[OutboxRow, str]]]:
+        """The next rows to send, and those that cannot be: each row is checked alone."""
         reports = _REPORTS.c
         query = select(reports.seq, reports.ruc_id, reports.event_json).where(
             reports.published_at.is_(None), reports.failed_at.is_(None), reports.event_json != ""
         )
         parts = _PARTS.c
         part_query = select(parts.ruc_id, parts.year, parts.updated_at, parts.body_json).where(
-            parts.kind == "attendance", parts.published_at.is_(None)
+            parts.kind == "attendance", parts.published_at.is_(None), parts.failed_at.is_(None)
         )
         async with self.engine.connect() as conn:
             found = (await conn.execute(query.order_by(reports.seq).limit(self.batch))).all()
-            part_rows = (await conn.execute(part_query.limit(self.batch))).all()
+            part_rows = (await conn.execute(part_query.order_by(parts.updated_at).limit(self.batch))).all()
         secret = self.settings.pseudonym_key()
-        rows = [
-            OutboxRow(topics.REPORTS_SUBMITTED, r.ruc_id.encode(), r.event_json.encode(), seq=r.seq)
-            for r in found
-        ]
+        rows: list[OutboxRow] = []
+        unloadable: list[tuple[OutboxRow, str]] = []
+        for r in found:
+            row = OutboxRow(topics.REPORTS_SUBMITTED, r.ruc_id.encode(), r.event_json.encode(), seq=r.seq)
+            try:  # what a consumer would refuse is refused here, where the row can be marked
+                ReportSubmitted.model_validate_json(r.event_json)
+            except ValueError as exc:
+                unloadable.append((row, describe(exc)))
+                continue
+            rows.append(row)
         for p in part_rows:
-            event = attendance_event(AttendanceIn.model_validate_json(p.body_json), secret)
-            rows.append(
-                OutboxRow(topics.ATTENDANCE_REPORTED, p.ruc_id.encode(), event.model_dump_json().encode(),
-                          part=(p.ruc_id, p.year, p.updated_at))
-            )  # fmt: skip
-        return rows
+            row = OutboxRow(
+                topics.ATTENDANCE_REPORTED, p.ruc_id.encode(), b"", part=(p.ruc_id, p.year, p.updated_at)
+            )
+            try:
+                event = attendance_event(AttendanceIn.model_validate_json(p.body_json), secret)
+            except (ValueError, KeyError) as exc:
+                unloadable.append((row, describe(exc)))
+                continue
+            rows.append(replace(row, value=event.model_dump_json().encode()))
+        limit = self.settings.kafka_max_message_bytes
+        unloadable += [
+            (r, f"too large: {len(r.value)} bytes, the broker takes {limit}")
+            for r in rows
+            if not fits(r.value, r.key, limit)
+        ]
+        return [r for r in rows if fits(r.value, r.key, limit)], unloadable
 
     async def _mark(self, published: Sequence[OutboxRow], failed: Sequence[tuple[OutboxRow, str]]) -> None:
         now = utcnow()
-        reports, parts = _REPORTS.c, _PARTS.c
+        reports = _REPORTS.c
         async with self.engine.begin() as conn:
             seqs = [r.seq for r in published if r.seq is not None]
             if seqs:
                 await conn.execute(update(_REPORTS).where(reports.seq.in_(seqs)).values(published_at=now))
             for row in published:
                 if row.part is not None:  # unless a newer version was saved meanwhile
-                    ruc_id, year, updated_at = row.part
-                    await conn.execute(
-                        update(_PARTS)
-                        .where(and_(parts.ruc_id == ruc_id, parts.year == year, parts.kind == "attendance",
-                                    parts.updated_at == updated_at))
-                        .values(published_at=now)
-                    )  # fmt: skip
+                    await conn.execute(_this_part(row.part).values(published_at=now))
             for row, error in failed:
-                log.error("outbox row %s refused by the broker for good, marked failed: %s", row.seq, error)
+                # the row only, by name: the error may quote the row's content
+                log.error("outbox: %s marked failed, not sent: %s", row.name, error.split(":")[0])
+                FAILED.labels(row.kind).inc()
                 if row.seq is not None:
                     refused = update(_REPORTS).where(reports.seq == row.seq)
                     await conn.execute(refused.values(failed_at=now, publish_error=error[:2000]))
+                elif row.part is not None:
+                    await conn.execute(_this_part(row.part).values(failed_at=now, publish_error=error[:2000]))
         PUBLISHED.inc(len(published))
-        FAILED.inc(len(failed))
 
     async def forget_published(self) -> None:
         """The broker lost what it had (the embedded one keeps memory only): send everything again."""
         async with self.engine.begin() as conn:
             sent = update(_REPORTS).where(_REPORTS.c.failed_at.is_(None))
             await conn.execute(sent.values(published_at=None))
-            await conn.execute(update(_PARTS).values(published_at=None))
+            await conn.execute(update(_PARTS).where(_PARTS.c.failed_at.is_(None)).values(published_at=None))
 
     async def count_backlog(self) -> None:
-        reports = _REPORTS.c
+        """What waits to be sent, and what failed and waits for someone (``rucnet outbox list``)."""
+        reports, parts = _REPORTS.c, _PARTS.c
+        attendance = parts.kind == "attendance"
+        count = select(func.count())
         async with self.engine.connect() as conn:
-            n = await conn.scalar(
-                select(func.count()).where(reports.published_at.is_(None), reports.failed_at.is_(None))
+            waiting = await conn.scalar(
+                count.where(reports.published_at.is_(None), reports.failed_at.is_(None))
             )
-        self.backlog = int(n or 0)
+            parts_waiting = await conn.scalar(
+                count.where(attendance, parts.published_at.is_(None), parts.failed_at.is_(None))
+            )
+            failed = await conn.scalar(count.where(reports.failed_at.is_not(None)))
+            parts_failed = await conn.scalar(count.where(attendance, parts.failed_at.is_not(None)))
+        self.backlog = int(waiting or 0) + int(parts_waiting or 0)
+        self.failed = int(failed or 0) + int(parts_failed or 0)
         self._counted_at = time.monotonic()
         BACKLOG.set(self.backlog)
+        FAILED_NOW.set(self.failed)
+
+
+def _this_part(part: tuple[str, int, dt.datetime]) -> Update:
+    """The attendance part as it was loaded: a version saved since is left alone."""
+    ruc_id, year, updated_at = part
+    parts = _PARTS.c
+    return update(_PARTS).where(
+        and_(
+            parts.ruc_id == ruc_id,
+            parts.year == year,
+            parts.kind == "attendance",
+            parts.updated_at == updated_at,
+        )
+    )
 
 
 async def _settled(sends: Sequence[asyncio.Future[object]], timeout_s: float) -> list[object]:

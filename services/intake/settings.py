@@ -28,10 +28,19 @@ class IntakeSettings(RucnetSettings):
     session_ttl_s: int = Field(default=8 * 3600, ge=60)
     max_upload_bytes: int = Field(default=5_000_000, ge=1_000, description="spreadsheet uploads")
     login_failures_per_account: int = Field(
-        default=10, ge=1, description="failed logins per e-mail address within login_window_s"
+        default=5,
+        ge=1,
+        description="failed logins per account AND client within login_window_s before each further "
+        "attempt from that client waits a doubling delay (5 s up to 15 min); other clients are not held up",
     )
     login_failures_per_client: int = Field(
-        default=30, ge=1, description="failed logins per client address within login_window_s"
+        default=30, ge=1, description="failed logins per client address (any accounts) within login_window_s"
+    )
+    login_hashes_per_client: int = Field(
+        default=2, ge=1, description="passwords of one client checked at once; more in parallel get 429"
+    )
+    login_first_delay_s: float = Field(
+        default=5.0, gt=0, description="the first delay after the free failures; it doubles up to 15 min"
     )
     login_window_s: float = Field(default=900.0, gt=0)
     rate_limit_per_minute: int = Field(default=120, ge=1, description="API requests per token and minute")

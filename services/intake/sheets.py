@@ -9,9 +9,11 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import time
 import zipfile
 from collections.abc import Generator
 from typing import Any
+from xml.parsers import expat
 
 from openpyxl import load_workbook
 from openpyxl.worksheet._read_only import ReadOnlyWorksheet
@@ -37,6 +39,16 @@ MAX_COLUMNS = 50  # the template has 12; room for a column or two of the user's 
 MAX_SHEET_COLUMNS = 1_000  # what a sheet may declare (whole formatted columns); more is refused
 MAX_CELL_CHARS = 10_000  # the longest text field; a longer cell is refused as it is read
 MAX_UNPACKED_BYTES = 50_000_000  # an .xlsx is a zip: its parts unpacked, at most
+MAX_READ_S = 8.0  # reading one file, at most: a file that takes longer is refused, not waited for
+# Read-only openpyxl streams the worksheet but reads every other part whole (shared strings,
+# styles, names) before the first row, whatever the part is called. Those parts are counted as
+# they stream first, by element, and refused at the first excess before openpyxl builds anything.
+# The template: 12 columns, at most MAX_ROWS rows, so 13 texts a row and a handful of styles.
+MAX_OTHER_PART_BYTES = 25_000_000  # every part but the worksheets, unpacked, together
+MAX_OTHER_ELEMENTS = (MAX_ROWS + 1) * 13 * 8  # their XML elements together (rich text has a few per text)
+MAX_STYLES = 20_000  # formats, fonts, fills, borders, number formats, named styles
+STYLE_TAGS = frozenset({"xf", "font", "fill", "border", "numFmt", "dxf", "cellStyle"})
+MAX_SHARED_STRINGS = (MAX_ROWS + 1) * 13  # distinct texts, every cell a different one
 
 
 class UnreadableFile(ValueError):
@@ -48,7 +60,9 @@ def read_rows(filename: str, content: bytes) -> list[tuple[int, dict[str, str]]]
 
     CPU-bound: run it off the event loop. The file is read as a stream and every limit is checked
     while reading (``MAX_SHEET_ROWS``, ``MAX_COLUMNS``, ``MAX_CELL_CHARS``; for XLSX also the
-    declared dimension and the unpacked size), so a small hostile file cannot make a large one.
+    declared dimension, the unpacked size, the shared strings, styles and names counted as they
+    stream before openpyxl reads them whole, and ``MAX_READ_S`` in all), so a small hostile file
+    cannot make a large one.
     """
     if filename.lower().endswith(".xlsx"):
         raw = _xlsx_rows(content)
@@ -90,15 +104,19 @@ def _bounded(number: int, cells: list[str]) -> list[str]:
 
 
 def _xlsx_rows(content: bytes) -> Generator[list[str], None, None]:
+    deadline = time.monotonic() + MAX_READ_S
     try:
         with zipfile.ZipFile(io.BytesIO(content)) as archive:
             unpacked = sum(info.file_size for info in archive.infolist())
+            if unpacked > MAX_UNPACKED_BYTES:
+                raise UnreadableFile("Filen är för stor när den packas upp. Använd mallen.")
+            _within_budget(archive, deadline)
         book = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
+    except UnreadableFile:
+        raise
     except Exception as exc:  # openpyxl raises many kinds for a file that is not a workbook
         raise UnreadableFile("Filen kunde inte läsas som Excel (.xlsx).") from exc
     try:
-        if unpacked > MAX_UNPACKED_BYTES:
-            raise UnreadableFile("Filen är för stor när den packas upp. Använd mallen.")
         sheet = book["Insatser"] if "Insatser" in book.sheetnames else book.worksheets[0]
         if not isinstance(sheet, ReadOnlyWorksheet):
             raise UnreadableFile("Filen saknar ett kalkylblad med insatser.")
@@ -111,6 +129,8 @@ def _xlsx_rows(content: bytes) -> Generator[list[str], None, None]:
         sheet.reset_dimensions()  # pad no row to the declared width
         cells = sheet.iter_rows(max_row=MAX_SHEET_ROWS + 1, max_col=MAX_COLUMNS + 1, values_only=True)
         for row in cells:
+            if time.monotonic() > deadline:
+                raise UnreadableFile(TOO_SLOW)
             yield ["" if v is None else _cell(v) for v in row]
     except UnreadableFile:
         raise
@@ -118,6 +138,45 @@ def _xlsx_rows(content: bytes) -> Generator[list[str], None, None]:
         raise UnreadableFile("Filen kunde inte läsas som Excel (.xlsx).") from exc
     finally:
         book.close()
+
+
+TOO_SLOW = (
+    f"Filen tog mer än {MAX_READ_S:.0f} sekunder att läsa. Klistra in raderna i mallen och försök igen."
+)
+
+
+def _within_budget(archive: zipfile.ZipFile, deadline: float) -> None:
+    """Count every part but the worksheets as it streams; refuse the file at the first excess."""
+    others = [i for i in archive.infolist() if not i.filename.startswith("xl/worksheets/")]
+    if sum(i.file_size for i in others) > MAX_OTHER_PART_BYTES:  # zipfile reads no more than declared
+        raise UnreadableFile(_too_many("texter och format"))
+    counts = {"elements": 0, "strings": 0, "styles": 0}
+
+    def started(name: str, _attributes: object) -> None:
+        tag = name.rsplit(" ", 1)[-1]  # "namespace tag" → tag
+        counts["elements"] += 1
+        counts["strings"] += tag == "si"
+        counts["styles"] += tag in STYLE_TAGS
+
+    for info in others:
+        if not info.filename.endswith((".xml", ".rels")):
+            continue
+        parser = expat.ParserCreate(namespace_separator=" ")
+        parser.StartElementHandler = started
+        with archive.open(info) as stream:
+            while chunk := stream.read(65_536):
+                parser.Parse(chunk, False)
+                if counts["strings"] > MAX_SHARED_STRINGS or counts["elements"] > MAX_OTHER_ELEMENTS:
+                    raise UnreadableFile(_too_many("texter"))
+                if counts["styles"] > MAX_STYLES:
+                    raise UnreadableFile(_too_many("format"))
+                if time.monotonic() > deadline:
+                    raise UnreadableFile(TOO_SLOW)
+            parser.Parse(b"", True)
+
+
+def _too_many(what: str) -> str:
+    return f"Filen innehåller för många {what}. Klistra in raderna i mallen och spara utan extra formatering."
 
 
 def _cell(value: Any) -> str:

@@ -6,13 +6,14 @@ import datetime as dt
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Request, Response, status
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col, select
 
+from services.intake.throttle import LoginThrottle
 from services.intake.tokens import admin_principal
-from services.intake.users import IntakeUser, WebSession, create_user
+from services.intake.users import IntakeUser, WebSession, checked_email, create_user
 from shared.auth import Principal
 from shared.events import utcnow
 from shared.reference import load_reference
@@ -35,6 +36,19 @@ class UserIn(BaseModel):
     password: SecretStr = Field(min_length=10, max_length=200)
     role: Literal["ruc", "skolverket", "admin"]
     ruc_id: str | None = None
+
+    @field_validator("email")
+    @classmethod
+    def _storable(cls, value: str) -> str:
+        checked_email(value)
+        return value
+
+    @field_validator("password")
+    @classmethod
+    def _usable(cls, value: SecretStr) -> SecretStr:
+        if "\x00" in value.get_secret_value():  # the login form refuses it: it could never be used
+            raise ValueError("otillåtet tecken (NUL) i lösenordet / NUL character in the password")
+        return value
 
     @model_validator(mode="after")
     def _ruc_for_ruc_staff(self) -> UserIn:
@@ -101,3 +115,24 @@ async def disable_user(
         ).scalars():
             await session.delete(web_session)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+class Unlocked(BaseModel):
+    email: str
+    cleared: int = Field(description="clients whose login delays on this account were cleared")
+
+
+@router.post("/{user_id}/unlock", response_model=Unlocked, responses={401: {}, 403: {}, 404: {}, 422: {}})
+async def unlock_user(
+    request: Request,
+    _admin: Annotated[Principal, Depends(admin_principal)],
+    user_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
+) -> Unlocked:
+    """End the login delays on a user's account, from every client (docs/operations.md, *Logins*)."""
+    sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
+    async with sessions() as session:
+        user = await session.get(IntakeUser, user_id)
+    if user is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="Okänd användare / no such user")
+    throttle: LoginThrottle = request.app.state.login_throttle
+    return Unlocked(email=user.email, cleared=throttle.unlock(user.email))

@@ -83,6 +83,20 @@ def normalise_email(email: str) -> str:
     return email.strip().casefold()
 
 
+MAX_EMAIL = 254  # the column's length
+
+
+def checked_email(email: str) -> str:
+    """The e-mail as it is stored (normalised), or ValueError: a NUL or a control character
+    (PostgreSQL text cannot hold NUL), or longer than the column once casefolded ("ß" → "ss")."""
+    stored = normalise_email(email)
+    if any(ord(c) < 32 or ord(c) == 127 for c in stored):
+        raise ValueError("otillåtet tecken i e-postadressen / control or NUL character in the e-mail")
+    if len(stored) > MAX_EMAIL:
+        raise ValueError(f"e-postadressen är för lång / the e-mail is longer than {MAX_EMAIL} characters")
+    return stored
+
+
 def _hash_id(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
@@ -92,10 +106,12 @@ async def create_user(
 ) -> IntakeUser:
     if len(password) < MIN_PASSWORD:
         raise ValueError(f"lösenordet måste ha minst {MIN_PASSWORD} tecken / password too short")
+    if "\x00" in password:  # the login form refuses it: such a password could never be used
+        raise ValueError("otillåtet tecken (NUL) i lösenordet / NUL character in the password")
     if role == "ruc" and not ruc_id:
         raise ValueError("en RUC-användare behöver ett RUC / a RUC user needs --ruc")
     user = IntakeUser(
-        email=normalise_email(email),
+        email=checked_email(email),
         password_hash=await _hashing.run(_hasher.hash, password),
         role=role,
         ruc_id=ruc_id if role == "ruc" else None,

@@ -239,7 +239,8 @@ async def receipt(
         user.ruc_id if user.role == "ruc" else None, latest.report_id, latest.event_id
     )
     rounds = auto_refresh_round(request)
-    refreshing = rounds is not None and not (status and status.get("counted"))
+    failed = latest.failed_at is not None  # the relay could not send it on: waiting would be in vain
+    refreshing = rounds is not None and not failed and not (status and status.get("counted"))
     reference = load_reference()
     areas = {a.code: a.name_sv for a in reference.nsp_areas}
     on = dt.date(latest.year, 12, 31)
@@ -259,6 +260,7 @@ async def receipt(
         statuses=dict(STATUSES),
         just_sent=request.query_params.get("skickad") == "1",
         acknowledged=latest.published_at is not None,  # the relay marks it once the broker has it
+        failed=failed,
     )
     if refreshing and rounds is not None:
         refresh_in(page, f"/rapporter/{latest.report_id}", rounds)

@@ -19,7 +19,7 @@ from services.intake.forms import (
     field_errors,
     with_problems,
 )
-from services.intake.parts import AttendanceIn, SkaIn, load_part
+from services.intake.parts import AttendanceIn, SkaIn, load_part, part_failed
 from services.intake.users import SessionUser
 from services.intake.web import checked_form, render, reporter, scope_ruc
 
@@ -53,8 +53,11 @@ async def attendance_page(request: Request, user: Annotated[SessionUser, Depends
     ruc_id, year = scope_ruc(user, None, request.query_params.get("ruc", "")), _year(request)
     stored = await _stored(request, ruc_id, year, "attendance") if ruc_id else None
     values = stored or {"ruc_id": ruc_id, "year": year, "members": [], "meetings": []}
+    sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
+    async with sessions() as session:
+        failed = bool(stored) and await part_failed(session, ruc_id, year, "attendance")
     return render(request, "attendance.html", user, form=_attendance_form(values), errors=[], messages={},
-                  saved=request.query_params.get("sparad") == "1")  # fmt: skip
+                  saved=request.query_params.get("sparad") == "1", failed=failed)  # fmt: skip
 
 
 @router.post("/narvaro", response_class=HTMLResponse)

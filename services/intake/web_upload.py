@@ -27,7 +27,11 @@ XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 KEEP_PER_USER = 5  # a user's newer upload replaces their oldest; nobody evicts another's
 MAX_JOBS = 1_000  # every user's together (each holds a parsed file): beyond it, come back later
 JOB_TTL_S = 3_600.0
-_parsing = BoundedThreads(1)  # one file parsed at a time: each may take seconds of CPU
+# Two files parsed at a time (each within sheets.py's budgets: a few seconds at most), and one per
+# user: a user's second upload waits for nothing, it is told to wait, so one user never holds both
+# and the queue of the others is first come, first served.
+_parsing = BoundedThreads(2)
+BUSY = "Du har redan en fil som läses in. Vänta tills den är klar och försök sedan igen."
 
 
 @dataclass
@@ -101,11 +105,17 @@ async def upload_dry_run(request: Request, user: Annotated[SessionUser, Depends(
         )
     if not ruc_id:
         return render(request, "upload.html", user, 422, job=None, job_id=None, error="Välj ett RUC.")
-    content, limit = await upload.read(), request.app.state.max_message_bytes
+    parsing: set[int] = request.app.state.upload_parsing
+    if user.user_id in parsing:
+        return render(request, "upload.html", user, 429, job=None, job_id=None, error=BUSY)
+    parsing.add(user.user_id)
     try:  # off the event loop: parsing and validating thousands of rows takes a while
+        content, limit = await upload.read(), request.app.state.max_message_bytes
         result = await _parsing.run(_parse, upload.filename, content, ruc_id, limit)
     except UnreadableFile as exc:
         return render(request, "upload.html", user, 422, job=None, job_id=None, error=str(exc))
+    finally:
+        parsing.discard(user.user_id)
     job = UploadJob(user.user_id, ruc_id, upload.filename, result)
     job_id = _keep(request.app, job)
     if job_id is None:

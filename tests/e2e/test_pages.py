@@ -292,7 +292,10 @@ def test_an_analyst_clears_the_review_queue_on_a_page_that_fits_and_passes_axe(
     first = page.locator("article").first
     title = first.locator("h2").inner_text()
     assert first.inner_text().count(title) == 1  # the title is not repeated in the text below it
-    reasons = first.locator("dd").last.inner_text().split(", ")
+    reasons = first.locator('dt:has-text("Avgörande ord") + dd').inner_text().split(", ")
+    # what the decision changes in the national chart, and completed insatser first
+    assert "I det nationella diagrammet räknas den nu under" in first.inner_text()
+    assert "Genomförd" in first.locator(".meta").inner_text()
     assert not {"på", "och", "för", "studie"} & set(reasons)
 
     page.get_by_role("link", name="Nästa sida").click()
@@ -300,14 +303,14 @@ def test_an_analyst_clears_the_review_queue_on_a_page_that_fits_and_passes_axe(
     page.select_option("#q-ruc", "gu")
     page.select_option("#q-year", "2020")
     page.get_by_role("button", name="Visa").click()
-    assert all(m.startswith("gu / 2020 /") for m in _cards(page))
+    assert all(m.startswith("Göteborgs universitet / 2020 /") for m in _cards(page))
     proposed = page.locator("article select").first.input_value()  # the first card's proposal
     proposed_name = page.locator("article dd strong").first.inner_text()
     page.select_option("#q-area", proposed)
     page.get_by_role("button", name="Visa").click()
     check_page(page, "review-filtered", axe)
     assert _cards(page)
-    assert all(m.startswith("gu / 2020 /") for m in _cards(page))
+    assert all(m.startswith("Göteborgs universitet / 2020 /") for m in _cards(page))
     assert set(page.locator("article dd strong").all_inner_texts()) == {proposed_name}
 
     page.locator("article").first.get_by_role("button", name=re.compile("^Ändra")).click()  # no motivation

@@ -226,7 +226,7 @@ def service_env(bootstrap: str, database_url: str, data_dir: Path, **extra: str)
         "RUCNET_DATA_DIR": str(data_dir),
         "RUCNET_KAFKA_IDEMPOTENCE": str(bootstrap not in TANSU_BOOTSTRAPS).lower(),
         "RUCNET_KAFKA_FETCH_MAX_WAIT_MS": "20",
-        "RUCNET_PSEUDONYM_SECRET": "test-secret",
+        "RUCNET_PSEUDONYM_SECRET": "test-secret-of-at-least-32-characters",
         "RUCNET_RETRY_BACKOFF_S": "0.3",
         "RUCNET_LOG_LEVEL": "WARNING",
         **extra,

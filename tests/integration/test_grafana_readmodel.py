@@ -119,6 +119,17 @@ async def test_the_pm_charts_show_the_pm_figures(pg_2020: str) -> None:
     assert figures["Rapporterande RUC"] == 18
 
 
+async def test_the_nsp_chart_splits_each_area_by_what_it_rests_on(pg_2020: str) -> None:
+    """The 2020 set declares every area: each bar is wholly "declared" and the parts add up."""
+    table = await fetch(pg_2020, substitute(q.COMPLETED_BY_NSP_TABLE))
+    confirmed, declared, unreviewed = q.BASIS_COLUMNS.values()
+    assert {r["Kod"]: (r[confirmed], r[declared], r[unreviewed]) for r in table} == {
+        code: (0, n, 0) for code, n in COMPLETED_2020.items()
+    }
+    chart = await fetch(pg_2020, substitute(q.COMPLETED_BY_NSP))
+    assert [sum(r[c] for c in q.BASIS_COLUMNS.values()) for r in chart] == list(COMPLETED_2020.values())
+
+
 async def test_the_views_agree_with_the_national_stats_query(pg_2020: str) -> None:
     engine = create_engine(pg_2020)
     async with session_factory(engine)() as session:

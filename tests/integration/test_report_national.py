@@ -24,7 +24,8 @@ from rucnet.dataset2020 import (
     classified_events_2020,
 )
 from rucnet.grafana import sql_panels as q
-from rucnet.report import NationalTables, charts, national_tables
+from rucnet.report import BASIS_NAMES, NationalTables, charts, national_tables
+from services.aggregator.counting import BASES
 from services.aggregator.store import apply_events
 from shared import topics
 from shared.db import create_engine, session_factory
@@ -72,8 +73,16 @@ def run_report(url: str, out: Path) -> list[str]:
 def read_csv(path: Path) -> dict[str, int]:
     with path.open(encoding="utf-8-sig", newline="") as f:
         rows = list(csv.reader(f, delimiter=";"))  # Swedish Excel's separator
-    assert all(len(row) == 3 for row in rows), rows
+    assert all(len(row) == len(rows[0]) >= 3 for row in rows), rows
     return {row[0]: int(row[2]) for row in rows[1:]}
+
+
+def read_basis_csv(path: Path) -> dict[str, tuple[int, ...]]:
+    """The per-basis columns after the count (confirmed, declared, unreviewed)."""
+    with path.open(encoding="utf-8-sig", newline="") as f:
+        rows = list(csv.reader(f, delimiter=";"))
+    assert rows[0][3:] == [f"varav {BASIS_NAMES[b]}" for b in BASES]
+    return {row[0]: tuple(int(v) for v in row[3:]) for row in rows[1:]}
 
 
 def svg_texts(path: Path) -> list[str]:
@@ -118,6 +127,9 @@ async def test_the_report_reproduces_the_pm_tables_and_charts(pg_2020: str, tmp_
     assert started == STARTED_2020
     assert list(started) == list(STARTED_2020)  # the PM's order
     assert completed == COMPLETED_2020
+    # the 2020 set declares every area: each bar rests wholly on "declared"
+    by_basis = read_basis_csv(out / "genomforda-per-nsp-2020.csv")
+    assert by_basis == {code: (0, n, 0) for code, n in COMPLETED_2020.items()}
 
     workbook = load_workbook(out / "rucnet-nationella-tabeller-2020.xlsx")
     assert workbook.sheetnames == ["Sammanfattning", "Påbörjade per skolform", "Genomförda per NSP-område"]
@@ -155,11 +167,19 @@ async def test_the_charts_bars_are_the_tables_numbers(pg_2020: str) -> None:
         figures.values(), (tables.started_by_school_form, tables.completed_by_nsp), strict=True
     ):
         (axes,) = figure.axes
-        widths = [round(bar.get_width()) for bar in axes.patches]
+        # a bar of several parts (the NSP chart, one per basis) is as long as its row's count
+        ends = [0.0] * len(rows)
+        for bar in axes.patches:
+            ends[round(bar.get_y() + bar.get_height() / 2)] = max(
+                ends[round(bar.get_y() + bar.get_height() / 2)], bar.get_x() + bar.get_width()
+            )
         labels = [t.get_text() for t in axes.get_yticklabels()]
-        assert widths == [r.n for r in rows]
+        assert [round(e) for e in ends] == [r.n for r in rows]
         assert labels == [r.name for r in rows]
     assert [r.n for r in tables.completed_by_nsp] == list(COMPLETED_2020.values())
+    assert all(sum(r.parts) == r.n for r in tables.completed_by_nsp)
+    legend = figures["genomforda-per-nsp-2020"].axes[0].get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == [BASIS_NAMES[b] for b in BASES]
 
 
 async def test_the_report_reads_the_embedded_store_of_rucnet_dev(sqlite_url: str, tmp_path: Path) -> None:

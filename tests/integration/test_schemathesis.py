@@ -43,7 +43,7 @@ def service(
         "RUCNET_DATA_DIR": str(tmp_path),
         f"RUCNET_{name.upper()}_PORT": str(port),
         "RUCNET_KAFKA_IDEMPOTENCE": "false",
-        "RUCNET_PSEUDONYM_SECRET": "schemathesis",
+        "RUCNET_PSEUDONYM_SECRET": "schemathesis-secret-of-32-characters",
         "RUCNET_RATE_LIMIT_PER_MINUTE": "1000000",
         "RUCNET_AGGREGATOR_URL": "http://127.0.0.1:9",
         "RUCNET_SCORING_WORKERS": "0",

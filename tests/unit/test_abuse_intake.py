@@ -91,7 +91,9 @@ async def _wrong_login(browser: httpx.AsyncClient, email: str) -> httpx.Response
 
 
 async def test_4_parallel_wrong_logins_leave_the_event_loop_free(sqlite_url: str, tmp_path: Path) -> None:
-    async with intake_app(sqlite_url, tmp_path, login_failures_per_client=1_000) as intake:
+    async with intake_app(
+        sqlite_url, tmp_path, login_failures_per_client=1_000, login_hashes_per_client=1_000
+    ) as intake:
         browsers = [
             httpx.AsyncClient(transport=httpx.ASGITransport(app=intake.app), base_url="http://t")
             for _ in range(16)
@@ -131,7 +133,11 @@ async def test_4_wrong_logins_are_throttled_per_account_and_per_client_with_a_sw
     sqlite_url: str, tmp_path: Path
 ) -> None:
     async with intake_app(
-        sqlite_url, tmp_path, login_failures_per_account=3, login_failures_per_client=5
+        sqlite_url,
+        tmp_path,
+        login_failures_per_account=3,
+        login_failures_per_client=5,
+        login_first_delay_s=600,
     ) as intake:
         async with intake.app.state.sessions.begin() as session:
             await create_user(session, "anna@gu.se", PASSWORD, "ruc", "gu")
@@ -264,3 +270,18 @@ async def test_7_pending_uploads_are_kept_per_user_so_one_user_cannot_evict_anot
         assert (await olle.get(f"/uppladdning/{olles}")).status_code == 200
         assert (await anna.get(f"/uppladdning/{annas[-1]}")).status_code == 200
         assert (await anna.get(f"/uppladdning/{annas[0]}")).status_code == 404  # only her own oldest went
+
+
+@pytest.mark.parametrize("secret", ["", "  ", "kort", "x" * 31])
+def test_21_an_empty_or_short_pseudonym_secret_is_refused_however_it_is_given(
+    secret: str, tmp_path: Path
+) -> None:
+    from pydantic import ValidationError
+
+    from services.intake.settings import IntakeSettings
+
+    with pytest.raises(ValidationError, match="RUCNET_PSEUDONYM_SECRET"):
+        IntakeSettings(data_dir=tmp_path, pseudonym_secret=secret)
+    (tmp_path / "pseudonym.secret").write_text(secret + "\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="pseudonym.secret"):
+        IntakeSettings(data_dir=tmp_path).pseudonym_key()

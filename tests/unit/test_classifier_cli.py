@@ -57,24 +57,48 @@ def _two_folds(*args: object, **kwargs: object) -> tuple[RecipeScore, RecipeScor
     return compare_recipes(*args, **{**kwargs, "folds": 2})  # type: ignore[arg-type]
 
 
-def test_supplied_examples_train_a_version_that_classify_then_uses(
-    data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(registry, "compare_recipes", _two_folds)
-    before = _classify(SUPPLIED[:1])[0]
+def _gained(*_args: object, **_kwargs: object) -> tuple[RecipeScore, RecipeScore]:
+    return RecipeScore(1.0, 1.0, 5, lost=0, gained=2), RecipeScore(0.6, 1.0, 5)
+
+
+def _supply(tmp_path: Path) -> tuple[Any, list[dict[str, str]]]:
     examples = tmp_path / "real.jsonl"
     rows = [{"text": t, "area": "styrning-och-ledning"} for t in SUPPLIED[1:]]
     examples.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
     result = RUNNER.invoke(app, ["classifier-train", "--examples", str(examples)])
     assert result.exit_code == 0, result.output
-    assert "i bruk" in result.output
     assert "judged on held-out real examples" in result.output
+    return result, rows
+
+
+def test_supplied_examples_that_gain_train_a_version_that_classify_then_uses(
+    data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(registry, "compare_recipes", _gained)
+    before = _classify(SUPPLIED[:1])[0]
+    result, rows = _supply(tmp_path)
+    assert "i bruk" in result.output
     accepted = newest_accepted(models_dir(data_dir))
     assert accepted is not None
     assert read_meta(accepted)["learned_examples"] == len(rows)
     after = _classify(SUPPLIED[:1])[0]
     assert after["areas"][0]["code"] == "styrning-och-ledning"
     assert after["confidence"] != before["confidence"]
+
+
+def test_supplied_examples_that_do_not_gain_only_recalibrate_the_doubt(
+    data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(registry, "compare_recipes", _two_folds)
+    before = _classify(SUPPLIED[:1])[0]
+    result, rows = _supply(tmp_path)
+    assert "rejected" in result.output
+    assert "recalibrated" in result.output
+    in_use = newest_accepted(models_dir(data_dir))
+    assert in_use is not None
+    assert read_meta(in_use)["calibration_examples"] == len(rows)
+    after = _classify(SUPPLIED[:1])[0]
+    assert after["areas"][0]["code"] == before["areas"][0]["code"]  # what it learned is unchanged
 
 
 def test_a_bad_examples_file_is_refused_naming_the_line(data_dir: Path, tmp_path: Path) -> None:

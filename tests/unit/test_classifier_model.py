@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from services.classifier.examples import load_corpus, vocabulary_examples
+from services.classifier.examples import load_corpus, load_shared_real, vocabulary_examples
 from services.classifier.model import ALGORITHM, NspModel, fingerprint, prepare
 from services.classifier.registry import shipped_default
 from services.classifier.rules import decide, score_text
@@ -158,7 +158,7 @@ def test_a_confident_decision_is_not_flagged(model: NspModel) -> None:
 
 
 def test_the_version_names_the_algorithm_and_the_training_data(model: NspModel) -> None:
-    expected = fingerprint([*load_corpus(), *vocabulary_examples(REFERENCE)])
+    expected = fingerprint([*load_corpus(), *vocabulary_examples(REFERENCE), *load_shared_real()])
     assert model.version == f"{ALGORITHM}-{expected}"
 
 

@@ -12,6 +12,7 @@ from services.classifier.evaluation import RecipeScore
 from services.classifier.examples import Example
 from services.classifier.model import NspModel
 from services.classifier.registry import (
+    calibration_examples,
     learned_examples,
     load,
     load_or_train,
@@ -47,7 +48,7 @@ def test_the_service_takes_the_newest_accepted_version(tmp_path: Path) -> None:
     assert newest_accepted(directory) == directory / model.version
     assert load_or_train(tmp_path, REFERENCE).version == model.version
     meta = read_meta(directory / model.version)
-    rejected = dataclasses.replace(model, version="charlr-2-rejected")
+    rejected = dataclasses.replace(model, version="charlr-3-rejected")
     save(rejected, directory, [], {"accepted": False})
     assert newest_accepted(directory) == directory / model.version
     assert meta["accepted"] is True
@@ -63,23 +64,25 @@ def test_without_a_stored_version_the_default_is_trained_and_kept(tmp_path: Path
     ("candidate", "previous", "accepted"),
     [
         (RecipeScore(0.90, 0.95, 300), RecipeScore(0.88, 0.97, 300), True),
-        (RecipeScore(0.90, 0.95, 300), RecipeScore(0.90, 0.95, 300), True),
+        # a tie is no gain: learning real texts cost top-1 on average, so it must show a gain
+        (RecipeScore(0.90, 0.95, 300), RecipeScore(0.90, 0.95, 300), False),
         (RecipeScore(0.85, 0.99, 300), RecipeScore(0.90, 0.95, 300), False),
-        # paired: one text lost net of four disagreements is noise; three of three is not
-        (RecipeScore(0.95, 1.0, 40, lost=2, gained=1), RecipeScore(0.975, 1.0, 40), True),
+        # any net loss on held-out real texts is a loss, even one text of forty
+        (RecipeScore(0.95, 1.0, 40, lost=2, gained=1), RecipeScore(0.975, 1.0, 40), False),
         (RecipeScore(0.90, 1.0, 40, lost=3, gained=0), RecipeScore(0.975, 1.0, 40), False),
     ],
 )
-def test_a_version_is_used_only_when_it_is_not_worse(
+def test_a_lesson_is_taken_only_when_it_gains(
     candidate: RecipeScore, previous: RecipeScore, accepted: bool
 ) -> None:
-    assert candidate.not_worse_than(previous) is accepted
+    assert candidate.gains_over(previous) is accepted
 
 
 def test_retraining_on_reviews_gives_a_new_version_in_use_that_learned_them(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(registry, "compare_recipes", _two_fold_compare)
+    gained, before = RecipeScore(1.0, 1.0, 2, lost=0, gained=1), RecipeScore(0.5, 1.0, 2)
+    monkeypatch.setattr(registry, "compare_recipes", lambda *_args, **_kw: (gained, before))
     previous = load_or_train(tmp_path, REFERENCE)
     reviewed = [
         Example("Mottagningsenheten har flyttat till förvaltningen och beslut om placering fattas där.",
@@ -96,23 +99,24 @@ def test_retraining_on_reviews_gives_a_new_version_in_use_that_learned_them(
     assert learned_examples(models_dir(tmp_path) / result.version) == reviewed
 
 
-def test_a_worse_version_is_kept_on_disk_but_not_used(
+def test_a_worse_version_is_kept_on_disk_and_the_previous_is_recalibrated_on_its_examples(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     worse, better = RecipeScore(0.70, 0.80, 300), RecipeScore(0.90, 0.95, 300)
     monkeypatch.setattr(registry, "compare_recipes", lambda *_args, **_kw: (worse, better))
     previous = load_or_train(tmp_path, REFERENCE)
-    reviewed = [Example("Elevhälsan använder digitala verktyg", "digitalisering", "granskning")]
+    reviewed = [Example("Elevhälsan använder digitala verktyg", "digitalisering", "granskning", real=True)]
     result = registry.retrain(tmp_path, REFERENCE, reviewed)
     assert not result.accepted
     assert read_meta(models_dir(tmp_path) / result.version)["accepted"] is False
-    assert load_or_train(tmp_path, REFERENCE).version == previous.version
-
-
-def _two_fold_compare(*args: object, **kwargs: object) -> tuple[RecipeScore, RecipeScore]:
-    from services.classifier.evaluation import compare_recipes
-
-    return compare_recipes(*args, **{**kwargs, "folds": 2})  # type: ignore[arg-type]
+    in_use = load_or_train(tmp_path, REFERENCE)
+    assert in_use.version == result.in_use not in (previous.version, result.version)
+    kept = models_dir(tmp_path) / in_use.version
+    assert learned_examples(kept) == []  # it learned nothing new ...
+    assert [e.text for e in calibration_examples(kept)] == [reviewed[0].text]  # ... it was calibrated on it
+    # the same ranking as before: only the doubt moved
+    text = "Studiehandledningen organiseras centralt."
+    assert in_use.score(text).best.code == previous.score(text).best.code
 
 
 def test_a_version_from_an_older_release_is_rebuilt_with_what_it_had_learned(tmp_path: Path) -> None:
@@ -124,7 +128,7 @@ def test_a_version_from_an_older_release_is_rebuilt_with_what_it_had_learned(tmp
     row = '{"text": "Modersmålet schemaläggs centralt", "label": "styrning-och-ledning", "provenance": "g"}\n'
     (old / "learned.jsonl").write_text(row, encoding="utf-8")
     model = load_or_train(tmp_path, REFERENCE)
-    assert model.version.startswith("charlr-2-")
+    assert model.version.startswith("charlr-3-")
     assert model.version != shipped_default().version  # it learned the example
     kept = newest_accepted(models_dir(tmp_path))
     assert kept is not None
@@ -133,9 +137,9 @@ def test_a_version_from_an_older_release_is_rebuilt_with_what_it_had_learned(tmp
 
 
 def test_a_default_from_an_older_corpus_gives_way_to_the_shipped_one(tmp_path: Path) -> None:
-    old = models_dir(tmp_path) / "charlr-2-0123456789"
+    old = models_dir(tmp_path) / "charlr-3-0123456789"
     old.mkdir(parents=True)
     (old / "meta.json").write_text(
-        '{"version": "charlr-2-0123456789", "accepted": true, "trained_at": "2025"}'
+        '{"version": "charlr-3-0123456789", "accepted": true, "trained_at": "2025"}'
     )
     assert load_or_train(tmp_path, REFERENCE).version == shipped_default().version

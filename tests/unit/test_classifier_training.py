@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 
 from services.classifier.evaluation import compare_recipes, held_out, learning_curve
-from services.classifier.examples import Example, load_corpus, load_eval_set, vocabulary_examples
+from services.classifier.examples import (
+    Example,
+    load_corpus,
+    load_eval_set,
+    load_real_style_holdout,
+    load_shared_real,
+    vocabulary_examples,
+)
 from services.classifier.protocol import Items, NspScorer
 from services.classifier.registry import shipped_default
 from services.classifier.rules import Scored, scoring_text
@@ -37,7 +44,8 @@ def test_a_writing_theme_is_held_out_whole_and_a_real_text_alone() -> None:
 def test_the_shipped_model_is_calibrated_on_held_out_text_and_flags_what_it_cannot_read() -> None:
     model = shipped_default()
     calibration = getattr(model, "meta", {})["calibration"]
-    assert calibration["held_out"] == len(load_corpus())
+    real_style = [e for e in load_corpus() if e.hard]
+    assert calibration["held_out"] == len(real_style) + len(load_shared_real())
     assert 0 < calibration["cutoff"] < 1
     assert model.score("🙂 🙂").needs_review()
     sure = model.score("Rektorerna har tagit fram en gemensam rutin för hur studiehandledning fördelas.")
@@ -52,6 +60,22 @@ def test_the_shipped_model_meets_the_goals_on_the_separate_evaluation_set() -> N
     assert result.top_k(2) >= 0.90
     assert flagged <= 0.5
     assert unflagged >= 0.9
+
+
+def test_the_shipped_model_meets_the_goals_on_real_style_text_it_never_saw() -> None:
+    """Skolverket's goal: after analysts fix the flagged, 90 % right, with at most half flagged."""
+    result = held_out(shipped_default(), load_real_style_holdout())
+    flagged, _ = result.review()
+    assert result.top_k(1) >= 0.70
+    assert result.top_k(2) >= 0.88
+    assert flagged <= 0.5
+    assert result.after_review() >= 0.9
+
+
+def test_the_shipped_model_does_not_train_on_the_texts_it_is_calibrated_on() -> None:
+    trained = {e.text for e in load_corpus()}
+    assert not trained & {e.text for e in load_shared_real()}
+    assert not trained & {e.text for e in load_real_style_holdout()}
 
 
 def _real(text: str, label: str) -> Example:
@@ -70,7 +94,7 @@ REAL = [
 def test_the_gate_judges_on_held_out_real_examples_when_there_are_some() -> None:
     candidate, previous = compare_recipes(SMALL, REAL, [], [], folds=2)
     assert (candidate.judged_on, candidate.n) == ("real", len(REAL))
-    assert candidate.not_worse_than(previous)
+    assert candidate.top1 >= previous.top1
 
 
 def test_without_real_examples_the_gate_judges_on_the_corpus_by_theme() -> None:

@@ -87,3 +87,16 @@ def test_the_demo_says_when_the_system_is_not_running(
     assert result.exit_code == 1
     assert "Not running: intake" in result.output
     assert "rucnet dev" in result.output
+
+
+def test_an_existing_data_dir_open_to_others_is_tightened_to_its_owner(
+    elsewhere: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rucnet import datadir
+
+    data = elsewhere / ".rucnet"
+    data.mkdir(mode=0o755)
+    data.chmod(0o755)  # whatever the umask: made by hand, or by an older version
+    monkeypatch.setenv("RUCNET_DATA_DIR", str(data))
+    assert datadir.use_existing() == data.resolve()
+    assert data.stat().st_mode & 0o777 == 0o700

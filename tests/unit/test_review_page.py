@@ -35,7 +35,7 @@ async def test_the_page_names_the_analyst_and_says_in_swedish_that_a_motivation_
     location = refused.headers["location"]
     assert location.startswith("/review?ruc=gu&year=2020&error=")  # the filter is kept, nothing else
     shown = await review.client.get(location)
-    assert "gu / 2020 / mid: Skriv en motivering för att ändra området." in shown.text
+    assert "Göteborgs universitet / 2020 / mid: Skriv en motivering för att ändra området." in shown.text
     assert review.overridden == []
 
 

@@ -120,3 +120,56 @@ def test_a_nul_in_a_cell_is_a_row_error_not_a_database_error() -> None:
     result = dry_run(read_rows("x.csv", (";".join(HEADERS) + "\n" + ";".join(named) + "\n").encode()), "gu")
     assert [(e.row, e.column) for e in result.errors] == [(2, "Huvudman")]
     assert result.reports == []
+
+
+MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+SST_TYPE = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/sharedStrings"
+
+
+def bomb(part: str, element: str, count: int, wrapper: str) -> bytes:
+    """A workbook whose ``part`` (under any name; the relationships point at it) holds ``count``
+    copies of ``element``: tiny packed, huge unpacked."""
+    body = f'<?xml version="1.0" encoding="UTF-8"?><{wrapper} xmlns="{MAIN}">{element * count}</{wrapper}>'
+    source, out = zipfile.ZipFile(io.BytesIO(workbook([ROW]))), io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for info in source.infolist():
+            data = source.read(info.filename)
+            if info.filename == part:
+                data = body.encode()
+            elif info.filename == "xl/_rels/workbook.xml.rels" and part not in source.namelist():
+                link = f'<Relationship Id="rIdX" Type="{SST_TYPE}" Target="/{part}"/></Relationships>'
+                data = data.replace(b"</Relationships>", link.encode())
+            target.writestr(info, data)
+        if part not in source.namelist():
+            target.writestr(part, body)
+    return out.getvalue()
+
+
+def refused_small(content: bytes) -> str:
+    tracemalloc.start()
+    with pytest.raises(UnreadableFile) as caught:
+        read_rows("x.xlsx", content)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < 50_000_000, peak
+    return str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("count", "reason"),
+    [(1_400_000, "för många texter"), (2_000_000, "för många texter och format"), (3_000_000, "packas upp")],
+)  # counted as they stream; over the parts' byte budget; over the whole file's
+def test_millions_of_shared_strings_are_refused_as_they_are_counted(count: int, reason: str) -> None:
+    content = bomb("xl/texts.xml", "<si><t>x</t></si>", count, "sst")
+    assert len(content) < 200_000
+    assert reason in refused_small(content)
+
+
+def test_hundreds_of_thousands_of_styles_are_refused_before_openpyxl_builds_them() -> None:
+    content = bomb("xl/styles.xml", f"<cellXfs>{'<xf/>' * 1000}</cellXfs>", 700, "styleSheet")
+    assert "för många format" in refused_small(content)
+
+
+def test_the_template_with_many_rows_is_within_every_budget() -> None:
+    rows = [[*ROW[:4], f"gu-{i}", f"Titel {i}", f"Beskrivning {i}", *ROW[7:]] for i in range(2_000)]
+    assert len(read_rows("x.xlsx", workbook(rows))) == 2_000
