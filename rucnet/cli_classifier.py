@@ -126,7 +126,7 @@ def classifier_train(
 
     reviewed = asyncio.run(_reviewed())
     result = retrain(settings.data_dir, reference, reviewed, supplied)
-    verdict = "i bruk / in use" if result.accepted else "förkastad, sämre / rejected, worse"
+    verdict = "i bruk / in use" if result.accepted else "förkastad, ingen vinst / rejected, no gain"
     typer.echo(f"model {result.version}: {verdict}")
     typer.echo(
         f"  learned from {result.learned} real examples ({len(reviewed)} reviewed, {len(supplied)} supplied);"

@@ -1,7 +1,7 @@
 """classification description: the review card shows an insats's description beside its effects
 
 Revision ID: 0010_h22m
-Revises: 0009
+Revises: 0010_h21
 
 ``classification.description``: the insats's description as submitted (the model reads the
 effects; the analyst needs the whole insats). Rows stored before this revision get "" until the
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0010_h22m"
-down_revision: str | Sequence[str] | None = "0009"
+down_revision: str | Sequence[str] | None = "0010_h21"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
