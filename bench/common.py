@@ -138,6 +138,11 @@ async def bearer(url: str, role: str, ruc_id: str | None = None) -> dict[str, st
     return {"Authorization": f"Bearer {raw}"}
 
 
+async def tokens_by_ruc(url: str, bodies: list[dict[str, Any]]) -> dict[str, dict[str, str]]:
+    """A bearer token for each RUC the bodies report for."""
+    return {ruc: await bearer(url, "ruc", ruc) for ruc in sorted({b["ruc_id"] for b in bodies})}
+
+
 async def wait_for(probe: Callable[[], Awaitable[int]], target: int, timeout_s: float) -> float:
     """Seconds until ``probe()`` reaches ``target`` (bounded polling)."""
     started = time.monotonic()

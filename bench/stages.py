@@ -17,9 +17,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from common import bearer, database, running, settings_kw
+from common import bearer, database, running, settings_kw, tokens_by_ruc
 from servers import Bench
-from timed import reset, shares, timed
+from timed import cpu_seconds, reset, shares, timed
 from workload import Probe, classified, counted, submit_all
 
 from services.aggregator import handlers as aggregator_handlers
@@ -57,6 +57,10 @@ class StageRates:
     aggregator: float
     classifier_parts: str = ""
     aggregator_parts: str = ""
+    # insatser per second of the stage's own CPU (its process and scoring worker; not the broker's
+    # or the database's): its rate alone on one core, whatever else shares the machine
+    classifier_cpu: float = float("nan")
+    aggregator_cpu: float = float("nan")
 
     def named(self) -> dict[str, float]:
         return {
@@ -103,7 +107,8 @@ async def stage_rates(bench: Bench, bodies: list[dict[str, Any]], **settings: An
         relay.run = held_back
         gu = await bearer(url, "ruc", "gu")
         async with running(intake) as (client,):
-            accept = insatser / await submit_all(client, gu, bodies)
+            by_ruc = await tokens_by_ruc(url, bodies)
+            accept = insatser / await submit_all(client, gu, bodies, by_ruc=by_ruc)
             started = time.monotonic()
             await drain_relay(relay)
             relayed = insatser / (time.monotonic() - started)
@@ -111,14 +116,18 @@ async def stage_rates(bench: Bench, bodies: list[dict[str, Any]], **settings: An
         try:
             with timed(CLASSIFIER_PARTS) as spent:
                 async with running(classifier_app(ClassifierSettings(**kw))):
-                    started, spent = time.monotonic(), reset(spent)
+                    started, spent, cpu = time.monotonic(), reset(spent), cpu_seconds()
                     scored = await steady_rate(classified(engine), insatser, timeout_s=1800)
+                    classifier_cpu = insatser / max(cpu_seconds() - cpu, 1e-9)
                     classifier_parts = shares(spent, time.monotonic() - started)
             with timed(AGGREGATOR_PARTS) as spent:
                 async with running(aggregator_app(AggregatorSettings(**kw))):
-                    started, spent = time.monotonic(), reset(spent)
+                    started, spent, cpu = time.monotonic(), reset(spent), cpu_seconds()
                     applied = await steady_rate(counted(engine), insatser, timeout_s=1800)
+                    aggregator_cpu = insatser / max(cpu_seconds() - cpu, 1e-9)
                     aggregator_parts = shares(spent, time.monotonic() - started)
         finally:
             await engine.dispose()
-    return StageRates(accept, relayed, scored, applied, classifier_parts, aggregator_parts)
+    return StageRates(
+        accept, relayed, scored, applied, classifier_parts, aggregator_parts, classifier_cpu, aggregator_cpu
+    )

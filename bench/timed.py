@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -83,3 +84,19 @@ def shares(spent: Spent, total_s: float) -> str:
     inside = sum(spent.values())
     listed = [f"{label} {s:.1f} s" for label, s in spent.items()]
     return f"{', '.join(listed)}, the rest {max(total_s - inside, 0):.1f} s of {total_s:.1f} s"
+
+
+def cpu_seconds() -> float:
+    """CPU time (user + system) of this process and of its Python children (a scoring worker, a
+    replica), not of the broker or the database: a stage's own work, whatever else loads the machine."""
+    me = os.getpid()
+    total = 0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/stat") as stat, open(f"/proc/{pid}/cmdline", "rb") as cmd:
+                fields, command = stat.read().rsplit(")", 1)[1].split(), cmd.read()
+        except OSError:  # gone meanwhile
+            continue
+        if int(pid) == me or (int(fields[1]) == me and b"python" in command.split(b"\0")[0]):
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")

@@ -18,11 +18,15 @@ FORMS = ["grundskola", "gymnasieskola", "forskoleklass", "komvux"]
 Probe = Callable[[], Awaitable[int]]
 
 
-def report(n_insatser: int, seq: int) -> dict[str, Any]:
+# RUC and a län each serves: reports of several RUC are keyed apart, so they spread over partitions
+RUCS = [("gu", "14"), ("su", "01"), ("lnu", "07"), ("umu", "24"), ("liu", "05"), ("mau", "12")]
+
+
+def report(n_insatser: int, seq: int, ruc: tuple[str, str] = RUCS[0]) -> dict[str, Any]:
     return {
-        "ruc_id": "gu",
+        "ruc_id": ruc[0],
         "year": 2020,
-        "huvudman": {"name": f"Kommun {seq % 40}", "lan_kod": "14", "type": "kommunal"},
+        "huvudman": {"name": f"Kommun {seq % 40}", "lan_kod": ruc[1], "type": "kommunal"},
         "insatser": [
             {
                 "ref": f"b-{seq}-{i}",
@@ -40,15 +44,22 @@ def report(n_insatser: int, seq: int) -> dict[str, Any]:
 
 
 async def submit_all(
-    client: httpx.AsyncClient, headers: dict[str, str], bodies: list[dict[str, Any]], clients: int = 8
+    client: httpx.AsyncClient,
+    headers: dict[str, str],
+    bodies: list[dict[str, Any]],
+    clients: int = 8,
+    by_ruc: dict[str, dict[str, str]] | None = None,
 ) -> float:
-    """Seconds until every body got its 202, posted by ``clients`` concurrent clients."""
+    """Seconds until every body got its 202, posted by ``clients`` concurrent clients (``by_ruc``:
+    each body with its RUC's token, else ``headers``)."""
     queue = list(bodies)
     started = time.monotonic()
 
     async def submitter() -> None:
         while queue:
-            response = await client.post("/api/v1/reports", json=queue.pop(), headers=headers)
+            body = queue.pop()
+            chosen = by_ruc[body["ruc_id"]] if by_ruc else headers
+            response = await client.post("/api/v1/reports", json=body, headers=chosen)
             assert response.status_code == 202, response.text
 
     await asyncio.gather(*(submitter() for _ in range(clients)))

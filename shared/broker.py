@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, OutOfOrderSequenceNumber, UnknownProducerId
+from aiokafka.partitioner import DefaultPartitioner
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
@@ -23,7 +24,7 @@ from shared import topics
 from shared.budget import DEFAULT_MAX_MESSAGE_BYTES
 from shared.events import DeadLetter, DeadLetterReason
 from shared.logging import LogContextMiddleware, ids_in, log_context
-from shared.metrics import BusinessMetricsMiddleware
+from shared.metrics import BusinessMetricsMiddleware, count_published
 from shared.settings import RucnetSettings
 
 log = logging.getLogger("rucnet.broker")
@@ -160,13 +161,57 @@ async def parse_record_or_dead_letter(
 async def publish_all(
     broker: KafkaBroker, events: Sequence[Any], topic: str, key: Callable[[Any], bytes]
 ) -> None:
-    """Publish in order without a round trip each; returns once the broker has acknowledged them all."""
+    """Publish in order without a round trip each; returns once the broker has acknowledged them all.
+
+    On a real broker the events go as a few record batches, one or more per partition (the one the
+    producer would pick for the key), each serialised once: no per-event pass through FastStream's
+    publish path. The in-memory test broker gets them one by one."""
     try:
-        pending = [await broker.publish(e, topic, key=key(e), no_confirm=True) for e in events]
-        await asyncio.gather(*(p for p in pending if p is not None))  # the in-memory test broker: None
+        producer = _aiokafka_producer(broker)
+        if producer is None:
+            pending = [await broker.publish(e, topic, key=key(e), no_confirm=True) for e in events]
+            await asyncio.gather(*(p for p in pending if p is not None))  # the in-memory test broker: None
+            return
+        await asyncio.gather(*await _send_batches(producer, events, topic, key))
+        for event in events:
+            count_published(topic, event)
     except PRODUCER_FENCED as exc:
         await renew_producer(broker, exc)
         raise
+
+
+def _aiokafka_producer(broker: KafkaBroker) -> AIOKafkaProducer | None:
+    fast = broker.config.producer
+    if not isinstance(fast, AioKafkaFastProducerImpl):
+        return None
+    producer = getattr(fast._producer, "producer", None)
+    return producer if isinstance(producer, AIOKafkaProducer) else None
+
+
+_PARTITIONER = DefaultPartitioner()
+_JSON = [("content-type", b"application/json")]
+
+
+async def _send_batches(
+    producer: AIOKafkaProducer, events: Sequence[Any], topic: str, key: Callable[[Any], bytes]
+) -> list[asyncio.Future[Any]]:
+    """The events as record batches per partition, in order; the futures of their acks."""
+    partitions = sorted(await producer.partitions_for(topic))
+    by_partition: dict[int, list[tuple[bytes, bytes]]] = {}
+    for event in events:
+        k = key(event)
+        partition = _PARTITIONER(k, partitions, partitions)
+        by_partition.setdefault(partition, []).append((k, event.model_dump_json().encode()))
+    sent = []
+    for partition, records in by_partition.items():
+        batch = producer.create_batch()
+        for k, value in records:
+            if batch.append(key=k, value=value, timestamp=None, headers=_JSON) is None:  # full
+                sent.append(await producer.send_batch(batch, topic, partition=partition))
+                batch = producer.create_batch()
+                batch.append(key=k, value=value, timestamp=None, headers=_JSON)
+        sent.append(await producer.send_batch(batch, topic, partition=partition))
+    return sent
 
 
 # An idempotent producer whose sequence the broker no longer accepts (after a partition leader was

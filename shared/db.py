@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import os
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 from sqlalchemy import DateTime, Dialect, Row, TypeDecorator, and_, event, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.sql.dml import Insert
 
@@ -48,7 +50,34 @@ def create_engine(url: str) -> AsyncEngine:
             cursor.close()
 
         return engine
-    return create_async_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    engine = create_async_engine(url, pool_size=5, max_overflow=5)
+    ping_when_idle(engine)
+    return engine
+
+
+IDLE_PING_S = 1.0  # a connection back in the pool for longer than this is pinged before reuse
+
+
+def ping_when_idle(engine: AsyncEngine) -> None:
+    """``pool_pre_ping`` for connections that sat idle: a dead one is replaced before use.
+
+    SQLAlchemy's pre-ping on asyncpg is three round trips (begin, ``;``, rollback) at every checkout,
+    several per consumer batch; a connection returned a moment ago is used as it is (one that died
+    meanwhile fails its statement, which the consumers redeliver and the pool then replaces)."""
+
+    @event.listens_for(engine.sync_engine, "checkin")
+    def _returned(_dbapi_connection: Any, record: Any) -> None:
+        record.info["returned_at"] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _checked_out(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        returned = record.info.get("returned_at")
+        if returned is not None and time.monotonic() - returned < IDLE_PING_S:
+            return
+        try:
+            dbapi_connection.ping()
+        except Exception as exc:  # the pool discards it and tries a new connection
+            raise DisconnectionError(str(exc)) from exc
 
 
 def key_conditions(table: Any, keys: Sequence[tuple[str, int, str]], chunk: int = 500) -> list[Any]:

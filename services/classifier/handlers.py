@@ -32,6 +32,7 @@ from shared.events import ReportClassified, ReportSubmitted, classified_report
 from shared.reference import load_reference
 
 log = logging.getLogger("rucnet.classifier")
+CHUNK_REPORTS = 40  # reports scored together in a large batch, the next chunk's scoring overlapping
 CLASSIFIED = Counter("rucnet_classified_insatser", "Insatser classified", ["source", "needs_review"])
 CONFIDENCE = Histogram(
     "rucnet_classifier_confidence", "Confidence of classifier-decided areas", buckets=(0.3, 0.5, 0.7, 0.9, 1)
@@ -87,8 +88,40 @@ def register_handlers(
     sessions = sessions or session_factory(create_engine(settings.db_url))
     scoring = scoring or ScoringPool(model, workers=0)
 
-    # A batch at a time: one vectorisation, one transaction and one wait for the broker's acks for
-    # every report the poll returned. The offsets are committed after all of it (NACK_ON_ERROR).
+    async def score(chunk: Sequence[ReportSubmitted]) -> list[Scored]:
+        return await scoring.score_batch(scoring_items(chunk), areas=CANDIDATES)
+
+    async def store_and_publish(
+        sources: Sequence[ConsumerRecord[Any, Any]], events: Sequence[ReportSubmitted], scores: list[Scored]
+    ) -> None:
+        classified = classified_reports(events, scores, settings.review_threshold, scoring.model.version)
+        _, classified = await producible(
+            broker, settings.kafka_max_message_bytes, sources, events, classified
+        )
+        try:
+            # at once: a classification published before its row is stored (or stored, and then
+            # not published) is redelivered with the batch and published again, deduped downstream
+            await asyncio.gather(
+                stored(classified),
+                publish_all(broker, classified, topics.REPORTS_CLASSIFIED, key=lambda c: c.ruc_id.encode()),
+            )
+        except Exception:
+            log.exception(
+                "cannot store or publish the classifications of %d reports; redelivered", len(events)
+            )
+            await asyncio.sleep(settings.retry_backoff_s)
+            raise
+        for c in (c for event in classified for c in event.classifications):
+            CLASSIFIED.labels(c.source, str(c.needs_review).lower()).inc()
+            if c.source == "classifier":
+                CONFIDENCE.observe(c.confidence)
+
+    async def stored(classified: Sequence[ReportClassified]) -> None:
+        async with sessions.begin() as session:
+            await record_classified(session, classified)
+
+    # A batch at a time, its offsets committed after all of it (NACK_ON_ERROR). A large batch goes in
+    # chunks, pipelined: the worker scores chunk n + 1 while the loop stores and publishes chunk n.
     @broker.subscriber(
         topics.REPORTS_SUBMITTED,
         batch=True,
@@ -103,23 +136,18 @@ def register_handlers(
             if event is not None:
                 events.append(event)
                 sources.append(record)
+        starts = range(0, len(events), CHUNK_REPORTS)
         if not events:
             return
-        # CPU-bound: off the event loop (in a worker process), so the consumer and the API keep going
-        scores = await scoring.score_batch(scoring_items(events), areas=CANDIDATES)
-        classified = classified_reports(events, scores, settings.review_threshold, scoring.model.version)
-        events, classified = await producible(
-            broker, settings.kafka_max_message_bytes, sources, events, classified
-        )
+        scoring_next = asyncio.ensure_future(score(events[:CHUNK_REPORTS]))
         try:
-            async with sessions.begin() as session:
-                await record_classified(session, classified)
-        except Exception:
-            log.exception("cannot store classifications of %d reports; they will be redelivered", len(events))
-            await asyncio.sleep(settings.retry_backoff_s)
-            raise
-        await publish_all(broker, classified, topics.REPORTS_CLASSIFIED, key=lambda c: c.ruc_id.encode())
-        for c in (c for event in classified for c in event.classifications):
-            CLASSIFIED.labels(c.source, str(c.needs_review).lower()).inc()
-            if c.source == "classifier":
-                CONFIDENCE.observe(c.confidence)
+            for start in starts:
+                scores = await scoring_next
+                following = start + CHUNK_REPORTS
+                if following < len(events):
+                    scoring_next = asyncio.ensure_future(score(events[following : following + CHUNK_REPORTS]))
+                chunk = slice(start, following)
+                await store_and_publish(sources[chunk], events[chunk], scores)
+        finally:
+            if not scoring_next.done():
+                scoring_next.cancel()

@@ -10,7 +10,6 @@ Training lives in training.py; this module only scores, saves and loads.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import re
 import unicodedata
@@ -22,7 +21,6 @@ from typing import Any
 
 import joblib
 import numpy as np
-from scipy.sparse import csr_matrix
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
@@ -114,30 +112,11 @@ class NspModel:
 
         ``char_wb`` n-grams never cross whitespace, so a text's counts are the sum of its words'
         and texts share most of their words: this gives the vectoriser's own numbers (sublinear tf,
-        idf, l2) at a fraction of its per-character Python loop.
+        idf, l2) at a fraction of its per-character Python loop, for a whole batch at once.
         """
-        vectorizer = self.vectorizer
-        idf = np.asarray(vectorizer.idf_, dtype=np.float64)
-        indices: list[np.ndarray] = []
-        data: list[np.ndarray] = []
-        indptr = [0]
-        for text in texts:
-            parts = [self._token_grams(token) for token in prepare(text).lower().split()]
-            parts = [p for p in parts if len(p[0])]
-            if parts:
-                columns, inverse = np.unique(np.concatenate([c for c, _ in parts]), return_inverse=True)
-                tf = np.bincount(inverse, weights=np.concatenate([n for _, n in parts]))
-                values = (np.log(tf) + 1.0) * idf[columns]
-                values /= np.sqrt(values @ values)
-                indices.append(columns)
-                data.append(values)
-            indptr.append(indptr[-1] + (len(indices[-1]) if parts else 0))
-        shape = (len(texts), len(vectorizer.vocabulary_))
-        if not indices:
-            return csr_matrix(shape, dtype=np.float32)
-        return csr_matrix(
-            (np.concatenate(data).astype(np.float32), np.concatenate(indices), np.array(indptr)), shape=shape
-        )
+        from services.classifier import batch_scoring
+
+        return batch_scoring.vectorise(self, texts)
 
     def probabilities(self, matrix: Any) -> np.ndarray:
         # The linear part by hand: scikit-learn's per-call input validation costs more than the maths.
@@ -153,32 +132,19 @@ class NspModel:
 
     def score_many(self, texts: Sequence[str], allowed: frozenset[str] | None = None) -> list[Scored]:
         """Ranked areas per text, without reasons (the fast path for bulk use)."""
-        if not texts:
-            return []
-        probs = self.probabilities(self.vectorise(texts))
-        return [self._rank(text, row, allowed) for text, row in zip(texts, probs, strict=True)]
+        from services.classifier import batch_scoring
+
+        return batch_scoring.score_many(self, texts, allowed) if texts else []
 
     def score(self, text: str, allowed: frozenset[str] | None = None) -> Scored:
         """Ranked areas and the words that decided the best one."""
         return self.score_batch([(text, allowed)])[0]
 
     def score_batch(self, items: Sequence[tuple[str, frozenset[str] | None]]) -> list[Scored]:
-        """``score`` for many texts at once: one vectorisation and one matrix product for all."""
-        if not items:
-            return []
-        matrix = self.vectorise([text for text, _ in items]).tocsr()
-        probs = self.probabilities(matrix)
-        out = []
-        for i, (text, allowed) in enumerate(items):
-            scored = self._rank(text, probs[i], allowed)
-            if scored.readable:
-                row = slice(matrix.indptr[i], matrix.indptr[i + 1])
-                reasons = self._explain(text, (matrix.indices[row], matrix.data[row]), scored.best.code)
-                if scored.foreign:
-                    reasons = ("texten ser inte ut att vara svenska / text does not look Swedish", *reasons)
-                scored = dataclasses.replace(scored, reasons=reasons)
-            out.append(scored)
-        return out
+        """``score`` for many texts at once: array operations over the whole batch (batch_scoring.py)."""
+        from services.classifier import batch_scoring
+
+        return batch_scoring.score_batch(self, items) if items else []
 
     def _rank(self, text: str, row: np.ndarray, allowed: frozenset[str] | None) -> Scored:
         labels = self.labels

@@ -24,6 +24,8 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -44,6 +46,7 @@ from shared.events import ReportSubmitted, utcnow
 from shared.settings import RucnetSettings
 
 log = logging.getLogger("rucnet.intake.relay")
+BACKLOG_EVERY_S = 1.0  # while sending, the backlog is counted at most this often
 BACKLOG = Gauge("rucnet_outbox_backlog", "Accepted reports and parts not yet acknowledged by the broker")
 PUBLISHED = Counter("rucnet_outbox_published", "Outbox rows the broker acknowledged")
 FAILED = Counter(
@@ -112,6 +115,7 @@ class OutboxRelay:
         self.last_error: str | None = None
         self.backlog = 0
         self.failed = 0
+        self._counted_at = -math.inf
 
     def nudge(self) -> None:
         """Something was stored: send it now rather than at the next interval."""
@@ -144,11 +148,13 @@ class OutboxRelay:
 
     async def pass_once(self) -> int:
         """Send one batch; returns how many rows it settled (published or failed)."""
-        await self.count_backlog()
+        if time.monotonic() - self._counted_at >= BACKLOG_EVERY_S:  # queries off a lone report's path
+            await self.count_backlog()
         rows, unloadable = await self._load()
         if unloadable:  # marked at once: a row that cannot be sent must not hold up the rest
             await self._mark([], unloadable)
         if not rows:
+            await self.count_backlog()
             return len(unloadable)
         sends: list[asyncio.Future[object]] = []
         for r in rows:
@@ -267,6 +273,7 @@ class OutboxRelay:
             parts_failed = await conn.scalar(count.where(attendance, parts.failed_at.is_not(None)))
         self.backlog = int(waiting or 0) + int(parts_waiting or 0)
         self.failed = int(failed or 0) + int(parts_failed or 0)
+        self._counted_at = time.monotonic()
         BACKLOG.set(self.backlog)
         FAILED_NOW.set(self.failed)
 

@@ -30,7 +30,7 @@ ITEMS = [
 @pytest.mark.parametrize("workers", [0, 1])
 async def test_a_pool_scores_as_the_model_does_with_the_best_areas_kept(workers: int) -> None:
     model = shipped_default()
-    pool = ScoringPool(model, workers)
+    pool = ScoringPool(model, workers, inline=0)
     await pool.start()
     try:
         scored = await pool.score_batch(ITEMS, areas=CANDIDATES)
@@ -48,7 +48,7 @@ async def test_a_pool_scores_as_the_model_does_with_the_best_areas_kept(workers:
 
 async def test_a_killed_worker_fails_one_batch_and_the_next_is_scored_by_a_new_one() -> None:
     model = shipped_default()
-    pool = ScoringPool(model, 1)
+    pool = ScoringPool(model, 1, inline=0)
     await pool.start()
     try:
         assert pool._pool is not None
@@ -100,3 +100,16 @@ def _state(pid: int) -> str:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except OSError:
         return "gone"
+
+
+async def test_a_small_batch_is_scored_on_the_loop_as_a_worker_would() -> None:
+    model = shipped_default()
+    pool = ScoringPool(model, 1, inline=len(ITEMS))
+    await pool.start()
+    try:
+        inline = await pool.score_batch(ITEMS, areas=CANDIDATES)
+        pool.inline = 0
+        in_worker = await pool.score_batch(ITEMS, areas=CANDIDATES)
+    finally:
+        await pool.close()
+    assert inline == in_worker
