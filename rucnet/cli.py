@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 from enum import StrEnum
 from typing import Annotated
 
@@ -29,10 +30,23 @@ def _data_dir(ctx: typer.Context) -> None:
     """
     from rucnet import datadir
 
+    if _only_help(ctx):
+        return  # `rucnet user --help`, or a group named alone, reads no data
     if ctx.invoked_subcommand == "dev":
         datadir.use_for_dev()
     elif ctx.invoked_subcommand in USES_EXISTING_DATA:
         datadir.use_existing()
+
+
+def _only_help(ctx: typer.Context) -> bool:
+    words = sys.argv[1:]
+    if "--help" in words or "-h" in words:
+        return True
+    name = ctx.invoked_subcommand
+    if name is None or not words or words[-1] != name:
+        return False
+    command = ctx.command.get_command(ctx, name)  # type: ignore[attr-defined]
+    return hasattr(command, "list_commands")  # a group named alone shows its help
 
 
 def _serve(create_app: object, settings: object, port: int) -> None:

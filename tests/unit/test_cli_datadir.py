@@ -126,3 +126,12 @@ def test_an_existing_data_dir_open_to_others_is_tightened_to_its_owner(
     monkeypatch.setenv("RUCNET_DATA_DIR", str(data))
     assert datadir.use_existing() == data.resolve()
     assert data.stat().st_mode & 0o777 == 0o700
+
+
+@pytest.mark.parametrize("args", [["user", "--help"], ["user"], ["token", "create", "--help"], ["outbox"]])
+def test_help_needs_no_data_dir(elsewhere: Path, monkeypatch: pytest.MonkeyPatch, args: list[str]) -> None:
+    monkeypatch.setattr("sys.argv", ["rucnet", *args])  # the callback reads the words typed
+    result = runner.invoke(app, args)
+    assert "No rucnet data found" not in result.output
+    assert "Usage:" in result.output
+    assert not (elsewhere / ".rucnet").exists()
