@@ -22,7 +22,7 @@ import zipfile
 from pathlib import Path
 
 import httpx
-from common import broker, figure, percentile, run
+from common import broker, figure, healthy, percentile, run
 
 from rucnet.embedded_broker import free_port
 from rucnet.migrate import upgrade
@@ -106,12 +106,7 @@ async def main(logins: int, with_upload: bool, throttled: bool) -> None:
             url = f"http://127.0.0.1:{port}"
             try:
                 async with httpx.AsyncClient(base_url=url, timeout=10) as health:
-                    while True:
-                        try:
-                            if (await health.get("/healthz")).status_code == 200:
-                                break
-                        except httpx.HTTPError:
-                            await asyncio.sleep(0.1)
+                    await healthy(health)
                     quiet = [await timed(health) for _ in range(50)]
                     upload = [hostile_upload(url)] if with_upload else []
                     burst = asyncio.gather(*upload, *(wrong_login(url, i) for i in range(logins)))

@@ -23,7 +23,7 @@ from collections import Counter
 from pathlib import Path
 
 import httpx
-from common import figure, run
+from common import figure, healthy, run
 
 from rucnet.embedded_broker import free_port
 from rucnet.migrate import upgrade
@@ -72,12 +72,7 @@ async def main(burst: int) -> None:
         url = f"http://127.0.0.1:{port}"
         try:
             async with httpx.AsyncClient(base_url=url, timeout=10) as health:
-                while True:
-                    try:
-                        if (await health.get("/healthz")).status_code == 200:
-                            break
-                    except httpx.HTTPError:
-                        await asyncio.sleep(0.1)
+                await healthy(health)
             quiet = [(await attempt(url, "bo@su.se", PASSWORD, "127.0.0.2"))[1] for _ in range(3)]
             started = time.perf_counter()
             wrong = asyncio.gather(

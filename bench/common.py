@@ -153,6 +153,19 @@ async def wait_for(probe: Callable[[], Awaitable[int]], target: int, timeout_s: 
     return time.monotonic() - started
 
 
+async def healthy(client: httpx.AsyncClient, timeout_s: float = 120.0) -> None:
+    """Wait (bounded) until the service behind ``client`` answers ``/healthz`` with 200."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if (await client.get("/healthz")).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        await asyncio.sleep(0.1)
+    raise TimeoutError(f"{client.base_url} not healthy in {timeout_s}s")
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
