@@ -317,7 +317,7 @@ if __name__ == "__main__":
     parser.add_argument(
         "--fetch-wait-ms",
         type=int,
-        help="the services' RUCNET_KAFKA_FETCH_MAX_WAIT_MS (default: 500 on Kafka, which answers a "
+        help="the services' RUCNET_KAFKA_FETCH_MAX_WAIT_MS (default: 100 on Kafka, which answers a "
         "fetch as soon as data arrives; 20 on Tansu, which answers only at the timeout)",
     )
     parser.add_argument(
