@@ -10,10 +10,10 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Path, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from services.intake.throttle import LoginThrottle
+from services.intake.deps import login_throttle_of, sessions_of
 from services.intake.tokens import admin_principal
 from services.intake.users import (
     IntakeUser,
@@ -79,7 +79,7 @@ def _info(user: IntakeUser) -> UserInfo:
 async def list_users(
     request: Request, _admin: Annotated[Principal, Depends(admin_principal)]
 ) -> list[UserInfo]:
-    sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
+    sessions = sessions_of(request.app)
     async with sessions() as session:
         return [_info(r) for r in await all_users(session)]
 
@@ -93,7 +93,7 @@ async def list_users(
 async def add_user(
     request: Request, body: UserIn, _admin: Annotated[Principal, Depends(admin_principal)]
 ) -> UserInfo:
-    sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
+    sessions = sessions_of(request.app)
     try:
         async with sessions.begin() as session:
             user = await create_user(
@@ -125,7 +125,7 @@ _ANSWERS: dict[int | str, dict[str, Any]] = {401: {}, 403: {}, 404: {}, 422: {}}
 async def _change(
     request: Request, user_id: int, change: Callable[[AsyncSession, IntakeUser], Awaitable[None]]
 ) -> UserInfo:
-    sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
+    sessions = sessions_of(request.app)
     async with sessions.begin() as session:
         user = await session.get(IntakeUser, user_id)
         if user is None:
@@ -183,10 +183,10 @@ async def unlock_user(
     user_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
 ) -> Unlocked:
     """End the login delays on a user's account, from every client (docs/operations.md, *Logins*)."""
-    sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
+    sessions = sessions_of(request.app)
     async with sessions() as session:
         user = await session.get(IntakeUser, user_id)
     if user is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="Okänd användare / no such user")
-    throttle: LoginThrottle = request.app.state.login_throttle
+    throttle = login_throttle_of(request.app)
     return Unlocked(email=user.email, cleared=throttle.unlock(user.email))
