@@ -1,14 +1,19 @@
-"""Kafka handlers: parse, classify (pure), store, publish. Unparseable messages go to the dead letters."""
+"""The classifier's Kafka handler, a module-level function on a ``KafkaRouter``: parse, classify
+(pure), store, publish. Unparseable messages go to the dead letters. What it needs comes from the
+broker's context (the broker itself, and ``Classifying``), set by ``register_handlers``."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Annotated, Any
 
 from aiokafka import ConsumerRecord
-from faststream.kafka import KafkaBroker, KafkaMessage
+from faststream import Context
+from faststream.kafka import KafkaBroker, KafkaMessage, KafkaRouter
+from faststream.kafka.annotations import KafkaBroker as BrokerDep
 from prometheus_client import Counter, Histogram
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -75,6 +80,96 @@ def classify_report(
     return classify_reports([event], threshold, model)[0]
 
 
+@dataclass(frozen=True)
+class Classifying:
+    """What the handler needs beside the broker, set once in the broker's context (``register``)."""
+
+    settings: ClassifierSettings
+    sessions: async_sessionmaker[AsyncSession]
+    scoring: ScoringPool
+
+
+ClassifyingDep = Annotated[Classifying, Context("classifying")]
+
+
+async def score(scoring: ScoringPool, chunk: Sequence[ReportSubmitted]) -> list[Scored]:
+    return await scoring.score_batch(scoring_items(chunk), areas=CANDIDATES)
+
+
+async def store_and_publish(
+    broker: KafkaBroker,
+    classifying: Classifying,
+    sources: Sequence[ConsumerRecord[Any, Any]],
+    events: Sequence[ReportSubmitted],
+    scores: list[Scored],
+) -> None:
+    settings = classifying.settings
+    version = classifying.scoring.model.version
+    classified = classified_reports(events, scores, settings.review_threshold, version)
+    _, classified = await producible(broker, settings.kafka_max_message_bytes, sources, events, classified)
+    try:
+        # at once: a classification published before its row is stored (or stored, and then
+        # not published) is redelivered with the batch and published again, deduped downstream
+        await asyncio.gather(
+            stored(classifying.sessions, classified),
+            publish_all(broker, classified, topics.REPORTS_CLASSIFIED, key=lambda c: c.ruc_id.encode()),
+        )
+    except Exception:
+        log.exception("cannot store or publish the classifications of %d reports; redelivered", len(events))
+        await asyncio.sleep(settings.retry_backoff_s)
+        raise
+    for c in (c for event in classified for c in event.classifications):
+        CLASSIFIED.labels(c.source, str(c.needs_review).lower()).inc()
+        if c.source == "classifier":
+            CONFIDENCE.observe(c.confidence)
+
+
+async def stored(sessions: async_sessionmaker[AsyncSession], classified: Sequence[ReportClassified]) -> None:
+    async with sessions.begin() as session:
+        await record_classified(session, classified)
+
+
+async def handle_report_submitted(msg: KafkaMessage, broker: BrokerDep, classifying: ClassifyingDep) -> None:
+    """A polled batch, its offsets committed after all of it (NACK_ON_ERROR). A large batch goes in
+    chunks, pipelined: the worker scores chunk n + 1 while the loop stores and publishes chunk n."""
+    events: list[ReportSubmitted] = []
+    sources: list[ConsumerRecord[Any, Any]] = []
+    for record in batch_records(msg):
+        event = await parse_record_or_dead_letter(broker, record, ReportSubmitted)
+        if event is not None:
+            events.append(event)
+            sources.append(record)
+    if not events:
+        return
+    scoring = classifying.scoring
+    scoring_next = asyncio.ensure_future(score(scoring, events[:CHUNK_REPORTS]))
+    try:
+        for start in range(0, len(events), CHUNK_REPORTS):
+            scores = await scoring_next
+            following = start + CHUNK_REPORTS
+            if following < len(events):
+                scoring_next = asyncio.ensure_future(
+                    score(scoring, events[following : following + CHUNK_REPORTS])
+                )
+            chunk = slice(start, following)
+            await store_and_publish(broker, classifying, sources[chunk], events[chunk], scores)
+    finally:
+        if not scoring_next.done():
+            scoring_next.cancel()
+
+
+def classifier_router(settings: ClassifierSettings) -> KafkaRouter:
+    """The classifier's subscriber: its group, batching and ack policy come from the settings."""
+    router = KafkaRouter()
+    router.subscriber(
+        topics.REPORTS_SUBMITTED,
+        batch=True,
+        **batch_options(settings),
+        **consumer_options(settings, topics.CLASSIFIER_GROUP),
+    )(handle_report_submitted)
+    return router
+
+
 def register_handlers(
     broker: KafkaBroker,
     settings: ClassifierSettings,
@@ -82,72 +177,11 @@ def register_handlers(
     sessions: async_sessionmaker[AsyncSession] | None = None,
     scoring: ScoringPool | None = None,
 ) -> None:
-    """``model``, ``sessions`` and ``scoring`` default to the shipped model, the settings' database
-    and scoring in a thread (the app passes its started pool of worker processes)."""
+    """The router on ``broker``, what its handler needs in the broker's context. ``model``,
+    ``sessions`` and ``scoring`` default to the shipped model, the settings' database and scoring
+    in a thread (the app passes its started pool of worker processes)."""
     model = model or shipped_default()
     sessions = sessions or session_factory(create_engine(settings.db_url))
     scoring = scoring or ScoringPool(model, workers=0)
-
-    async def score(chunk: Sequence[ReportSubmitted]) -> list[Scored]:
-        return await scoring.score_batch(scoring_items(chunk), areas=CANDIDATES)
-
-    async def store_and_publish(
-        sources: Sequence[ConsumerRecord[Any, Any]], events: Sequence[ReportSubmitted], scores: list[Scored]
-    ) -> None:
-        classified = classified_reports(events, scores, settings.review_threshold, scoring.model.version)
-        _, classified = await producible(
-            broker, settings.kafka_max_message_bytes, sources, events, classified
-        )
-        try:
-            # at once: a classification published before its row is stored (or stored, and then
-            # not published) is redelivered with the batch and published again, deduped downstream
-            await asyncio.gather(
-                stored(classified),
-                publish_all(broker, classified, topics.REPORTS_CLASSIFIED, key=lambda c: c.ruc_id.encode()),
-            )
-        except Exception:
-            log.exception(
-                "cannot store or publish the classifications of %d reports; redelivered", len(events)
-            )
-            await asyncio.sleep(settings.retry_backoff_s)
-            raise
-        for c in (c for event in classified for c in event.classifications):
-            CLASSIFIED.labels(c.source, str(c.needs_review).lower()).inc()
-            if c.source == "classifier":
-                CONFIDENCE.observe(c.confidence)
-
-    async def stored(classified: Sequence[ReportClassified]) -> None:
-        async with sessions.begin() as session:
-            await record_classified(session, classified)
-
-    # A batch at a time, its offsets committed after all of it (NACK_ON_ERROR). A large batch goes in
-    # chunks, pipelined: the worker scores chunk n + 1 while the loop stores and publishes chunk n.
-    @broker.subscriber(
-        topics.REPORTS_SUBMITTED,
-        batch=True,
-        **batch_options(settings),
-        **consumer_options(settings, topics.CLASSIFIER_GROUP),
-    )
-    async def handle_report_submitted(msg: KafkaMessage) -> None:
-        events: list[ReportSubmitted] = []
-        sources: list[ConsumerRecord[Any, Any]] = []
-        for record in batch_records(msg):
-            event = await parse_record_or_dead_letter(broker, record, ReportSubmitted)
-            if event is not None:
-                events.append(event)
-                sources.append(record)
-        starts = range(0, len(events), CHUNK_REPORTS)
-        if not events:
-            return
-        scoring_next = asyncio.ensure_future(score(events[:CHUNK_REPORTS]))
-        try:
-            for start in starts:
-                scores = await scoring_next
-                following = start + CHUNK_REPORTS
-                if following < len(events):
-                    scoring_next = asyncio.ensure_future(score(events[following : following + CHUNK_REPORTS]))
-                chunk = slice(start, following)
-                await store_and_publish(sources[chunk], events[chunk], scores)
-        finally:
-            if not scoring_next.done():
-                scoring_next.cancel()
+    broker.context.set_global("classifying", Classifying(settings, sessions, scoring))
+    broker.include_router(classifier_router(settings))
