@@ -150,8 +150,8 @@ def classified_events_2020(seed: int = 2020, secret: str = "dataset-2020") -> li
 
     from services.classifier.handlers import classify_report
     from services.intake.store import to_event
+    from shared.inbound import ReportIn
     from shared.pseudonym import pseudonymise
-    from shared.report import ReportIn
 
     events = []
     for version, submission in enumerate(plan_2020(seed), start=1):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI
 
-from services.aggregator import attendance, completeness, read_api, receipts, ruc_activation
+from services.aggregator import attendance, completeness_api, read_api, receipts, ruc_activation
 from services.aggregator.deadline_metrics import DeadlineGauges
 from services.aggregator.handlers import register_handlers
 from services.aggregator.settings import AggregatorSettings
@@ -33,7 +33,7 @@ def create_app(settings: AggregatorSettings) -> FastAPI:
     stats.include_router(attendance.router)
     app.include_router(stats)
     app.include_router(receipts.router)
-    app.include_router(completeness.router)
+    app.include_router(completeness_api.router)
     app.include_router(ruc_activation.router)
     install_error_handlers(app)
     return app

@@ -10,7 +10,7 @@ from services.classifier.deps import Broker, Model, Sessions
 from services.classifier.review import ReviewDecision, ReviewError, apply_decision
 from services.classifier.store import audit_log, get_classification, review_queue
 from shared.auth import Principal
-from shared.report import MAX_YEAR, MIN_YEAR
+from shared.inbound import MAX_YEAR, MIN_YEAR
 from shared.web import national_principal
 
 router = APIRouter(prefix="/api/v1", tags=["review"])

@@ -35,10 +35,10 @@ from services.classifier.review_login import analyst_by_id, sign_in
 from services.classifier.review_sessions import ReviewSession
 from services.classifier.store import audit_log, completed_by_area
 from shared.auth import ApiToken, Principal, hash_token, resolve_token_hash
+from shared.inbound import MAX_YEAR, MIN_YEAR
 from shared.pages import page_templates
 from shared.period import year_span
 from shared.reference import load_reference
-from shared.report import MAX_YEAR, MIN_YEAR
 
 COOKIE = "rucnet_review_session"
 LOGIN_CSRF_COOKIE = "rucnet_review_login_csrf"

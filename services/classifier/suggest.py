@@ -16,8 +16,8 @@ from services.classifier.deps import ReviewThreshold, Scoring
 from services.classifier.rules import CANDIDATES, Scored, scoring_text
 from shared.auth import Principal
 from shared.events import Insats, InsatsStatus
+from shared.inbound import MAX_YEAR, MIN_YEAR
 from shared.reference import load_reference
-from shared.report import MAX_YEAR, MIN_YEAR
 from shared.web import current_principal
 
 router = APIRouter(prefix="/api/v1", tags=["suggestions"])

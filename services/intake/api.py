@@ -16,7 +16,7 @@ from services.intake.deps import ApiPrincipal, IntakeDep
 from services.intake.idempotency import MAX_KEY_LENGTH, body_hash, find_key
 from services.intake.parts import AttendanceIn, SkaIn
 from services.intake.service import accept_attendance, accept_report, accept_ska, ensure_may_act
-from shared.report import Accepted, ReportIn
+from shared.inbound import Accepted, ReportIn
 
 router = APIRouter(prefix="/api/v1", tags=["reports"])
 

@@ -11,7 +11,7 @@ from services.intake.store import to_event
 from services.intake.throttle import SlidingWindow
 from shared.budget import Overflow, classified_bytes_quick_bound, event_overflow, fits, report_overflow
 from shared.events import AttendanceReported
-from shared.report import ReportIn
+from shared.inbound import ReportIn
 
 
 def report_draft_overflow(report: ReportIn, max_message_bytes: int) -> Overflow | None:

@@ -18,9 +18,9 @@ from sqlmodel import SQLModel, col, select
 
 from shared.db import UtcDateTime
 from shared.events import AttendanceReported, MeetingHeld, utcnow
+from shared.inbound import Inbound, LongText, ReportingYear, ShortText, YearScoped, reporting_year
 from shared.pseudonym import pseudonymise
 from shared.reference import load_reference
-from shared.report import Inbound, LongText, ReportingYear, ShortText, YearScoped, reporting_year
 
 PartKind = Literal["attendance", "ska"]
 MAX_MEMBERS, MAX_MEETINGS = 500, 100

@@ -18,9 +18,9 @@ from services.intake.relay import OutboxRelay
 from services.intake.store import Receipt, record_submissions
 from shared.auth import Principal
 from shared.events import ReportSubmitted
+from shared.inbound import Accepted, ReportIn
 from shared.logging import bind_log_context
 from shared.pseudonym import pseudonymise
-from shared.report import Accepted, ReportIn
 
 
 @dataclass(frozen=True)

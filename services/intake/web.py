@@ -34,9 +34,9 @@ from services.intake.report_view import area_progress, load_report
 from services.intake.service import accept_report
 from services.intake.store import latest_submissions, submission_versions
 from services.intake.users import SessionUser, resolve_session, same_token
+from shared.inbound import MAX_INSATSER, ReportIn
 from shared.pages import page_templates
 from shared.reference import load_reference
-from shared.report import MAX_INSATSER, ReportIn
 
 SESSION_COOKIE = "rucnet_session"
 LOGIN_CSRF_COOKIE = "rucnet_login_csrf"

@@ -17,8 +17,8 @@ from services.intake.sheets import HEADERS, UnreadableFile, read_rows
 from services.intake.store import to_event
 from services.intake.upload import dry_run
 from shared.budget import classified_bytes_bound, classified_bytes_quick_bound
+from shared.inbound import ReportIn
 from shared.reference import load_reference
-from shared.report import ReportIn
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 # Text as hostile clients send it: control characters, NUL, astral characters, JSON's escapes.
