@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.classifier.oversized import producible
 from services.classifier.protocol import NspScorer
 from services.classifier.registry import shipped_default
-from services.classifier.rules import CANDIDATES, MODEL_VERSION, Scored, decide, score_text, scoring_text
+from services.classifier.rules import CANDIDATES, Scored, classified_reports, scoring_text
 from services.classifier.scoring import ScoringPool
 from services.classifier.settings import ClassifierSettings
 from services.classifier.store import record_classified
@@ -33,7 +33,7 @@ from shared.broker import (
     publish_all,
 )
 from shared.db import create_engine, session_factory
-from shared.events import ReportClassified, ReportSubmitted, classified_report
+from shared.events import ReportClassified, ReportSubmitted
 from shared.reference import load_reference
 
 log = logging.getLogger("rucnet.classifier")
@@ -49,35 +49,6 @@ def scoring_items(events: Sequence[ReportSubmitted]) -> list[tuple[str, frozense
     reference = load_reference()
     allowed = {year: frozenset(reference.nsp_codes_for(year)) for year in {e.year for e in events}}
     return [(scoring_text(i), allowed[event.year]) for event in events for i in event.insatser]
-
-
-def classified_reports(
-    events: Sequence[ReportSubmitted], scores: Sequence[Scored], threshold: float, version: str
-) -> list[ReportClassified]:
-    """The events' insatser with their ``scores`` (in ``scoring_items`` order) decided; event ids
-    are derived, so a redelivered submission yields the same classified event."""
-    scored = iter(scores)
-    return [
-        classified_report(e, tuple(decide(i, next(scored), threshold) for i in e.insatser), version)
-        for e in events
-    ]
-
-
-def classify_reports(
-    events: Sequence[ReportSubmitted], threshold: float, model: NspScorer | None = None
-) -> list[ReportClassified]:
-    """Each report's insatser tagged by ``model`` (the lexicon when None), all texts scored in one pass."""
-    if model is None:
-        reference = load_reference()
-        scores = [score_text(scoring_text(i), reference, e.year) for e in events for i in e.insatser]
-        return classified_reports(events, scores, threshold, MODEL_VERSION)
-    return classified_reports(events, model.score_batch(scoring_items(events)), threshold, model.version)
-
-
-def classify_report(
-    event: ReportSubmitted, threshold: float, model: NspScorer | None = None
-) -> ReportClassified:
-    return classify_reports([event], threshold, model)[0]
 
 
 @dataclass(frozen=True)

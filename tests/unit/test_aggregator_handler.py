@@ -15,7 +15,7 @@ from services.aggregator import handlers
 from services.aggregator.handlers import Aggregating, aggregator_router, known_codes
 from services.aggregator.queries import national_counts
 from services.aggregator.settings import AggregatorSettings
-from services.classifier.handlers import classify_report
+from services.classifier.rules import classify_by_lexicon
 from shared import topics
 from shared.broker import create_broker
 from shared.db import create_engine, session_factory
@@ -27,7 +27,7 @@ from tests.unit.test_schemas import event_json, insats
 
 def classified(ref: str, status: str = "started") -> ReportClassified:
     submitted = ReportSubmitted.model_validate(event_json(insatser=[insats(ref=ref, status=status)]))
-    return classify_report(submitted, 0.5)
+    return classify_by_lexicon(submitted, 0.5)
 
 
 @pytest.fixture
