@@ -28,9 +28,10 @@ def create_app(settings: AggregatorSettings) -> FastAPI:
         "rucnet aggregator", engine, broker, on_start, gauges.stop, max_body_bytes=settings.max_body_bytes
     )
     app.state.sessions = sessions
-    stats = APIRouter(prefix="/api/v1/stats")  # the counts' read API, attendance's figures
+    stats = APIRouter(prefix="/api/v1/stats")  # the one mount: counts, attendance, completeness
     stats.include_router(read_api.router)
     stats.include_router(attendance.router)
+    stats.include_router(completeness_api.stats)
     app.include_router(stats)
     app.include_router(receipts.router)
     app.include_router(completeness_api.router)

@@ -16,10 +16,11 @@ from shared.inbound import MAX_YEAR, MIN_YEAR
 from shared.period import default_deadline, open_year, year_span
 from shared.web import current_principal, national_principal
 
+stats = APIRouter(tags=["completeness"])  # mounted under /api/v1/stats by app.py, as the counts
 router = APIRouter(prefix="/api/v1", tags=["completeness"])
 
 
-@router.get("/stats/completeness", response_model=Completeness, responses={401: {}, 403: {}, 422: {}})
+@stats.get("/completeness", response_model=Completeness, responses={401: {}, 403: {}, 422: {}})
 async def completeness(
     sessions: Sessions,
     _principal: Annotated[Principal, Depends(national_principal)],
