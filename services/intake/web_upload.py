@@ -143,11 +143,15 @@ async def _with_areas(app: FastAPI, job: UploadJob) -> None:
     job.areas = row_areas(job.result, suggestions)
 
 
-def _own_job(request: Request, user: SessionUser, job_id: str) -> UploadJob:
+def _own_job(request: Request, user: SessionUser, job_id: str) -> UploadJob | None:
     job = upload_jobs_of(request.app).get(job_id)
-    if job is None or job.user_id != user.user_id:
-        raise HTTPException(404)
-    return job
+    return job if job is not None and job.user_id == user.user_id else None
+
+
+def _no_such_upload(request: Request, user: SessionUser) -> Response:
+    return render(
+        request, "error.html", user, 404, title="Uppladdningen finns inte", message="Ladda upp filen igen."
+    )
 
 
 async def _send(app: FastAPI, job: UploadJob, user: SessionUser) -> None:
@@ -166,17 +170,9 @@ async def upload_send(
     request: Request, job_id: str, user: Annotated[SessionUser, Depends(reporter)]
 ) -> Response:
     await checked_form(request, user)
-    try:
-        job = _own_job(request, user, job_id)
-    except HTTPException:
-        return render(
-            request,
-            "error.html",
-            user,
-            404,
-            title="Uppladdningen finns inte",
-            message="Ladda upp filen igen.",
-        )
+    job = _own_job(request, user, job_id)
+    if job is None:
+        return _no_such_upload(request, user)
     if job.result.errors:  # nothing is sent until the whole file is clean
         return render(
             request, "upload.html", user, 422, job=job, job_id=job_id, error="Rätta felen och ladda upp igen."
@@ -194,17 +190,9 @@ async def upload_send(
 async def upload_progress(
     request: Request, job_id: str, user: Annotated[SessionUser, Depends(reporter)]
 ) -> Response:
-    try:
-        job = _own_job(request, user, job_id)
-    except HTTPException:
-        return render(
-            request,
-            "error.html",
-            user,
-            404,
-            title="Uppladdningen finns inte",
-            message="Ladda upp filen igen.",
-        )
+    job = _own_job(request, user, job_id)
+    if job is None:
+        return _no_such_upload(request, user)
     page = render(request, "upload_progress.html", user, job=job, job_id=job_id)
     rounds = auto_refresh_round(request)
     if not job.done and rounds is not None:
