@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from starlette.datastructures import FormData
 
-from services.intake.deps import intake_of, sessions_of
+from services.intake.deps import IntakeDep, sessions_of
 from services.intake.forms import (
     attendance_problems,
     attendance_values,
@@ -92,7 +92,9 @@ async def attendance_page(request: Request, user: Annotated[SessionUser, Depends
 
 
 @router.post("/narvaro", response_class=HTMLResponse)
-async def post_attendance(request: Request, user: Annotated[SessionUser, Depends(reporter)]) -> Response:
+async def post_attendance(
+    request: Request, intake: IntakeDep, user: Annotated[SessionUser, Depends(reporter)]
+) -> Response:
     form = await checked_form(request, user)
     values = resolve_attendees(attendance_values(form, scope_ruc(user, form)))[0]
     picker = (await _year_context(request, values["ruc_id"], "attendance"))[1] | {"notice": None}
@@ -114,7 +116,7 @@ async def post_attendance(request: Request, user: Annotated[SessionUser, Depends
         return render(request, "attendance.html", user, 422, form=shown, errors=errors,
                       messages=by_field(errors), **picker)  # fmt: skip
     try:
-        await accept_attendance(intake_of(request.app), part, user.principal)
+        await accept_attendance(intake, part, user.principal)
     except HTTPException as exc:
         return render(request, "error.html", user, exc.status_code, title="Närvaron kunde inte sparas",
                       message=str(exc.detail).split(" / ")[0])  # fmt: skip
@@ -156,7 +158,9 @@ async def ska_page(request: Request, user: Annotated[SessionUser, Depends(report
 
 
 @router.post("/ska", response_class=HTMLResponse)
-async def post_ska(request: Request, user: Annotated[SessionUser, Depends(reporter)]) -> Response:
+async def post_ska(
+    request: Request, intake: IntakeDep, user: Annotated[SessionUser, Depends(reporter)]
+) -> Response:
     form = await checked_form(request, user)
     values = _ska_values(user, form)
     try:
@@ -167,7 +171,7 @@ async def post_ska(request: Request, user: Annotated[SessionUser, Depends(report
         return render(request, "ska.html", user, 422, form=values, errors=errors, messages=by_field(errors),
                       **picker)  # fmt: skip
     try:
-        await accept_ska(intake_of(request.app), part, user.principal)
+        await accept_ska(intake, part, user.principal)
     except HTTPException as exc:
         return render(request, "error.html", user, exc.status_code, title="Texten kunde inte sparas",
                       message=str(exc.detail).split(" / ")[0])  # fmt: skip
