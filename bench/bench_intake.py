@@ -23,7 +23,7 @@ from workload import report
 
 from services.intake.app import create_app as intake_app
 from services.intake.settings import IntakeSettings
-from shared.report import Accepted, ReportIn
+from shared.inbound import Accepted, ReportIn
 
 
 def bare_app() -> FastAPI:

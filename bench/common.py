@@ -13,20 +13,18 @@ import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
 import httpx
-from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from rucnet.migrate import upgrade  # noqa: E402
-from shared.auth import create_token  # noqa: E402
-from shared.db import create_engine, session_factory  # noqa: E402
+from tests.inprocess import bearer, running  # noqa: E402  (the integration tests run services alike)
 
 if TYPE_CHECKING:
     from servers import Bench
@@ -117,27 +115,6 @@ def settings_kw(bench: Bench, url: str, **extra: Any) -> dict[str, Any]:
     }
 
 
-@asynccontextmanager
-async def running(*apps: FastAPI) -> AsyncIterator[list[httpx.AsyncClient]]:
-    async with AsyncExitStack() as stack:
-        clients = []
-        for app in apps:
-            await stack.enter_async_context(app.router.lifespan_context(app))
-            transport = httpx.ASGITransport(app=app)
-            clients.append(
-                await stack.enter_async_context(httpx.AsyncClient(transport=transport, base_url="http://b"))
-            )
-        yield clients
-
-
-async def bearer(url: str, role: str, ruc_id: str | None = None) -> dict[str, str]:
-    engine = create_engine(url)
-    async with session_factory(engine)() as session:
-        raw = await create_token(session, role, ruc_id)
-    await engine.dispose()
-    return {"Authorization": f"Bearer {raw}"}
-
-
 async def tokens_by_ruc(url: str, bodies: list[dict[str, Any]]) -> dict[str, dict[str, str]]:
     """A bearer token for each RUC the bodies report for."""
     return {ruc: await bearer(url, "ruc", ruc) for ruc in sorted({b["ruc_id"] for b in bodies})}
@@ -176,4 +153,4 @@ def figure(name: str, value: float, unit: str, baseline: float | None = None, go
     print(f"  {name:<46} {value:>12,.1f} {unit}{ratio}{'  goal ' + goal if goal else ''}", flush=True)
 
 
-__all__ = ["statistics"]
+__all__ = ["bearer", "running", "statistics"]

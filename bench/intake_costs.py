@@ -40,7 +40,7 @@ from services.intake.relay import OutboxRelay
 from services.intake.settings import IntakeSettings
 from services.intake.store import Receipt, to_event
 from shared.events import ReportSubmitted
-from shared.report import Accepted, ReportIn
+from shared.inbound import Accepted, ReportIn
 
 Figure = tuple[float, float]  # (CPU ms per request or report, requests or reports per second)
 

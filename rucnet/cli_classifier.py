@@ -143,7 +143,7 @@ def classifier_eval(
     ),
 ) -> None:
     """Judge the classifier on the separate evaluation set, with a learning curve; write the report."""
-    from services.classifier.report import gather_figures, render_evaluation
+    from services.classifier.evaluation_report import gather_figures, render_evaluation
     from shared.reference import load_reference
 
     reference = load_reference()

@@ -110,7 +110,7 @@ def report(
 ) -> None:
     """The national tables (CSV, XLSX) and the PM's two charts (PNG, SVG) for one year."""
     from rucnet.cli_args import checked_year
-    from rucnet.report import write_report
+    from rucnet.national_report import write_report
     from shared.settings import RucnetSettings
 
     for path in asyncio.run(write_report(RucnetSettings().db_url, checked_year(year), out)):

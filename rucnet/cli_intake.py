@@ -57,7 +57,7 @@ def token_revoke(
     token_id: Annotated[int, typer.Argument(help="the id shown by `rucnet token list`")],
 ) -> None:
     """Revoke an API token: running intake processes refuse it within RUCNET_TOKEN_CACHE_TTL_S (5 s)."""
-    from services.intake.tokens import revoke_token
+    from shared.auth import revoke_token
 
     async def _revoke(session: Any) -> bool:
         return await revoke_token(session, token_id)

@@ -148,14 +148,14 @@ def classified_events_2020(seed: int = 2020, secret: str = "dataset-2020") -> li
     database directly in tests and benchmarks of the read side."""
     import uuid
 
-    from services.classifier.handlers import classify_report
+    from services.classifier.rules import classify_by_lexicon
     from services.intake.store import to_event
+    from shared.inbound import ReportIn
     from shared.pseudonym import pseudonymise
-    from shared.report import ReportIn
 
     events = []
     for version, submission in enumerate(plan_2020(seed), start=1):
         report = ReportIn.model_validate(submission.payload)
         submitted = to_event(report, pseudonymise(secret, report.huvudman.name), version, uuid.uuid4())
-        events.append(classify_report(submitted, 0.5))
+        events.append(classify_by_lexicon(submitted, 0.5))
     return events

@@ -55,6 +55,16 @@ async def create_token(session: AsyncSession, role: Role, ruc_id: str | None, la
     return raw
 
 
+async def revoke_token(session: AsyncSession, token_id: int) -> bool:
+    """True when the token existed; revoking twice keeps the first time."""
+    row = await session.get(ApiToken, token_id)
+    if row is None:
+        return False
+    if row.revoked_at is None:
+        row.revoked_at = utcnow()
+    return True
+
+
 async def resolve_token_hash(session: AsyncSession, token_hash: str) -> Principal | None:
     row = (
         await session.execute(select(ApiToken).where(ApiToken.token_hash == token_hash))

@@ -17,10 +17,11 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from faststream.kafka import KafkaBroker
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.auth import Principal, TokenCache, hash_token, resolve_token_hash
+from shared.auth import Principal, hash_token, resolve_token_hash
 from shared.db import ping
+from shared.deps import sessions_of, token_cache_of
 from shared.guards import BodySizeLimit, RejectNul, SecurityHeaders
 from shared.metrics import DEPENDENCY_UP
 
@@ -42,13 +43,11 @@ async def principal_for(request: Request, credentials: HTTPAuthorizationCredenti
         await _unauthorised()
     assert credentials is not None
     token_hash = hash_token(credentials.credentials)
-    # A service that sets app.state.token_cache (intake) skips the database for recent tokens.
-    cache: TokenCache | None = getattr(request.app.state, "token_cache", None)
+    cache = token_cache_of(request.app)  # intake skips the database for recent tokens
     principal = cache.get(token_hash) if cache is not None else None
     if principal is None:
         generation = cache.generation if cache is not None else 0
-        sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
-        async with sessions() as session:
+        async with sessions_of(request.app)() as session:
             principal = await resolve_token_hash(session, token_hash)
         if principal is not None and cache is not None:
             cache.put(token_hash, principal, generation)

@@ -167,30 +167,29 @@ def _nsp_columns(reference: ReferenceData) -> str:
     )
 
 
-def pivot_school_form_by_nsp(reference: ReferenceData) -> str:
+def _pivot_by_nsp(reference: ReferenceData, row: str, view: str, group_by: str, order_by: str) -> str:
+    """Rows of ``view`` (a ``row`` each), a column per NSP area, for the chosen status and RUC."""
     return f"""
-SELECT school_form_sv AS "Skolform",
+SELECT {row},
        {_nsp_columns(reference)},
        sum(n)::int AS "Totalt",
        max(last_updated) AS "Senast uppdaterad"
-FROM reporting.school_form_nsp
+FROM reporting.{view}
 WHERE year = $year AND status = '$status' AND ruc_id IN ($ruc)
-GROUP BY school_form_sv, school_form_order
-ORDER BY school_form_order
+GROUP BY {group_by}
+ORDER BY {order_by}
 """
+
+
+def pivot_school_form_by_nsp(reference: ReferenceData) -> str:
+    return _pivot_by_nsp(
+        reference, 'school_form_sv AS "Skolform"', "school_form_nsp", "school_form_sv, school_form_order",
+        "school_form_order",
+    )  # fmt: skip
 
 
 def pivot_ruc_by_nsp(reference: ReferenceData) -> str:
-    return f"""
-SELECT ruc_name AS "Lärosäte",
-       {_nsp_columns(reference)},
-       sum(n)::int AS "Totalt",
-       max(last_updated) AS "Senast uppdaterad"
-FROM reporting.nsp_count
-WHERE year = $year AND status = '$status' AND ruc_id IN ($ruc)
-GROUP BY ruc_id, ruc_name
-ORDER BY ruc_name
-"""
+    return _pivot_by_nsp(reference, 'ruc_name AS "Lärosäte"', "nsp_count", "ruc_id, ruc_name", "ruc_name")
 
 
 REPORTING_KEY_FIGURES = f"""

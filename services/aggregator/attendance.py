@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import Field, SQLModel, col, select
+from sqlmodel import col, select
 
 from services.aggregator.deps import Sessions
+from services.aggregator.tables import AttendanceSummary
 from services.aggregator.upserts import claim_event
 from shared.auth import Principal
-from shared.db import UtcDateTime
 from shared.events import AttendanceReported
-from shared.report import MAX_YEAR, MIN_YEAR
+from shared.inbound import MAX_YEAR, MIN_YEAR
 from shared.web import current_principal
 
 router = APIRouter(tags=["stats"])  # mounted under /api/v1/stats by app.py
@@ -44,20 +43,6 @@ def summarise(event: AttendanceReported) -> AttendanceFacts:
         network_size=event.network_size,
         attendances=sum(len(set(m.attendees)) for m in event.meetings),
     )
-
-
-class AttendanceSummary(SQLModel, table=True):
-    """The latest attendance report of one RUC and year (a later report replaces the earlier)."""
-
-    __tablename__ = "attendance_summary"
-
-    ruc_id: str = Field(primary_key=True, max_length=16)
-    year: int = Field(primary_key=True)
-    meetings: int
-    network_size: int
-    attendances: int
-    event_id: str = Field(max_length=36)
-    occurred_at: dt.datetime = Field(sa_type=UtcDateTime)
 
 
 async def apply_attendance(session: AsyncSession, event: AttendanceReported, topic: str) -> bool:

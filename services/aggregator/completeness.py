@@ -1,4 +1,5 @@
 """Completeness and timeliness: which active RUC have reported for a year, when, and on time or late.
+The rules and the store; the routes are ``completeness_api.py``, the tables in ``tables.py``.
 
 "When" is intake's server stamp on the first accepted report (ReportSubmitted.occurred_at). The
 deadline is admin-set per year; without one it is 31 January of the following year (Swedish time).
@@ -8,44 +9,21 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
 from pydantic import BaseModel
 from sqlalchemy import case
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import Field, SQLModel, col, select
+from sqlmodel import col, select
 
-from services.aggregator.attendance import AttendanceSummary
 from services.aggregator.counting import KnownCodes
-from services.aggregator.deps import Sessions
 from services.aggregator.ruc_activation import active_rucs
-from shared.auth import Principal
-from shared.db import UtcDateTime, insert_for
+from services.aggregator.tables import AttendanceSummary, ReportArrival, ReportingDeadline
+from shared.db import insert_for
 from shared.events import AttendanceReported, ReportSubmitted, utcnow
-from shared.period import deadline_end, default_deadline, open_year, year_span
-from shared.report import MAX_YEAR, MIN_YEAR
-from shared.web import current_principal, national_principal
+from shared.period import deadline_end, default_deadline
 
-router = APIRouter(prefix="/api/v1", tags=["completeness"])
 Timeliness = Literal["on_time", "late", "missing"]
-
-
-class ReportArrival(SQLModel, table=True):
-    __tablename__ = "report_arrival"
-
-    ruc_id: str = Field(primary_key=True, max_length=16)
-    year: int = Field(primary_key=True)
-    first_at: dt.datetime = Field(sa_type=UtcDateTime)
-    last_at: dt.datetime = Field(sa_type=UtcDateTime)
-
-
-class ReportingDeadline(SQLModel, table=True):
-    __tablename__ = "reporting_deadline"
-
-    year: int = Field(primary_key=True)
-    deadline: dt.date
-    set_at: dt.datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
 
 
 def ruc_problems(event: ReportSubmitted | AttendanceReported, known: KnownCodes) -> list[str]:
@@ -116,32 +94,21 @@ async def year_deadline(session: AsyncSession, year: int) -> dt.date:
     return row.deadline if row else default_deadline(year)
 
 
-@router.get("/stats/completeness", response_model=Completeness, responses={401: {}, 403: {}, 422: {}})
-async def completeness(
-    sessions: Sessions,
-    _principal: Annotated[Principal, Depends(national_principal)],
-    year: Annotated[int, Query(ge=MIN_YEAR, le=MAX_YEAR)],
-) -> Completeness:
-    async with sessions() as session:
-        deadline = await year_deadline(session, year)
-        arrivals = {
-            a.ruc_id: a
-            for a in (
-                await session.execute(select(ReportArrival).where(col(ReportArrival.year) == year))
-            ).scalars()
-        }
-        attended = set(
-            (
-                await session.execute(
-                    select(AttendanceSummary.ruc_id).where(col(AttendanceSummary.year) == year)
-                )
-            )
-            .scalars()
-            .all()
-        )
-        expected = await active_rucs(session, year)
+async def year_completeness(session: AsyncSession, year: int) -> Completeness:
+    """Every active RUC's first and latest report for the year, on time or late, and attendance."""
+    deadline = await year_deadline(session, year)
+    arrivals = {
+        a.ruc_id: a
+        for a in (
+            await session.execute(select(ReportArrival).where(col(ReportArrival.year) == year))
+        ).scalars()
+    }
+    attended_rows = await session.execute(
+        select(AttendanceSummary.ruc_id).where(col(AttendanceSummary.year) == year)
+    )
+    attended = set(attended_rows.scalars().all())
     rows = []
-    for ruc in expected:
+    for ruc in await active_rucs(session, year):
         arrival = arrivals.get(ruc.id)
         first = arrival.first_at if arrival else None
         rows.append(
@@ -166,57 +133,11 @@ async def completeness(
     )
 
 
-class DeadlineIn(BaseModel):
-    deadline: dt.date
-
-
 async def set_deadline(session: AsyncSession, year: int, deadline: dt.date) -> None:
     await session.merge(ReportingDeadline(year=year, deadline=deadline, set_at=utcnow()))
 
 
-@router.put("/deadlines/{year}", response_model=DeadlineIn, responses={401: {}, 403: {}, 422: {}})
-async def put_deadline(
-    sessions: Sessions,
-    principal: Annotated[Principal, Depends(current_principal)],
-    year: Annotated[int, Path(ge=MIN_YEAR, le=MAX_YEAR)],
-    body: DeadlineIn,
-) -> DeadlineIn:
-    """Admins set a year's deadline (a date; it lasts until midnight, Swedish time)."""
-    if principal.role != "admin":
-        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="Endast administratörer / admins only")
-    async with sessions.begin() as session:
-        await set_deadline(session, year, body.deadline)
-    return body
-
-
-class YearDeadline(BaseModel):
-    year: int
-    deadline: dt.date
-    set_by_admin: bool
-
-
-class ReportingPeriod(BaseModel):
-    first_year: int
-    last_year: int
-    open_year: int
-    deadlines: list[YearDeadline]
-
-
-@router.get("/deadlines", response_model=ReportingPeriod, responses={401: {}})
-async def reporting_period(
-    sessions: Sessions, _principal: Annotated[Principal, Depends(current_principal)]
-) -> ReportingPeriod:
-    """The years a report may be for, each one's deadline, and the year open now (any token)."""
-    async with sessions() as session:
-        rows = (await session.execute(select(ReportingDeadline))).scalars().all()
-    set_ = {r.year: r.deadline for r in rows}
-    first, last = year_span()
-    return ReportingPeriod(
-        first_year=first,
-        last_year=last,
-        open_year=open_year(utcnow(), set_),
-        deadlines=[
-            YearDeadline(year=y, deadline=set_.get(y) or default_deadline(y), set_by_admin=y in set_)
-            for y in range(first, last + 1)
-        ],
-    )
+async def deadlines_set(session: AsyncSession) -> dict[int, dt.date]:
+    """The deadlines an admin has set, by year."""
+    rows = (await session.execute(select(ReportingDeadline))).scalars().all()
+    return {r.year: r.deadline for r in rows}

@@ -16,8 +16,9 @@ from prometheus_client import Gauge
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col, select
 
-from services.aggregator.completeness import ReportArrival, year_deadline
+from services.aggregator.completeness import year_deadline
 from services.aggregator.ruc_activation import active_rucs
+from services.aggregator.tables import ReportArrival
 from shared.period import deadline_end
 
 MISSING = Gauge("rucnet_rucs_without_report", "Active RUC with no report accepted for the year", ["year"])

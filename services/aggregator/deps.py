@@ -1,16 +1,8 @@
-"""What the aggregator's routes get by typed dependency (the one place that reads ``app.state``)."""
+"""What the aggregator's routes get by typed dependency: its sessions, as every service's
+(``shared.deps``). The aggregator keeps nothing else in ``app.state``."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from shared.deps import Sessions
 
-from fastapi import Depends, Request
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
-
-def _sessions(request: Request) -> async_sessionmaker[AsyncSession]:
-    sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
-    return sessions
-
-
-Sessions = Annotated[async_sessionmaker[AsyncSession], Depends(_sessions)]
+__all__ = ["Sessions"]

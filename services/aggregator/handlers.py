@@ -1,4 +1,6 @@
-"""Kafka handler: one database transaction per polled batch, the offsets committed only after it.
+"""The aggregator's Kafka handler, a module-level function on a ``KafkaRouter`` (what it needs comes
+from the broker's context, set by ``register_handlers``): one database transaction per polled
+batch, the offsets committed only after it.
 
 - A message that does not parse, or names codes outside the reference data, is dead-lettered at
   once: no retry can fix it.
@@ -13,10 +15,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Annotated, Any
 
 from aiokafka import ConsumerRecord
-from faststream.kafka import KafkaBroker, KafkaMessage
+from faststream import Context
+from faststream.kafka import KafkaBroker, KafkaMessage, KafkaRouter
+from faststream.kafka.annotations import KafkaBroker as BrokerDep
 from prometheus_client import Counter
 from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
@@ -135,76 +140,104 @@ async def apply_parsed(session: AsyncSession, parsed: Sequence[Parsed]) -> list[
     return [outcomes[i] for i in range(len(parsed))]
 
 
-def register_handlers(
-    broker: KafkaBroker, settings: AggregatorSettings, sessions: async_sessionmaker[AsyncSession]
+@dataclass(frozen=True)
+class Aggregating:
+    """What the handler needs beside the broker, set once in the broker's context (``register``)."""
+
+    settings: AggregatorSettings
+    sessions: async_sessionmaker[AsyncSession]
+    known: KnownCodes
+
+
+AggregatingDep = Annotated[Aggregating, Context("aggregating")]
+
+
+async def valid(broker: KafkaBroker, record: ConsumerRecord[Any, Any], known: KnownCodes) -> BaseModel | None:
+    """The record's event, or None when it went to the dead letters (unparseable, unknown codes)."""
+    model, check = EVENT_TYPES[record.topic]
+    event: BaseModel | None = await parse_record_or_dead_letter(broker, record, model)
+    if event is None:
+        return None
+    problems = check(event, known)
+    if problems:
+        text = "; ".join(p for _, p in problems)
+        await dead_letter_record(broker, record, problems[0][0], f"{model.__name__} has {text}")
+        EVENTS_APPLIED.labels(record.topic, "dead_letter").inc()
+        return None
+    return event
+
+
+async def apply_alone(
+    broker: KafkaBroker, aggregating: Aggregating, record: ConsumerRecord[Any, Any], event: BaseModel
 ) -> None:
-    known = known_codes()
-
-    async def valid(record: ConsumerRecord[Any, Any]) -> BaseModel | None:
-        model, check = EVENT_TYPES[record.topic]
-        event: BaseModel | None = await parse_record_or_dead_letter(broker, record, model)
-        if event is None:
-            return None
-        problems = check(event, known)
-        if problems:
-            text = "; ".join(p for _, p in problems)
-            await dead_letter_record(broker, record, problems[0][0], f"{model.__name__} has {text}")
-            EVENTS_APPLIED.labels(record.topic, "dead_letter").inc()
-            return None
-        return event
-
-    async def apply_alone(record: ConsumerRecord[Any, Any], event: BaseModel) -> None:
-        """One event in its own transaction: a few tries, then the dead letters."""
-        for attempt in range(1, APPLY_ATTEMPTS + 1):
-            try:
-                async with sessions.begin() as session:
-                    (applied,) = await apply_parsed(session, [(record, event)])
-            except Exception as exc:
-                if is_transient(exc):
-                    raise
-                if attempt == APPLY_ATTEMPTS:
-                    await dead_letter_record(
-                        broker,
-                        record,
-                        DeadLetterReason.NOT_APPLIED,
-                        f"{type(event).__name__} cannot be applied: {exc!r}",
-                    )
-                    EVENTS_APPLIED.labels(record.topic, "dead_letter").inc()
-                    return
-                log.warning("applying %s failed (attempt %d), retrying: %r", record.topic, attempt, exc)
-                await asyncio.sleep(settings.retry_backoff_s * attempt)
-            else:
-                EVENTS_APPLIED.labels(record.topic, "applied" if applied else "duplicate").inc()
+    """One event in its own transaction: a few tries, then the dead letters."""
+    for attempt in range(1, APPLY_ATTEMPTS + 1):
+        try:
+            async with aggregating.sessions.begin() as session:
+                (applied,) = await apply_parsed(session, [(record, event)])
+        except Exception as exc:
+            if is_transient(exc):
+                raise
+            if attempt == APPLY_ATTEMPTS:
+                await dead_letter_record(
+                    broker,
+                    record,
+                    DeadLetterReason.NOT_APPLIED,
+                    f"{type(event).__name__} cannot be applied: {exc!r}",
+                )
+                EVENTS_APPLIED.labels(record.topic, "dead_letter").inc()
                 return
+            log.warning("applying %s failed (attempt %d), retrying: %r", record.topic, attempt, exc)
+            await asyncio.sleep(aggregating.settings.retry_backoff_s * attempt)
+        else:
+            EVENTS_APPLIED.labels(record.topic, "applied" if applied else "duplicate").inc()
+            return
 
-    # One consumer for every topic: a single group membership, so no rebalance between them. A
-    # batch (what one poll returned) is applied in one transaction; the offsets are committed after
-    # it. A transient database fault redelivers the batch; any other failure is retried event by
-    # event, so one bad message is isolated and dead-lettered while the rest are counted.
-    @broker.subscriber(
+
+async def handle_aggregator_events(msg: KafkaMessage, broker: BrokerDep, aggregating: AggregatingDep) -> None:
+    """A polled batch (every topic: one group membership, so no rebalance between them) applied in
+    one transaction, its offsets committed after it. A transient database fault redelivers the
+    batch; any other failure is retried event by event, so one bad message is isolated and
+    dead-lettered while the rest are counted."""
+    parsed = [
+        (r, e) for r in batch_records(msg) if (e := await valid(broker, r, aggregating.known)) is not None
+    ]
+    if not parsed:
+        return
+    try:
+        try:
+            async with aggregating.sessions.begin() as session:
+                outcomes = await apply_parsed(session, parsed)
+        except Exception as exc:
+            if is_transient(exc):
+                raise
+            log.warning("a batch of %d events failed, applying them one by one: %r", len(parsed), exc)
+            for record, event in parsed:
+                await apply_alone(broker, aggregating, record, event)
+            return
+    except Exception as exc:  # transient: the whole batch comes again
+        log.warning("database unavailable, %d events will be redelivered: %s", len(parsed), exc)
+        await asyncio.sleep(aggregating.settings.retry_backoff_s)
+        raise
+    for (record, _), applied in zip(parsed, outcomes, strict=True):
+        EVENTS_APPLIED.labels(record.topic, "applied" if applied else "duplicate").inc()
+
+
+def aggregator_router(settings: AggregatorSettings) -> KafkaRouter:
+    """The aggregator's one subscriber: its group, batching and ack policy from the settings."""
+    router = KafkaRouter()
+    router.subscriber(
         *EVENT_TYPES,
         batch=True,
         **batch_options(settings),
         **consumer_options(settings, topics.AGGREGATOR_GROUP),
-    )
-    async def handle_aggregator_events(msg: KafkaMessage) -> None:
-        parsed = [(r, e) for r in batch_records(msg) if (e := await valid(r)) is not None]
-        if not parsed:
-            return
-        try:
-            try:
-                async with sessions.begin() as session:
-                    outcomes = await apply_parsed(session, parsed)
-            except Exception as exc:
-                if is_transient(exc):
-                    raise
-                log.warning("a batch of %d events failed, applying them one by one: %r", len(parsed), exc)
-                for record, event in parsed:
-                    await apply_alone(record, event)
-                return
-        except Exception as exc:  # transient: the whole batch comes again
-            log.warning("database unavailable, %d events will be redelivered: %s", len(parsed), exc)
-            await asyncio.sleep(settings.retry_backoff_s)
-            raise
-        for (record, _), applied in zip(parsed, outcomes, strict=True):
-            EVENTS_APPLIED.labels(record.topic, "applied" if applied else "duplicate").inc()
+    )(handle_aggregator_events)
+    return router
+
+
+def register_handlers(
+    broker: KafkaBroker, settings: AggregatorSettings, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """The router on ``broker``, what its handler needs in the broker's context."""
+    broker.context.set_global("aggregating", Aggregating(settings, sessions, known_codes()))
+    broker.include_router(aggregator_router(settings))

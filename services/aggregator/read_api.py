@@ -19,8 +19,8 @@ from services.aggregator.deps import Sessions
 from services.aggregator.queries import national_counts, sums, where_region
 from services.aggregator.tables import COUNT_TABLES
 from shared.auth import Principal
+from shared.inbound import MAX_YEAR, MIN_YEAR
 from shared.reference import load_reference
-from shared.report import MAX_YEAR, MIN_YEAR
 from shared.web import current_principal, national_principal
 
 router = APIRouter(tags=["stats"])

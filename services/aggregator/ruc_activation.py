@@ -2,35 +2,21 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import Field, SQLModel, col, select
+from sqlmodel import col, select
 
 from services.aggregator.deps import Sessions
+from services.aggregator.tables import RucActivation
 from shared.auth import Principal
-from shared.db import UtcDateTime
-from shared.events import utcnow
+from shared.inbound import MAX_YEAR, MIN_YEAR
 from shared.reference import Ruc, load_reference
-from shared.report import MAX_YEAR, MIN_YEAR
 from shared.web import current_principal, national_principal
 
 router = APIRouter(prefix="/api/v1/registry", tags=["registry"])
-
-
-class RucActivation(SQLModel, table=True):
-    """An admin's decision that a RUC is (or is not) part of the network in a year."""
-
-    __tablename__ = "ruc_activation"
-
-    ruc_id: str = Field(primary_key=True, max_length=16)
-    year: int = Field(primary_key=True)
-    active: bool
-    changed_by: str = Field(max_length=64)
-    changed_at: dt.datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
 
 
 def merge_active(registry: tuple[Ruc, ...], year: int, decisions: dict[str, bool]) -> list[Ruc]:

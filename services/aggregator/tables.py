@@ -1,9 +1,9 @@
 """The aggregator's counting state: its tables, and the named row types the code passes around.
 
 The count tables are built from ``counting.COUNT_SPEC`` (a new dimension or measure there is a
-new column here, and the autogenerate test asks for its migration). The aggregator's other
-tables live beside the code that owns them (``attendance.py``, ``completeness.py``, ``ruc_activation.py``);
-``rucnet/migrate.py`` names every table module, for Alembic.
+new column here, and the autogenerate test asks for its migration). The tables of the reporting
+round (arrivals, deadlines, attendance, which RUC are active) are declared here too, so that
+Alembic (``rucnet/migrate.py`` names every table module) imports tables and no routes.
 """
 
 from __future__ import annotations
@@ -27,6 +27,52 @@ class ProcessedEvent(SQLModel, table=True):
     event_id: str = Field(primary_key=True, max_length=36)
     topic: str = Field(max_length=100)
     processed_at: dt.datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+
+
+# The reporting round: who reported when, the deadlines, attendance, which RUC take part.
+
+
+class ReportArrival(SQLModel, table=True):
+    __tablename__ = "report_arrival"
+
+    ruc_id: str = Field(primary_key=True, max_length=16)
+    year: int = Field(primary_key=True)
+    first_at: dt.datetime = Field(sa_type=UtcDateTime)
+    last_at: dt.datetime = Field(sa_type=UtcDateTime)
+
+
+class ReportingDeadline(SQLModel, table=True):
+    __tablename__ = "reporting_deadline"
+
+    year: int = Field(primary_key=True)
+    deadline: dt.date
+    set_at: dt.datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+
+
+class AttendanceSummary(SQLModel, table=True):
+    """The latest attendance report of one RUC and year (a later report replaces the earlier)."""
+
+    __tablename__ = "attendance_summary"
+
+    ruc_id: str = Field(primary_key=True, max_length=16)
+    year: int = Field(primary_key=True)
+    meetings: int
+    network_size: int
+    attendances: int
+    event_id: str = Field(max_length=36)
+    occurred_at: dt.datetime = Field(sa_type=UtcDateTime)
+
+
+class RucActivation(SQLModel, table=True):
+    """An admin's decision that a RUC is (or is not) part of the network in a year."""
+
+    __tablename__ = "ruc_activation"
+
+    ruc_id: str = Field(primary_key=True, max_length=16)
+    year: int = Field(primary_key=True)
+    active: bool
+    changed_by: str = Field(max_length=64)
+    changed_at: dt.datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
 
 
 class Stored(NamedTuple):

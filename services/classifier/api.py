@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
-from faststream.kafka import KafkaBroker
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from fastapi import APIRouter, Depends, HTTPException, Path, Query
 
-from services.classifier.protocol import NspScorer
+from services.classifier.deps import Broker, Model, Sessions
 from services.classifier.review import ReviewDecision, ReviewError, apply_decision
 from services.classifier.store import audit_log, get_classification, review_queue
 from shared.auth import Principal
-from shared.report import MAX_YEAR, MIN_YEAR
+from shared.inbound import MAX_YEAR, MIN_YEAR
 from shared.web import national_principal
 
 router = APIRouter(prefix="/api/v1", tags=["review"])
@@ -28,14 +26,9 @@ PathRef = Annotated[str, Path(max_length=64)]
 ERRORS: dict[int | str, dict[str, object]] = {401: {}, 403: {}, 404: {}, 409: {}, 422: {}}
 
 
-def _sessions(request: Request) -> async_sessionmaker[AsyncSession]:
-    sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
-    return sessions
-
-
 @router.get("/review/queue", responses=ERRORS)
 async def get_review_queue(
-    request: Request,
+    sessions: Sessions,
     _principal: National,
     year: Year = None,
     ruc_id: RucId = None,
@@ -44,7 +37,7 @@ async def get_review_queue(
     offset: Offset = 0,
 ) -> dict[str, object]:
     """Unreviewed classifier decisions, least confident first (``flagged_only``: below threshold)."""
-    async with _sessions(request)() as session:
+    async with sessions() as session:
         rows, total = await review_queue(session, year, ruc_id, flagged_only, limit, offset)
     return {"total": total, "items": [r.as_dict() for r in rows]}
 
@@ -55,20 +48,20 @@ async def post_review(
     year: PathYear,
     ref: PathRef,
     decision: ReviewDecision,
-    request: Request,
+    sessions: Sessions,
+    broker: Broker,
     principal: National,
 ) -> dict[str, object]:
     """Accept the current area, or override it with a reason (published as ClassificationOverridden)."""
-    broker: KafkaBroker = request.app.state.broker
     try:
-        return await apply_decision(_sessions(request), broker, (ruc_id, year, ref), decision, principal)
+        return await apply_decision(sessions, broker, (ruc_id, year, ref), decision, principal)
     except ReviewError as exc:
         raise HTTPException(exc.status, detail=exc.detail) from exc
 
 
 @router.get("/review/audit", responses=ERRORS)
 async def get_review_audit(
-    request: Request,
+    sessions: Sessions,
     _principal: National,
     year: Year = None,
     ruc_id: RucId = None,
@@ -76,16 +69,16 @@ async def get_review_audit(
     offset: Offset = 0,
 ) -> dict[str, object]:
     """Every accept and override, newest first: who, what, when and why."""
-    async with _sessions(request)() as session:
+    async with sessions() as session:
         rows = await audit_log(session, ruc_id, year, limit, offset)
     return {"items": [r.as_dict() for r in rows]}
 
 
 @router.get("/classifications/{ruc_id}/{year}/{ref:path}", responses=ERRORS)
 async def get_one_classification(
-    ruc_id: PathRuc, year: PathYear, ref: PathRef, request: Request, _principal: National
+    ruc_id: PathRuc, year: PathYear, ref: PathRef, sessions: Sessions, _principal: National
 ) -> dict[str, object]:
-    async with _sessions(request)() as session:
+    async with sessions() as session:
         row = await get_classification(session, (ruc_id, year, ref))
     if row is None:
         raise HTTPException(404, detail="Okänd insats / no classified insats with that RUC, year and ref")
@@ -93,8 +86,7 @@ async def get_one_classification(
 
 
 @router.get("/model", responses=ERRORS)
-async def get_model(request: Request, _principal: National) -> dict[str, object]:
+async def get_model(model: Model, _principal: National) -> dict[str, object]:
     """The model version in use and how it was measured when it was trained."""
-    model: NspScorer = request.app.state.model
     meta = {k: v for k, v in getattr(model, "meta", {}).items() if not k.startswith("_")}
     return {"version": model.version, "labels": list(model.labels), "meta": meta}

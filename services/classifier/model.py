@@ -164,37 +164,6 @@ class NspModel:
         plausible = _plausible(ranked, self.set_level, uncertain)
         return Scored(ranked, (), readable=True, foreign=foreign, uncertain=uncertain, plausible=plausible)
 
-    def explain(self, text: str, code: str, k: int = 5) -> tuple[str, ...]:
-        """The words whose n-grams pushed the text towards ``code`` most, strongest first."""
-        matrix = self.vectorise([text])
-        return self._explain(text, (matrix.indices, matrix.data), code, k)
-
-    def _explain(
-        self, text: str, row: tuple[np.ndarray, np.ndarray], code: str, k: int = 5
-    ) -> tuple[str, ...]:
-        """``row``: the text's TF-IDF columns and values. A word's push sums its distinct n-grams'."""
-        if code not in self.labels:
-            return ()
-        words = list(dict.fromkeys(LETTER_WORD.findall(prepare(text)[:EXPLAIN_CHARS].casefold())))
-        grams = [self._token_grams(word)[0] for word in words]
-        if not words or not sum(len(g) for g in grams):
-            return ()
-        columns, values = row
-        pushed = np.zeros(len(self.vectorizer.vocabulary_))
-        pushed[columns] = values * self._weights(code)[columns]
-        owner = np.repeat(np.arange(len(words)), [len(g) for g in grams])
-        totals = np.bincount(owner, weights=pushed[np.concatenate(grams)], minlength=len(words)).tolist()
-        best = sorted((i for i, v in enumerate(totals) if v > 0), key=lambda i: (-totals[i], words[i]))
-        return tuple(words[i] for i in best[:k])
-
-    def _weights(self, code: str) -> np.ndarray:
-        """How much each n-gram pushes towards ``code`` rather than the average area (cached)."""
-        cache: dict[str, np.ndarray] = self.meta.setdefault("_weights", {})
-        if code not in cache:
-            coef = np.asarray(self.clf.coef_)
-            cache[code] = coef[self.labels.index(code)] - coef.mean(axis=0)
-        return cache[code]
-
     def _token_grams(self, token: str) -> tuple[np.ndarray, np.ndarray]:
         """A whitespace-free token's vocabulary columns and the count of each (cached)."""
         cache: dict[str, tuple[np.ndarray, np.ndarray]] = self.meta.setdefault("_token_grams", {})

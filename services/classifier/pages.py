@@ -17,21 +17,28 @@ from urllib.parse import parse_qsl, urlencode
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from faststream.kafka import KafkaBroker
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.classifier.deps import (
+    Broker,
+    SignedIn,
+    cookie_secure_of,
+    model_of,
+    review_sessions_of,
+    sessions_of,
+)
 from services.classifier.page_text import actor_label
 from services.classifier.queue_view import PAGE_SIZE, QueueFilter, queue_rows, readable
 from services.classifier.review import ReviewDecision, ReviewError, apply_decision
 from services.classifier.review_login import analyst_by_id, sign_in
-from services.classifier.review_sessions import ReviewSession, ReviewSessions
+from services.classifier.review_sessions import ReviewSession
 from services.classifier.store import audit_log, completed_by_area
 from shared.auth import ApiToken, Principal, hash_token, resolve_token_hash
+from shared.inbound import MAX_YEAR, MIN_YEAR
 from shared.pages import page_templates
 from shared.period import year_span
 from shared.reference import load_reference
-from shared.report import MAX_YEAR, MIN_YEAR
 
 COOKIE = "rucnet_review_session"
 LOGIN_CSRF_COOKIE = "rucnet_review_login_csrf"
@@ -40,13 +47,11 @@ templates = page_templates(Path(__file__).parent / "templates")
 
 
 def _sessions(request: Request) -> async_sessionmaker[AsyncSession]:
-    sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
-    return sessions
+    return sessions_of(request.app)
 
 
 def _session(request: Request) -> ReviewSession | None:
-    sessions: ReviewSessions = request.app.state.review_sessions
-    return sessions.get(request.cookies.get(COOKIE))
+    return review_sessions_of(request.app).get(request.cookies.get(COOKIE))
 
 
 async def _principal(request: Request) -> Principal | None:
@@ -66,8 +71,7 @@ async def _principal(request: Request) -> Principal | None:
 
 
 def _flash(request: Request, kind: str, text: str) -> None:
-    sessions: ReviewSessions = request.app.state.review_sessions
-    sessions.flash(request.cookies.get(COOKIE), kind, text)
+    review_sessions_of(request.app).flash(request.cookies.get(COOKIE), kind, text)
 
 
 def csrf_for(request: Request) -> str:
@@ -82,7 +86,7 @@ def _same_origin_form(request: Request, csrf_token: str) -> bool:
 
 
 def _secure(request: Request) -> bool:
-    return bool(request.app.state.cookie_secure) or request.url.scheme == "https"
+    return cookie_secure_of(request.app) or request.url.scheme == "https"
 
 
 def _names() -> dict[str, str]:
@@ -98,7 +102,7 @@ async def _render(
             analyst = await display_name(session, principal)
     context = {
         "analyst": analyst,
-        "model_version": request.app.state.model.version,
+        "model_version": model_of(request.app).version,
         "names": _names(),
         "csrf": csrf_for(request) if principal is not None else "",
         **ctx,
@@ -127,6 +131,7 @@ def _back(**params: str) -> RedirectResponse:
 @router.get("", response_class=HTMLResponse)
 async def queue_page(
     request: Request,
+    signed_in: SignedIn,
     year: Annotated[str, Query(max_length=4)] = "",
     ruc: Annotated[str, Query(max_length=16)] = "",
     area: Annotated[str, Query(max_length=64)] = "",
@@ -136,8 +141,7 @@ async def queue_page(
     principal = await _principal(request)
     if principal is None:
         return await _login_page(request)
-    sessions: ReviewSessions = request.app.state.review_sessions
-    kind, text = sessions.take_flash(request.cookies.get(COOKIE)) or ("", "")
+    kind, text = signed_in.take_flash(request.cookies.get(COOKIE)) or ("", "")
     chosen = _filter(year, ruc, area, flagged_only, page)
     return await _queue(request, principal, chosen, message=text if kind == "ok" else "",
                         error=text if kind == "error" else "")  # fmt: skip
@@ -206,6 +210,7 @@ async def _login_page(
 @router.post("/login")
 async def login(
     request: Request,
+    sessions: SignedIn,
     email: Annotated[str, Form(max_length=254)] = "",
     password: Annotated[str, Form(max_length=1000)] = "",
     token: Annotated[str, Form(max_length=200)] = "",
@@ -215,7 +220,6 @@ async def login(
     expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     if not (csrf_token and expected and hmac.compare_digest(csrf_token, expected)):
         return await _login_page(request, 403, "Ogiltig förfrågan: ladda om sidan och logga in igen.")
-    sessions: ReviewSessions = request.app.state.review_sessions
     if token.strip():
         token_hash = hash_token(token.strip())
         async with _sessions(request)() as session:
@@ -241,11 +245,12 @@ async def login(
 
 
 @router.post("/logout")
-async def logout(request: Request, csrf_token: Annotated[str, Form(max_length=64)] = "") -> Response:
+async def logout(
+    request: Request, sessions: SignedIn, csrf_token: Annotated[str, Form(max_length=64)] = ""
+) -> Response:
     if not _same_origin_form(request, csrf_token):
         _flash(request, "error", "Ogiltig förfrågan: ladda om sidan och försök igen.")
         return _back()
-    sessions: ReviewSessions = request.app.state.review_sessions
     sessions.close(request.cookies.get(COOKIE))
     response = _back()
     response.delete_cookie(COOKIE, path="/review", httponly=True, samesite="strict")
@@ -255,6 +260,7 @@ async def logout(request: Request, csrf_token: Annotated[str, Form(max_length=64
 @router.post("/decide")
 async def decide(
     request: Request,
+    broker: Broker,
     ruc_id: Annotated[str, Form(max_length=16)],
     year: Annotated[int, Form(ge=MIN_YEAR, le=MAX_YEAR)],
     ref: Annotated[str, Form(max_length=64)],
@@ -293,7 +299,6 @@ async def decide(
                          where.get("flagged_only", "") in ("true", "1", "on"),
                          int(where["page"]) if where.get("page", "").isdigit() else 1)  # fmt: skip
         return await _queue(request, principal, chosen, 422, card=card, error=f"{insats}: {card['message']}")
-    broker: KafkaBroker = request.app.state.broker
     try:
         await apply_decision(_sessions(request), broker, (ruc_id, year, ref), decision, principal)
     except ReviewError as exc:

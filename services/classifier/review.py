@@ -25,8 +25,8 @@ from services.classifier.store import (
 from shared import topics
 from shared.auth import ApiToken, Principal
 from shared.events import ClassificationOverridden
+from shared.inbound import NoNul
 from shared.reference import load_reference
-from shared.report import NoNul
 
 log = logging.getLogger("rucnet.classifier")
 

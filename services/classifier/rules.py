@@ -9,10 +9,18 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from shared.events import AreaScore, Insats, InsatsClassification
-from shared.reference import ReferenceData
+from shared.events import (
+    AreaScore,
+    Insats,
+    InsatsClassification,
+    ReportClassified,
+    ReportSubmitted,
+    classified_report,
+)
+from shared.reference import ReferenceData, load_reference
 
 MODEL_VERSION = "lexicon-1"
 CANDIDATES = 3  # the best areas a classification keeps, for the analyst who reviews it
@@ -91,3 +99,23 @@ def decide(insats: Insats, scored: Scored, threshold: float) -> InsatsClassifica
         reasons=scored.reasons,
         needs_review=scored.needs_review(threshold),
     )
+
+
+def classified_reports(
+    events: Sequence[ReportSubmitted], scores: Sequence[Scored], threshold: float, version: str
+) -> list[ReportClassified]:
+    """The events' insatser with their ``scores`` (one per insats, in the events' order) decided;
+    event ids are derived, so a redelivered submission yields the same classified event."""
+    scored = iter(scores)
+    return [
+        classified_report(e, tuple(decide(i, next(scored), threshold) for i in e.insatser), version)
+        for e in events
+    ]
+
+
+def classify_by_lexicon(event: ReportSubmitted, threshold: float) -> ReportClassified:
+    """The report classified by the lexicon baseline, no model loaded: events for fixtures, the
+    2020 dataset and benchmarks of the read side (the service scores with its model)."""
+    reference = load_reference()
+    scores = [score_text(scoring_text(i), reference, event.year) for i in event.insatser]
+    return classified_reports([event], scores, threshold, MODEL_VERSION)[0]

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 
+from services.classifier.deps import ReviewThreshold, Scoring
 from services.classifier.rules import CANDIDATES, Scored, scoring_text
-from services.classifier.scoring import ScoringPool
 from shared.auth import Principal
 from shared.events import Insats, InsatsStatus
+from shared.inbound import MAX_YEAR, MIN_YEAR
 from shared.reference import load_reference
-from shared.report import MAX_YEAR, MIN_YEAR
 from shared.web import current_principal
 
 router = APIRouter(prefix="/api/v1", tags=["suggestions"])
@@ -71,10 +71,12 @@ def suggestion(scored: Scored, top: int, threshold: float) -> dict[str, Any]:
 
 @router.post("/suggestions", response_model=Suggestions, responses={401: {}, 413: {}, 422: {}})
 async def post_suggestions(
-    body: SuggestionRequest, request: Request, _principal: Annotated[Principal, Depends(current_principal)]
+    body: SuggestionRequest,
+    scoring: Scoring,
+    threshold: ReviewThreshold,
+    _principal: Annotated[Principal, Depends(current_principal)],
 ) -> dict[str, Any]:
     """The areas the classifier would give these insatser, best first, without storing anything."""
-    scoring: ScoringPool = request.app.state.scoring
     allowed = frozenset(load_reference().nsp_codes_for(body.year)) if body.year is not None else None
     texts = [
         scoring_text(Insats(ref="-", title=i.title, description=i.description, status=i.status,
@@ -83,7 +85,6 @@ async def post_suggestions(
         for i in body.insatser
     ]  # fmt: skip
     scores = await scoring.score_batch([(t, allowed) for t in texts], areas=CANDIDATES)
-    threshold: float = request.app.state.review_threshold
     return {
         "model_version": scoring.model.version,
         "items": [suggestion(s, CANDIDATES, threshold) for s in scores],

@@ -8,19 +8,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Request, status
+from fastapi import APIRouter, Header, HTTPException, Request, status
 from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.intake.deps import IntakeDep
+from services.intake.deps import ApiPrincipal, IntakeDep
 from services.intake.idempotency import MAX_KEY_LENGTH, body_hash, find_key
-from services.intake.limits import ensure_attendance_fits, limited_principal
-from services.intake.parts import AttendanceIn, SkaIn, attendance_event, save_part
-from services.intake.relay import OutboxRelay
-from services.intake.service import accept_report, ensure_may_act
-from shared.auth import Principal
-from shared.report import Accepted, ReportIn
+from services.intake.parts import AttendanceIn, SkaIn
+from services.intake.service import accept_attendance, accept_report, accept_ska, ensure_may_act
+from shared.inbound import Accepted, ReportIn
 
 router = APIRouter(prefix="/api/v1", tags=["reports"])
 
@@ -33,7 +29,7 @@ async def submit_report(
     report: ReportIn,
     request: Request,
     intake: IntakeDep,
-    principal: Annotated[Principal, Depends(limited_principal)],
+    principal: ApiPrincipal,
     idempotency_key: Annotated[
         str | None,
         Header(alias="Idempotency-Key", min_length=1, max_length=MAX_KEY_LENGTH, pattern=r"^[\x21-\x7e]+$"),
@@ -42,12 +38,10 @@ async def submit_report(
     ensure_may_act(principal, report.ruc_id)
     if idempotency_key is None:
         return await accept_report(intake, report, principal)
-    sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
     digest = body_hash(await request.body())
-    ttl = request.app.state.idempotency_ttl_s
     for _attempt in range(2):
-        async with sessions() as session:
-            existing = await find_key(session, principal.token_id, idempotency_key, ttl)
+        async with intake.sessions() as session:
+            existing = await find_key(session, principal.token_id, idempotency_key, intake.idempotency_ttl_s)
         if existing is not None:
             if existing.body_hash != digest:
                 raise HTTPException(
@@ -75,41 +69,20 @@ router.add_api_route(
 )
 
 
-async def accept_attendance(app: FastAPI, part: AttendanceIn, principal: Principal) -> None:
-    ensure_may_act(principal, part.ruc_id)
-    ensure_attendance_fits(attendance_event(part, app.state.pseudonym_key), app.state.max_message_bytes)
-    sessions: async_sessionmaker[AsyncSession] = app.state.sessions
-    async with sessions.begin() as session:
-        await save_part(session, "attendance", part)
-    relay: OutboxRelay = app.state.relay
-    relay.nudge()
-
-
-async def accept_ska(app: FastAPI, part: SkaIn, principal: Principal) -> None:
-    ensure_may_act(principal, part.ruc_id)
-    sessions: async_sessionmaker[AsyncSession] = app.state.sessions
-    async with sessions.begin() as session:
-        await save_part(session, "ska", part)
-
-
 _PART_RESPONSES: dict[int | str, dict[str, Any]] = {401: {}, 403: {}, 413: {}, 422: {}, 429: {}}
 
 
 @router.post(
     "/attendance", status_code=status.HTTP_202_ACCEPTED, response_model=Saved, responses=_PART_RESPONSES
 )
-async def submit_attendance(
-    part: AttendanceIn, request: Request, principal: Annotated[Principal, Depends(limited_principal)]
-) -> Saved:
+async def submit_attendance(part: AttendanceIn, intake: IntakeDep, principal: ApiPrincipal) -> Saved:
     """Part 1: network meetings and who attended; a later submission for the year replaces it."""
-    await accept_attendance(request.app, part, principal)
+    await accept_attendance(intake, part, principal)
     return Saved(status="accepted")
 
 
 @router.post("/ska", response_model=Saved, responses=_PART_RESPONSES)
-async def submit_ska(
-    part: SkaIn, request: Request, principal: Annotated[Principal, Depends(limited_principal)]
-) -> Saved:
+async def submit_ska(part: SkaIn, intake: IntakeDep, principal: ApiPrincipal) -> Saved:
     """Part 2: the network's work with systematic quality work (SKA), a narrative kept by intake."""
-    await accept_ska(request.app, part, principal)
+    await accept_ska(intake, part, principal)
     return Saved()

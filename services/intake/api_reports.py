@@ -6,12 +6,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Request, status
+from fastapi import APIRouter, HTTPException, Path, status
 from pydantic import BaseModel, Field
 
-from services.intake.limits import limited_principal
+from services.intake.deps import ApiPrincipal, Sessions
 from services.intake.report_view import load_report, report_json
-from shared.auth import Principal
 from shared.events import HuvudmanType, InsatsStatus
 
 router = APIRouter(prefix="/api/v1", tags=["reports"])
@@ -60,13 +59,13 @@ NOT_FOUND = "Rapporten finns inte / no such report"
 
 @router.get("/reports/{report_id}", response_model=ReportOut, responses={401: {}, 404: {}, 429: {}})
 async def get_report(
-    request: Request,
-    principal: Annotated[Principal, Depends(limited_principal)],
+    sessions: Sessions,
+    principal: ApiPrincipal,
     report_id: Annotated[str, Path(max_length=36)],
 ) -> dict[str, Any]:
     """The report's latest version as submitted, each insats with its NSP state. Another RUC's
     report is answered like one that does not exist."""
-    report = await load_report(request.app.state.sessions, principal.role, principal.ruc_id, report_id)
+    report = await load_report(sessions, principal.role, principal.ruc_id, report_id)
     if report is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=NOT_FOUND)
     return report_json(report)

@@ -49,6 +49,7 @@ def create_app(settings: IntakeSettings) -> FastAPI:
     receipt_batches = GroupCommit(receipt_store.store)  # group commit of concurrent requests
     relay = OutboxRelay(engine, broker, settings, settings.outbox_interval_s)
     background: list[asyncio.Task[None]] = []
+    upload_tasks: set[asyncio.Task[None]] = set()  # uploads being sent (web_upload.py)
 
     async def on_start() -> None:
         if settings.republish_on_start:  # the embedded broker lost its memory: send everything again
@@ -58,7 +59,7 @@ def create_app(settings: IntakeSettings) -> FastAPI:
 
     async def on_stop() -> None:
         await receipt_batches.drain()
-        for task in [*background, *app.state.upload_tasks]:
+        for task in [*background, *upload_tasks]:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
@@ -109,6 +110,7 @@ def create_app(settings: IntakeSettings) -> FastAPI:
     app.state.receipts = receipts
     app.state.intake = Intake(
         engine=engine,
+        sessions=sessions,
         receipt_batches=receipt_batches,
         relay=relay,
         pseudonym_key=settings.pseudonym_key(),
@@ -119,7 +121,7 @@ def create_app(settings: IntakeSettings) -> FastAPI:
     app.state.suggestions = suggestions
     app.state.nsp_broker = nsp_broker
     app.state.upload_jobs = OrderedDict()
-    app.state.upload_tasks = set()
+    app.state.upload_tasks = upload_tasks
     app.state.upload_parsing = set()  # users whose file is being read: one each (web_upload.py)
     app.include_router(router)
     app.include_router(reports_router)

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from starlette.datastructures import FormData
 
 from services.intake.parts import MAX_MEETINGS
-from shared.report import MAX_INSATSER
+from shared.inbound import MAX_INSATSER
 
 INSATS_FIELDS = (
     "ref", "title", "description", "status", "expected_effects", "actual_effects", "nsp_area", "participants",

@@ -1,18 +1,17 @@
-"""Protections in front of the API: the event size budget and a per-token rate limit."""
+"""Protections in front of the API: the event size budget and the per-token rate limit (which
+``deps.limited_principal`` applies to every API request)."""
 
 from __future__ import annotations
 
 import uuid
 
-from fastapi import HTTPException, Request, status
+from fastapi import HTTPException, status
 
 from services.intake.store import to_event
 from services.intake.throttle import SlidingWindow
-from shared.auth import Principal
 from shared.budget import Overflow, classified_bytes_quick_bound, event_overflow, fits, report_overflow
 from shared.events import AttendanceReported
-from shared.report import ReportIn
-from shared.web import BearerPrincipal
+from shared.inbound import ReportIn
 
 
 def report_draft_overflow(report: ReportIn, max_message_bytes: int) -> Overflow | None:
@@ -50,22 +49,3 @@ class RateLimiter(SlidingWindow):
         if not wait:
             self.add(key, now)
         return wait
-
-
-class LimitedPrincipal(BearerPrincipal):
-    """The bearer token's principal, within its rate limit (429 with Retry-After beyond it)."""
-
-    async def __call__(self, request: Request) -> Principal:  # type: ignore[override]
-        principal = await super().__call__(request)
-        limiter: RateLimiter = request.app.state.rate_limiter
-        wait = limiter.retry_after(principal.token_id)
-        if wait:
-            raise HTTPException(
-                status.HTTP_429_TOO_MANY_REQUESTS,
-                detail=f"För många förfrågningar, försök igen om {wait} s / rate limit exceeded",
-                headers={"Retry-After": str(wait)},
-            )
-        return principal
-
-
-limited_principal = LimitedPrincipal()

@@ -12,8 +12,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.datastructures import FormData
 
+from services.intake.deps import Sessions, Throttle, cookie_secure_of, session_ttl_s_of
 from services.intake.forms import FieldError
-from services.intake.throttle import LoginThrottle
 from services.intake.users import (
     SessionUser,
     authenticate,
@@ -120,7 +120,7 @@ def _login_page(
         token,
         httponly=True,
         samesite="lax",
-        secure=request.app.state.cookie_secure,
+        secure=cookie_secure_of(request.app),
         path="/logga-in",
         max_age=3600,
     )
@@ -158,7 +158,7 @@ def _throttled(request: Request, wait: int) -> Response:
 
 
 @router.post("/logga-in", response_class=HTMLResponse)
-async def login(request: Request) -> Response:
+async def login(request: Request, sessions: Sessions, throttle: Throttle) -> Response:
     form = await request.form()
     token = form.get("csrf_token")
     if not same_token(request.cookies.get(LOGIN_CSRF_COOKIE, ""), token if isinstance(token, str) else None):
@@ -174,7 +174,6 @@ async def login(request: Request) -> Response:
         errors.append(FieldError("password", "Fyll i ditt lösenord.", names_itself=True))
     if "\x00" in email or "\x00" in password:
         errors.append(FieldError("email", WRONG_LOGIN, names_itself=True))
-    throttle: LoginThrottle = request.app.state.login_throttle
     account, client = normalise_email(email), _client(request)
     wait = throttle.wait(account, client)
     if wait:
@@ -184,20 +183,22 @@ async def login(request: Request) -> Response:
             return _throttled(request, 1)
         user, raw = None, None
         try:
-            user = await authenticate(request.app.state.sessions, email, password)
+            user = await authenticate(sessions, email, password)
             if user is not None:
-                async with request.app.state.sessions.begin() as session:
-                    raw = await open_session(session, user, request.app.state.session_ttl_s)
+                async with sessions.begin() as session:
+                    raw = await open_session(session, user, session_ttl_s_of(request.app))
         finally:
             throttle.end(account, client, succeeded=raw is not None)
         if raw is not None:
-            response = await _after_login(request, raw, _safe_next(form.get("next")), form.get("carried"))
+            response = await _after_login(
+                request, sessions, raw, _safe_next(form.get("next")), form.get("carried")
+            )
             response.set_cookie(
                 SESSION_COOKIE,
                 raw,
                 httponly=True,
                 samesite="lax",
-                secure=request.app.state.cookie_secure,
+                secure=cookie_secure_of(request.app),
             )  # no max_age: the server's sliding expiry decides, and closing the browser ends it
             response.delete_cookie(LOGIN_CSRF_COOKIE, path="/logga-in")
             return response
@@ -211,12 +212,13 @@ async def login(request: Request) -> Response:
     )  # fmt: skip
 
 
-async def _after_login(request: Request, raw: str, target: str, carried: object) -> Response:
+async def _after_login(
+    request: Request, sessions: async_sessionmaker[AsyncSession], raw: str, target: str, carried: object
+) -> Response:
     """Where a login leads: the page asked for, or the form it interrupted, filled in again."""
     restorer, fields = restorer_for(target), _uncarried(carried)
     if restorer is None or fields is None:
         return RedirectResponse(target, status_code=303)
-    sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
     async with sessions() as session:
         user = await resolve_session(session, raw)
     assert user is not None
@@ -229,9 +231,10 @@ def install(app: FastAPI) -> None:
 
 
 @router.post("/logga-ut")
-async def logout(request: Request, user: Annotated[SessionUser, Depends(require_user)]) -> Response:
+async def logout(
+    request: Request, sessions: Sessions, user: Annotated[SessionUser, Depends(require_user)]
+) -> Response:
     await checked_form(request, user)
-    sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
     async with sessions.begin() as session:
         await close_session(session, request.cookies.get(SESSION_COOKIE))
     response = RedirectResponse("/logga-in", status_code=303)

@@ -12,8 +12,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from typing import Annotated
 
-from faststream.kafka import KafkaBroker, KafkaMessage
+from faststream import Context
+from faststream.kafka import KafkaBroker, KafkaMessage, KafkaRouter
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -26,38 +28,49 @@ from shared.settings import RucnetSettings
 log = logging.getLogger("rucnet.intake.nsp")
 
 
-def register_nsp_handlers(
-    broker: KafkaBroker, settings: RucnetSettings, sessions: async_sessionmaker[AsyncSession]
-) -> None:
-    @broker.subscriber(
+NspSessions = Annotated[async_sessionmaker[AsyncSession], Context("nsp_sessions")]
+
+
+async def handle_nsp_events(msg: KafkaMessage, sessions: NspSessions) -> None:
+    classified: list[ReportClassified] = []
+    decided: list[ClassificationOverridden] = []
+    for record in batch_records(msg):
+        try:
+            if record.topic == topics.REPORTS_CLASSIFIED:
+                classified.append(ReportClassified.model_validate_json(record.value or b""))
+            else:
+                decided.append(ClassificationOverridden.model_validate_json(record.value or b""))
+        except ValidationError as exc:
+            log.warning("skipping %s@%s: %s", record.topic, record.offset, str(exc)[:200])
+    if not classified and not decided:
+        return
+    try:
+        async with sessions.begin() as session:
+            await record_nsp_events(session, classified, decided)
+    except Exception:
+        log.exception("cannot store %d NSP events; they will be redelivered", len(classified) + len(decided))
+        await asyncio.sleep(1.0)
+        raise
+
+
+def nsp_router(settings: RucnetSettings) -> KafkaRouter:
+    router = KafkaRouter()
+    router.subscriber(
         topics.REPORTS_CLASSIFIED,
         topics.CLASSIFICATIONS_OVERRIDDEN,
         batch=True,
         **batch_options(settings),
         **consumer_options(settings, topics.INTAKE_GROUP),
-    )
-    async def handle_nsp_events(msg: KafkaMessage) -> None:
-        classified: list[ReportClassified] = []
-        decided: list[ClassificationOverridden] = []
-        for record in batch_records(msg):
-            try:
-                if record.topic == topics.REPORTS_CLASSIFIED:
-                    classified.append(ReportClassified.model_validate_json(record.value or b""))
-                else:
-                    decided.append(ClassificationOverridden.model_validate_json(record.value or b""))
-            except ValidationError as exc:
-                log.warning("skipping %s@%s: %s", record.topic, record.offset, str(exc)[:200])
-        if not classified and not decided:
-            return
-        try:
-            async with sessions.begin() as session:
-                await record_nsp_events(session, classified, decided)
-        except Exception:
-            log.exception(
-                "cannot store %d NSP events; they will be redelivered", len(classified) + len(decided)
-            )
-            await asyncio.sleep(1.0)
-            raise
+    )(handle_nsp_events)
+    return router
+
+
+def register_nsp_handlers(
+    broker: KafkaBroker, settings: RucnetSettings, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """The router on ``broker`` (intake's second client), the sessions in its context."""
+    broker.context.set_global("nsp_sessions", sessions)
+    broker.include_router(nsp_router(settings))
 
 
 async def run_consumer(broker: KafkaBroker, retry_s: float = 1.0, max_wait_s: float = 30.0) -> None:

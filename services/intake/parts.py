@@ -18,24 +18,16 @@ from sqlmodel import SQLModel, col, select
 
 from shared.db import UtcDateTime
 from shared.events import AttendanceReported, MeetingHeld, utcnow
+from shared.inbound import Inbound, KnownRuc, LongText, ReportingYear, ShortText, YearScoped, reporting_year
 from shared.pseudonym import pseudonymise
-from shared.reference import load_reference
-from shared.report import Inbound, LongText, ReportingYear, ShortText, YearScoped, reporting_year
 
 PartKind = Literal["attendance", "ska"]
 MAX_MEMBERS, MAX_MEETINGS = 500, 100
 
 
 class _ForRuc(YearScoped):
-    ruc_id: str
+    ruc_id: KnownRuc
     year: ReportingYear
-
-    @field_validator("ruc_id")
-    @classmethod
-    def _known_ruc(cls, value: str) -> str:
-        if value not in load_reference().ruc_ids:
-            raise ValueError(f"okänt RUC / unknown RUC {value!r}")
-        return value
 
 
 class MeetingIn(Inbound):

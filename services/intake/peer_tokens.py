@@ -10,8 +10,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col, select
 
-from services.intake.tokens import revoke_token
-from shared.auth import ApiToken, Role, create_token, hash_token
+from shared.auth import ApiToken, Role, create_token, hash_token, revoke_token
 
 LABEL = "intake: receipts (automatic)"
 

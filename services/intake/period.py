@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from fastapi import Request
 
-from services.intake.receipts import ReceiptClient
+from services.intake.deps import receipts_of
 from shared.events import utcnow
 from shared.pages import MONTHS
 from shared.period import deadline_end, deadline_of, open_year, year_span
@@ -48,7 +48,7 @@ class Period:
 
 async def current_period(request: Request) -> Period:
     """From the aggregator (which keeps the admin-set deadlines); the default rule if it is away."""
-    client: ReceiptClient = request.app.state.receipts
+    client = receipts_of(request.app)
     body = await client.period()
     if body is None:
         return Period(open_year(utcnow(), {}))

@@ -20,7 +20,7 @@ from services.intake.nsp_view import Classified, NspState, awaiting_completed, r
 from services.intake.service import accept_report
 from services.intake.store import ReportSubmission, submission_versions
 from shared.auth import Principal, Role
-from shared.report import Accepted, ReportIn
+from shared.inbound import Accepted, ReportIn
 
 INSATS_FIELDS = ("ref", "title", "description", "status", "school_forms", "expected_effects",
                  "actual_effects", "nsp_area")  # fmt: skip

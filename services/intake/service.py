@@ -8,18 +8,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import HTTPException, status
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from services.intake.batching import GroupCommit
 from services.intake.idempotency import remember_key
-from services.intake.limits import ensure_report_fits
+from services.intake.limits import ensure_attendance_fits, ensure_report_fits
+from services.intake.parts import AttendanceIn, SkaIn, attendance_event, save_part
 from services.intake.relay import OutboxRelay
 from services.intake.store import Receipt, record_submissions
 from shared.auth import Principal
 from shared.events import ReportSubmitted
+from shared.inbound import Accepted, ReportIn
 from shared.logging import bind_log_context
 from shared.pseudonym import pseudonymise
-from shared.report import Accepted, ReportIn
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,7 @@ class Intake:
     """What accepting a report needs: the store, the relay to wake, the keys and limits."""
 
     engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
     receipt_batches: GroupCommit[Receipt, tuple[ReportSubmitted, str]]
     relay: OutboxRelay
     pseudonym_key: str
@@ -67,3 +69,19 @@ async def accept_report(
     intake.relay.nudge()
     intake.accepted.inc()
     return Accepted(report_id=str(event.report_id))
+
+
+async def accept_attendance(intake: Intake, part: AttendanceIn, principal: Principal) -> None:
+    """Part 1, stored with its outbox mark in one transaction; the relay publishes it."""
+    ensure_may_act(principal, part.ruc_id)
+    ensure_attendance_fits(attendance_event(part, intake.pseudonym_key), intake.max_message_bytes)
+    async with intake.sessions.begin() as session:
+        await save_part(session, "attendance", part)
+    intake.relay.nudge()
+
+
+async def accept_ska(intake: Intake, part: SkaIn, principal: Principal) -> None:
+    """Part 2, the SKA narrative: kept by intake, published to no one."""
+    ensure_may_act(principal, part.ruc_id)
+    async with intake.sessions.begin() as session:
+        await save_part(session, "ska", part)

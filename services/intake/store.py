@@ -13,7 +13,7 @@ from sqlmodel import Field, SQLModel, col, select
 
 from shared.db import UtcDateTime
 from shared.events import ReportSubmitted, utcnow
-from shared.report import ReportIn
+from shared.inbound import ReportIn
 
 _UNSENT = text("published_at IS NULL AND failed_at IS NULL")
 

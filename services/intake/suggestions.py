@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import httpx
 
 from services.intake.peer_tokens import PeerTokens
-from shared.report import InsatsIn
+from shared.inbound import InsatsIn
 
 log = logging.getLogger("rucnet.intake.suggestions")
 CHUNK = 200  # insatser per request: well inside the classifier's body limit with long texts

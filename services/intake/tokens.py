@@ -5,14 +5,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Request, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Response, status
 from pydantic import BaseModel
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from services.intake.limits import limited_principal
-from shared.auth import ApiToken, Principal
-from shared.events import utcnow
+from services.intake.deps import ApiPrincipal, Sessions, TokenCacheDep
+from shared.auth import ApiToken, Principal, revoke_token
 
 router = APIRouter(prefix="/api/v1/tokens", tags=["tokens"])
 
@@ -31,17 +30,7 @@ async def list_tokens(session: AsyncSession) -> list[TokenInfo]:
     return [TokenInfo.model_validate(r, from_attributes=True) for r in rows if r.id is not None]
 
 
-async def revoke_token(session: AsyncSession, token_id: int) -> bool:
-    """True when the token existed; revoking twice keeps the first time."""
-    row = await session.get(ApiToken, token_id)
-    if row is None:
-        return False
-    if row.revoked_at is None:
-        row.revoked_at = utcnow()
-    return True
-
-
-async def admin_principal(principal: Annotated[Principal, Depends(limited_principal)]) -> Principal:
+async def admin_principal(principal: ApiPrincipal) -> Principal:
     if principal.role != "admin":
         raise HTTPException(status.HTTP_403_FORBIDDEN, detail="Endast administratörer / admins only")
     return principal
@@ -49,9 +38,8 @@ async def admin_principal(principal: Annotated[Principal, Depends(limited_princi
 
 @router.get("", response_model=list[TokenInfo], responses={401: {}, 403: {}, 429: {}})
 async def get_tokens(
-    request: Request, _admin: Annotated[Principal, Depends(admin_principal)]
+    sessions: Sessions, _admin: Annotated[Principal, Depends(admin_principal)]
 ) -> list[TokenInfo]:
-    sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
     async with sessions() as session:
         return await list_tokens(session)
 
@@ -62,14 +50,14 @@ async def get_tokens(
     responses={401: {}, 403: {}, 404: {}, 422: {}, 429: {}},
 )
 async def delete_token(
-    request: Request,
+    sessions: Sessions,
+    cache: TokenCacheDep,
     _admin: Annotated[Principal, Depends(admin_principal)],
     token_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
 ) -> Response:
-    sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
     async with sessions.begin() as session:
         found = await revoke_token(session, token_id)
-    request.app.state.token_cache.forget(token_id)  # after the commit: no lookup re-caches it
+    cache.forget(token_id)  # after the commit: no lookup re-caches it
     if not found:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="Okänd token / no such token")
     return Response(status_code=status.HTTP_204_NO_CONTENT)

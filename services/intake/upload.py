@@ -31,8 +31,8 @@ from services.intake.limits import report_draft_overflow
 from services.intake.row_messages import HUVUDMAN_TYPES, row_message
 from services.intake.sheets import COLUMNS, HEADERS, MAX_ROWS
 from shared.budget import DEFAULT_MAX_MESSAGE_BYTES
+from shared.inbound import MAX_INSATSER, ReportIn
 from shared.reference import load_reference
-from shared.report import MAX_INSATSER, ReportIn
 
 HEADER_OF = dict(COLUMNS)
 KEYS = [key for key, _h in COLUMNS]

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from services.intake.suggestions import Suggested, SuggestionClient
 from services.intake.upload import DryRun
-from shared.report import InsatsIn
+from shared.inbound import InsatsIn
 
 
 @dataclass(frozen=True)

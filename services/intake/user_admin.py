@@ -7,13 +7,13 @@ import datetime as dt
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Request, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Response, status
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col, select
 
-from services.intake.throttle import LoginThrottle
+from services.intake.deps import Sessions, Throttle
 from services.intake.tokens import admin_principal
 from services.intake.users import (
     IntakeUser,
@@ -75,11 +75,13 @@ def _info(user: IntakeUser) -> UserInfo:
     return UserInfo.model_validate(user, from_attributes=True)
 
 
+AdminDep = Annotated[Principal, Depends(admin_principal)]
+
+
 @router.get("", response_model=list[UserInfo], responses={401: {}, 403: {}, 429: {}})
 async def list_users(
-    request: Request, _admin: Annotated[Principal, Depends(admin_principal)]
+    sessions: Sessions, _admin: Annotated[Principal, Depends(admin_principal)]
 ) -> list[UserInfo]:
-    sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
     async with sessions() as session:
         return [_info(r) for r in await all_users(session)]
 
@@ -91,9 +93,8 @@ async def list_users(
     responses={401: {}, 403: {}, 409: {}, 422: {}},
 )
 async def add_user(
-    request: Request, body: UserIn, _admin: Annotated[Principal, Depends(admin_principal)]
+    sessions: Sessions, body: UserIn, _admin: Annotated[Principal, Depends(admin_principal)]
 ) -> UserInfo:
-    sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
     try:
         async with sessions.begin() as session:
             user = await create_user(
@@ -118,14 +119,14 @@ async def add_user(
 
 
 UserId = Annotated[int, Path(ge=1, le=2**31 - 1)]
-AdminDep = Annotated[Principal, Depends(admin_principal)]
 _ANSWERS: dict[int | str, dict[str, Any]] = {401: {}, 403: {}, 404: {}, 422: {}}
 
 
 async def _change(
-    request: Request, user_id: int, change: Callable[[AsyncSession, IntakeUser], Awaitable[None]]
+    sessions: async_sessionmaker[AsyncSession],
+    user_id: int,
+    change: Callable[[AsyncSession, IntakeUser], Awaitable[None]],
 ) -> UserInfo:
-    sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
     async with sessions.begin() as session:
         user = await session.get(IntakeUser, user_id)
         if user is None:
@@ -135,22 +136,22 @@ async def _change(
 
 
 @router.delete("/{user_id}", status_code=status.HTTP_204_NO_CONTENT, responses=_ANSWERS)
-async def disable_user(request: Request, _admin: AdminDep, user_id: UserId) -> Response:
+async def disable_user(sessions: Sessions, _admin: AdminDep, user_id: UserId) -> Response:
     """Disabling ends the user's sessions at once; the row stays for the audit trail."""
-    await _change(request, user_id, lambda session, user: set_disabled(session, user, True))
+    await _change(sessions, user_id, lambda session, user: set_disabled(session, user, True))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post("/{user_id}/disable", response_model=UserInfo, responses=_ANSWERS)
-async def disable(request: Request, _admin: AdminDep, user_id: UserId) -> UserInfo:
+async def disable(sessions: Sessions, _admin: AdminDep, user_id: UserId) -> UserInfo:
     """The same as DELETE, answering with the user: cannot log in, sessions ended."""
-    return await _change(request, user_id, lambda session, user: set_disabled(session, user, True))
+    return await _change(sessions, user_id, lambda session, user: set_disabled(session, user, True))
 
 
 @router.post("/{user_id}/enable", response_model=UserInfo, responses=_ANSWERS)
-async def enable(request: Request, _admin: AdminDep, user_id: UserId) -> UserInfo:
+async def enable(sessions: Sessions, _admin: AdminDep, user_id: UserId) -> UserInfo:
     """A disabled user may log in again, with the password they had."""
-    return await _change(request, user_id, lambda session, user: set_disabled(session, user, False))
+    return await _change(sessions, user_id, lambda session, user: set_disabled(session, user, False))
 
 
 class PasswordIn(BaseModel):
@@ -164,10 +165,10 @@ class PasswordIn(BaseModel):
 
 
 @router.put("/{user_id}/password", status_code=status.HTTP_204_NO_CONTENT, responses=_ANSWERS)
-async def reset_password(request: Request, _admin: AdminDep, user_id: UserId, body: PasswordIn) -> Response:
+async def reset_password(sessions: Sessions, _admin: AdminDep, user_id: UserId, body: PasswordIn) -> Response:
     """A new password for the user's next login; the sessions opened with the old one end."""
     password = body.password.get_secret_value()
-    await _change(request, user_id, lambda session, user: set_password(session, user, password))
+    await _change(sessions, user_id, lambda session, user: set_password(session, user, password))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -178,15 +179,14 @@ class Unlocked(BaseModel):
 
 @router.post("/{user_id}/unlock", response_model=Unlocked, responses={401: {}, 403: {}, 404: {}, 422: {}})
 async def unlock_user(
-    request: Request,
+    sessions: Sessions,
+    throttle: Throttle,
     _admin: Annotated[Principal, Depends(admin_principal)],
     user_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
 ) -> Unlocked:
     """End the login delays on a user's account, from every client (docs/operations.md, *Logins*)."""
-    sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
     async with sessions() as session:
         user = await session.get(IntakeUser, user_id)
     if user is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="Okänd användare / no such user")
-    throttle: LoginThrottle = request.app.state.login_throttle
     return Unlocked(email=user.email, cleared=throttle.unlock(user.email))

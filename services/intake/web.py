@@ -16,10 +16,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.datastructures import FormData
 
-from services.intake.deps import intake_of
+from services.intake.deps import Receipts, Sessions, intake_of, session_rules_of, sessions_of
 from services.intake.forms import (
     FieldError,
     blank_insats,
@@ -30,15 +29,14 @@ from services.intake.forms import (
 )
 from services.intake.period import Period, current_period, year_of
 from services.intake.receipt_page import AREA_SAVED, receipt_context
-from services.intake.receipts import ReceiptClient
 from services.intake.refresh import auto_refresh_round, refresh_in
 from services.intake.report_view import area_progress, load_report
 from services.intake.service import accept_report
 from services.intake.store import latest_submissions, submission_versions
 from services.intake.users import SessionUser, resolve_session, same_token
+from shared.inbound import MAX_INSATSER, ReportIn
 from shared.pages import page_templates
 from shared.reference import load_reference
-from shared.report import MAX_INSATSER, ReportIn
 
 SESSION_COOKIE = "rucnet_session"
 LOGIN_CSRF_COOKIE = "rucnet_login_csrf"
@@ -65,9 +63,8 @@ class PageForbidden(Exception):
 
 
 async def web_user(request: Request) -> SessionUser | None:
-    sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
-    rules = getattr(request.app.state, "session_rules", None)
-    async with sessions() as session:
+    rules = session_rules_of(request.app)
+    async with sessions_of(request.app)() as session:
         return await resolve_session(session, request.cookies.get(SESSION_COOKIE), rules)
 
 
@@ -174,8 +171,9 @@ async def home(request: Request) -> Response:
 
 
 @router.get("/rapporter", response_class=HTMLResponse)
-async def report_list(request: Request, user: Annotated[SessionUser, Depends(reporter)]) -> Response:
-    sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
+async def report_list(
+    request: Request, sessions: Sessions, user: Annotated[SessionUser, Depends(reporter)]
+) -> Response:
     async with sessions() as session:
         rows = await latest_submissions(session, user.ruc_id if user.role == "ruc" else None)
     progress = await area_progress(sessions, user.ruc_id if user.role == "ruc" else None, rows)
@@ -240,8 +238,7 @@ async def _handle_report_form(
 
 
 async def _own_versions(request: Request, user: SessionUser, report_id: str) -> list[Any] | None:
-    sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
-    async with sessions() as session:
+    async with sessions_of(request.app)() as session:
         versions = await submission_versions(session, report_id[:36])
     # Another RUC's report is answered like a missing one: its existence is not disclosed. The
     # owner is the latest version's RUC: an admin's correction that moves a report moves access.
@@ -266,13 +263,16 @@ async def _restore_report(request: Request, user: SessionUser, form: FormData, p
 
 @router.get("/rapporter/{report_id}", response_class=HTMLResponse)
 async def receipt(
-    request: Request, report_id: str, user: Annotated[SessionUser, Depends(reporter)]
+    request: Request,
+    report_id: str,
+    sessions: Sessions,
+    client: Receipts,
+    user: Annotated[SessionUser, Depends(reporter)],
 ) -> Response:
-    report = await load_report(request.app.state.sessions, user.role, user.ruc_id, report_id)
+    report = await load_report(sessions, user.role, user.ruc_id, report_id)
     if report is None:
         return _missing_report(request, user)
     latest = report.latest
-    client: ReceiptClient = request.app.state.receipts
     status = await client.status(
         user.ruc_id if user.role == "ruc" else None, latest.report_id, latest.event_id
     )

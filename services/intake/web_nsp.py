@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from starlette.datastructures import FormData
 
+from services.intake.deps import Sessions
 from services.intake.report_view import UnknownInsats, load_report, set_area
 from services.intake.users import SessionUser
 from services.intake.web import checked_form, render, reporter
@@ -26,10 +27,10 @@ def _field(form: FormData, name: str) -> str:
 
 @router.post("/rapporter/{report_id}/omrade", response_class=HTMLResponse)
 async def post_area(
-    request: Request, report_id: str, user: Annotated[SessionUser, Depends(reporter)]
+    request: Request, report_id: str, sessions: Sessions, user: Annotated[SessionUser, Depends(reporter)]
 ) -> Response:
     form = await checked_form(request, user)
-    report = await load_report(request.app.state.sessions, user.role, user.ruc_id, report_id)
+    report = await load_report(sessions, user.role, user.ruc_id, report_id)
     if report is None:
         return render(
             request, "error.html", user, 404, title="Rapporten finns inte", message="Ingen sådan rapport."

@@ -7,10 +7,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.datastructures import FormData
 
-from services.intake.api import accept_attendance, accept_ska
+from services.intake.deps import IntakeDep, sessions_of
 from services.intake.forms import (
     attendance_problems,
     attendance_values,
@@ -22,6 +21,7 @@ from services.intake.forms import (
 )
 from services.intake.parts import AttendanceIn, SkaIn, load_part, part_failed, parts_of
 from services.intake.period import Period, current_period, year_of
+from services.intake.service import accept_attendance, accept_ska
 from services.intake.users import SessionUser
 from services.intake.web import RESTORED, checked_form, form_page, render, reporter, scope_ruc
 
@@ -32,7 +32,7 @@ EXTRA_MEETINGS = 2
 async def _saved_years(request: Request, ruc_id: str, kind: str) -> list[int]:
     if not ruc_id:
         return []
-    sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
+    sessions = sessions_of(request.app)
     async with sessions() as session:
         return [p.year for p in await parts_of(session, ruc_id) if p.kind == kind]
 
@@ -55,7 +55,7 @@ async def _year(request: Request, period: Period, saved: list[int]) -> tuple[int
 
 
 async def _stored(request: Request, ruc_id: str, year: int, kind: str) -> dict[str, Any] | None:
-    sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
+    sessions = sessions_of(request.app)
     async with sessions() as session:
         return await load_part(session, ruc_id, year, kind)  # type: ignore[arg-type]
 
@@ -84,7 +84,7 @@ async def attendance_page(request: Request, user: Annotated[SessionUser, Depends
     year, picker = await _year_context(request, ruc_id, "attendance")
     stored = await _stored(request, ruc_id, year, "attendance") if ruc_id else None
     values = stored or {"ruc_id": ruc_id, "year": year, "members": [], "meetings": []}
-    sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
+    sessions = sessions_of(request.app)
     async with sessions() as session:
         failed = bool(stored) and await part_failed(session, ruc_id, year, "attendance")
     return render(request, "attendance.html", user, form=_attendance_form(values), errors=[], messages={},
@@ -92,7 +92,9 @@ async def attendance_page(request: Request, user: Annotated[SessionUser, Depends
 
 
 @router.post("/narvaro", response_class=HTMLResponse)
-async def post_attendance(request: Request, user: Annotated[SessionUser, Depends(reporter)]) -> Response:
+async def post_attendance(
+    request: Request, intake: IntakeDep, user: Annotated[SessionUser, Depends(reporter)]
+) -> Response:
     form = await checked_form(request, user)
     values = resolve_attendees(attendance_values(form, scope_ruc(user, form)))[0]
     picker = (await _year_context(request, values["ruc_id"], "attendance"))[1] | {"notice": None}
@@ -114,7 +116,7 @@ async def post_attendance(request: Request, user: Annotated[SessionUser, Depends
         return render(request, "attendance.html", user, 422, form=shown, errors=errors,
                       messages=by_field(errors), **picker)  # fmt: skip
     try:
-        await accept_attendance(request.app, part, user.principal)
+        await accept_attendance(intake, part, user.principal)
     except HTTPException as exc:
         return render(request, "error.html", user, exc.status_code, title="Närvaron kunde inte sparas",
                       message=str(exc.detail).split(" / ")[0])  # fmt: skip
@@ -156,7 +158,9 @@ async def ska_page(request: Request, user: Annotated[SessionUser, Depends(report
 
 
 @router.post("/ska", response_class=HTMLResponse)
-async def post_ska(request: Request, user: Annotated[SessionUser, Depends(reporter)]) -> Response:
+async def post_ska(
+    request: Request, intake: IntakeDep, user: Annotated[SessionUser, Depends(reporter)]
+) -> Response:
     form = await checked_form(request, user)
     values = _ska_values(user, form)
     try:
@@ -167,7 +171,7 @@ async def post_ska(request: Request, user: Annotated[SessionUser, Depends(report
         return render(request, "ska.html", user, 422, form=values, errors=errors, messages=by_field(errors),
                       **picker)  # fmt: skip
     try:
-        await accept_ska(request.app, part, user.principal)
+        await accept_ska(intake, part, user.principal)
     except HTTPException as exc:
         return render(request, "error.html", user, exc.status_code, title="Texten kunde inte sparas",
                       message=str(exc.detail).split(" / ")[0])  # fmt: skip

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Annotated
 
@@ -13,7 +12,13 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import UploadFile
 
-from services.intake.deps import intake_of
+from services.intake.deps import (
+    intake_of,
+    suggestions_of,
+    upload_jobs_of,
+    upload_parsing_of,
+    upload_tasks_of,
+)
 from services.intake.refresh import auto_refresh_round, refresh_in
 from services.intake.service import accept_report
 from services.intake.sheets import UnreadableFile, read_rows
@@ -55,15 +60,10 @@ class UploadJob:
         return self.failure is not None or self.sent == len(self.result.reports)
 
 
-def _jobs(app: FastAPI) -> OrderedDict[str, UploadJob]:
-    jobs: OrderedDict[str, UploadJob] = app.state.upload_jobs
-    return jobs
-
-
 def _keep(app: FastAPI, job: UploadJob) -> str | None:
     """Store a new job (None when the server holds too many): expired and the user's oldest
     beyond ``KEEP_PER_USER`` go first, a job being sent stays."""
-    jobs = _jobs(app)
+    jobs = upload_jobs_of(app)
     now = time.monotonic()
     for key in [k for k, j in jobs.items() if now - j.created > JOB_TTL_S and (j.done or not j.started)]:
         del jobs[key]
@@ -109,12 +109,12 @@ async def upload_dry_run(request: Request, user: Annotated[SessionUser, Depends(
         )
     if not ruc_id:
         return render(request, "upload.html", user, 422, job=None, job_id=None, error="Välj ett RUC.")
-    parsing: set[int] = request.app.state.upload_parsing
+    parsing = upload_parsing_of(request.app)
     if user.user_id in parsing:
         return render(request, "upload.html", user, 429, job=None, job_id=None, error=BUSY)
     parsing.add(user.user_id)
     try:  # off the event loop: parsing and validating thousands of rows takes a while
-        content, limit = await upload.read(), request.app.state.max_message_bytes
+        content, limit = await upload.read(), intake_of(request.app).max_message_bytes
         result = await _parsing.run(_parse, upload.filename, content, ruc_id, limit)
     except UnreadableFile as exc:
         return render(request, "upload.html", user, 422, job=None, job_id=None, error=str(exc))
@@ -138,16 +138,20 @@ async def upload_dry_run(request: Request, user: Annotated[SessionUser, Depends(
 async def _with_areas(app: FastAPI, job: UploadJob) -> None:
     """The NSP area each row would get: declared, or the classifier's suggestion."""
     asked = bool(rows_without_area(job.result))
-    suggestions = await suggest_for(app.state.suggestions, job.ruc_id, job.result) if asked else []
+    suggestions = await suggest_for(suggestions_of(app), job.ruc_id, job.result) if asked else []
     job.no_suggestions = suggestions is None
     job.areas = row_areas(job.result, suggestions)
 
 
-def _own_job(request: Request, user: SessionUser, job_id: str) -> UploadJob:
-    job = _jobs(request.app).get(job_id)
-    if job is None or job.user_id != user.user_id:
-        raise HTTPException(404)
-    return job
+def _own_job(request: Request, user: SessionUser, job_id: str) -> UploadJob | None:
+    job = upload_jobs_of(request.app).get(job_id)
+    return job if job is not None and job.user_id == user.user_id else None
+
+
+def _no_such_upload(request: Request, user: SessionUser) -> Response:
+    return render(
+        request, "error.html", user, 404, title="Uppladdningen finns inte", message="Ladda upp filen igen."
+    )
 
 
 async def _send(app: FastAPI, job: UploadJob, user: SessionUser) -> None:
@@ -166,24 +170,16 @@ async def upload_send(
     request: Request, job_id: str, user: Annotated[SessionUser, Depends(reporter)]
 ) -> Response:
     await checked_form(request, user)
-    try:
-        job = _own_job(request, user, job_id)
-    except HTTPException:
-        return render(
-            request,
-            "error.html",
-            user,
-            404,
-            title="Uppladdningen finns inte",
-            message="Ladda upp filen igen.",
-        )
+    job = _own_job(request, user, job_id)
+    if job is None:
+        return _no_such_upload(request, user)
     if job.result.errors:  # nothing is sent until the whole file is clean
         return render(
             request, "upload.html", user, 422, job=job, job_id=job_id, error="Rätta felen och ladda upp igen."
         )
     if not job.started:
         job.started = True
-        tasks: set[asyncio.Task[None]] = request.app.state.upload_tasks
+        tasks = upload_tasks_of(request.app)
         task = asyncio.create_task(_send(request.app, job, user))
         tasks.add(task)
         task.add_done_callback(tasks.discard)
@@ -194,17 +190,9 @@ async def upload_send(
 async def upload_progress(
     request: Request, job_id: str, user: Annotated[SessionUser, Depends(reporter)]
 ) -> Response:
-    try:
-        job = _own_job(request, user, job_id)
-    except HTTPException:
-        return render(
-            request,
-            "error.html",
-            user,
-            404,
-            title="Uppladdningen finns inte",
-            message="Ladda upp filen igen.",
-        )
+    job = _own_job(request, user, job_id)
+    if job is None:
+        return _no_such_upload(request, user)
     page = render(request, "upload_progress.html", user, job=job, job_id=job_id)
     rounds = auto_refresh_round(request)
     if not job.done and rounds is not None:

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-import httpx
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
-from fastapi import FastAPI
 
-from shared.auth import Role, create_token
-from shared.db import create_engine, session_factory
+from tests.inprocess import bearer as token
+from tests.inprocess import running
+
+__all__ = ["running", "token"]  # what the tests import from here, shared with bench/ (tests/inprocess.py)
 
 T = TypeVar("T")
 
@@ -51,28 +50,6 @@ async def records_on(
     finally:
         await consumer.stop()
     return seen
-
-
-@asynccontextmanager
-async def running(*apps: FastAPI) -> AsyncIterator[list[httpx.AsyncClient]]:
-    """Start the apps' lifespans (broker connections, consumers) and give an HTTP client for each."""
-    async with AsyncExitStack() as stack:
-        clients = []
-        for app in apps:
-            await stack.enter_async_context(app.router.lifespan_context(app))
-            transport = httpx.ASGITransport(app=app)
-            clients.append(
-                await stack.enter_async_context(httpx.AsyncClient(transport=transport, base_url="http://t"))
-            )
-        yield clients
-
-
-async def token(database_url: str, role: Role, ruc_id: str | None = None) -> dict[str, str]:
-    engine = create_engine(database_url)
-    async with session_factory(engine)() as session:
-        raw = await create_token(session, role, ruc_id)
-    await engine.dispose()
-    return {"Authorization": f"Bearer {raw}"}
 
 
 def data_dir(tmp_path: Path) -> Path:

@@ -9,7 +9,7 @@ from services.intake.batching import ReceiptWriter
 from services.intake.store import Receipt, ReportSubmission
 from shared.db import create_engine, session_factory
 from shared.events import ReportSubmitted
-from shared.report import ReportIn
+from shared.inbound import ReportIn
 from tests.unit.test_schemas import insats, valid_report
 
 pytestmark = pytest.mark.integration

@@ -30,7 +30,7 @@ from shared import topics
 from shared.broker import create_broker
 from shared.db import create_engine, session_factory
 from shared.events import ReportSubmitted
-from shared.report import ReportIn
+from shared.inbound import ReportIn
 from tests.conftest import test_settings
 from tests.integration.conftest import data_dir, eventually, records_on, running, token
 from tests.unit.test_schemas import insats, valid_report

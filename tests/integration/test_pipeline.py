@@ -16,7 +16,7 @@ from services.aggregator.settings import AggregatorSettings
 from services.aggregator.store import apply_events
 from services.aggregator.tables import RECORDS, ProcessedEvent
 from services.classifier.app import create_app as classifier_app
-from services.classifier.handlers import classify_report
+from services.classifier.rules import classify_by_lexicon
 from services.classifier.settings import ClassifierSettings
 from services.intake.app import create_app as intake_app
 from services.intake.settings import IntakeSettings
@@ -114,8 +114,10 @@ async def test_a_redelivered_event_is_counted_once_and_a_poison_message_is_parke
     kafka_bootstrap: str, pg_url: str, tmp_path: Path
 ) -> None:
     skolverket = await token(pg_url, "skolverket")
-    event = classify_report(ReportSubmitted.model_validate(event_json()), 0.5)
-    later = classify_report(ReportSubmitted.model_validate(event_json(insatser=[insats(ref="gu-2")])), 0.5)
+    event = classify_by_lexicon(ReportSubmitted.model_validate(event_json()), 0.5)
+    later = classify_by_lexicon(
+        ReportSubmitted.model_validate(event_json(insatser=[insats(ref="gu-2")])), 0.5
+    )
     producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
     await producer.start()
     try:
@@ -144,8 +146,8 @@ async def test_a_redelivered_event_is_counted_once_and_a_poison_message_is_parke
 async def test_the_aggregator_transaction_dedupes_and_ignores_stale_versions(pg_url: str) -> None:
     engine = create_engine(pg_url)
     sessions = session_factory(engine)
-    newer = classify_report(ReportSubmitted.model_validate(event_json(version=2)), 0.5)
-    older = classify_report(
+    newer = classify_by_lexicon(ReportSubmitted.model_validate(event_json(version=2)), 0.5)
+    older = classify_by_lexicon(
         ReportSubmitted.model_validate(event_json(version=1, insatser=[insats(school_forms=["forskola"])])),
         0.5,
     )

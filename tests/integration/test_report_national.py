@@ -24,7 +24,7 @@ from rucnet.dataset2020 import (
     classified_events_2020,
 )
 from rucnet.grafana import sql_panels as q
-from rucnet.report import BASIS_NAMES, NationalTables, charts, national_tables
+from rucnet.national_report import BASIS_NAMES, NationalTables, charts, national_tables
 from services.aggregator.counting import BASES
 from services.aggregator.store import apply_events
 from shared import topics

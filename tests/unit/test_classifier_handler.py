@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import uuid
 from pathlib import Path
 from typing import Any
 
-from faststream.kafka import KafkaBroker, TestKafkaBroker
+from faststream.kafka import TestKafkaBroker
 from sqlalchemy import select
 
-from services.classifier.handlers import register_handlers
+from services.classifier.handlers import CHUNK_REPORTS, register_handlers
 from services.classifier.registry import shipped_default
 from services.classifier.settings import ClassifierSettings
 from services.classifier.store import Classification
@@ -19,17 +18,8 @@ from shared.broker import create_broker
 from shared.db import create_engine, session_factory
 from shared.events import ReportClassified, ReportSubmitted, derived_event_id
 from tests.conftest import test_settings
+from tests.unit.test_handlers import collect
 from tests.unit.test_schemas import event_json, insats
-
-
-def collect(broker: KafkaBroker, topic: str) -> list[dict[str, Any]]:
-    seen: list[dict[str, Any]] = []
-
-    @broker.subscriber(topic, group_id=f"probe-{uuid.uuid4()}")
-    async def probe(body: dict[str, Any]) -> None:
-        seen.append(body)
-
-    return seen
 
 
 async def stored(url: str) -> dict[str, Classification]:
@@ -107,3 +97,18 @@ async def test_a_huge_text_is_classified_without_a_crash(tmp_path: Path, sqlite_
     (body,) = classified
     assert ReportClassified.model_validate(body).classifications[0].nsp_area == "nyanlanda"
     assert len((await stored(sqlite_url))["big"].text) > 9_000
+
+
+async def test_a_batch_larger_than_a_chunk_is_classified_whole_once_each(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    settings = ClassifierSettings(**test_settings("memory", sqlite_url, tmp_path))  # type: ignore[arg-type]
+    broker = create_broker(settings)
+    register_handlers(broker, settings, shipped_default(), session_factory(create_engine(sqlite_url)))
+    classified = collect(broker, topics.REPORTS_CLASSIFIED)
+    events = [submitted(insatser=[insats(ref=f"r{i}")]) for i in range(CHUNK_REPORTS + 5)]
+    async with TestKafkaBroker(broker) as test_broker:
+        await test_broker.publish_batch(*events, topic=topics.REPORTS_SUBMITTED)
+    sources = sorted(ReportClassified.model_validate(body).submission_event_id for body in classified)
+    assert sources == sorted(e.event_id for e in events)
+    assert len(await stored(sqlite_url)) == CHUNK_REPORTS + 5

@@ -13,8 +13,9 @@ import pytest
 import yaml
 from prometheus_client import REGISTRY
 
-from services.aggregator.completeness import ReportArrival, set_deadline
+from services.aggregator.completeness import set_deadline
 from services.aggregator.deadline_metrics import open_years, refresh
+from services.aggregator.tables import ReportArrival
 from shared.db import create_engine, session_factory
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -10,8 +10,8 @@ from faststream.kafka import KafkaBroker, TestKafkaBroker
 from services.aggregator.handlers import register_handlers as register_aggregator
 from services.aggregator.queries import national_counts
 from services.aggregator.settings import AggregatorSettings
-from services.classifier.handlers import classify_report
 from services.classifier.handlers import register_handlers as register_classifier
+from services.classifier.rules import classify_by_lexicon
 from services.classifier.settings import ClassifierSettings
 from shared import topics
 from shared.broker import create_broker
@@ -75,7 +75,7 @@ async def test_the_aggregator_counts_a_redelivered_event_once(tmp_path: Path, sq
     engine = create_engine(sqlite_url)
     sessions = session_factory(engine)
     register_aggregator(broker, settings, sessions)
-    event = classify_report(ReportSubmitted.model_validate(event_json()), 0.5)
+    event = classify_by_lexicon(ReportSubmitted.model_validate(event_json()), 0.5)
     async with TestKafkaBroker(broker) as test_broker:
         for _ in range(3):
             await test_broker.publish(event, topics.REPORTS_CLASSIFIED, key=b"gu")
@@ -88,6 +88,6 @@ async def test_the_aggregator_counts_a_redelivered_event_once(tmp_path: Path, sq
 
 def test_classified_event_ids_are_deterministic() -> None:
     submitted = ReportSubmitted.model_validate(event_json())
-    first, again = classify_report(submitted, 0.5), classify_report(submitted, 0.5)
+    first, again = classify_by_lexicon(submitted, 0.5), classify_by_lexicon(submitted, 0.5)
     assert first.event_id == again.event_id
     assert json.loads(first.model_dump_json())["model_version"]

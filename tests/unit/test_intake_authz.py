@@ -18,7 +18,7 @@ from services.aggregator.app import create_app as aggregator_app
 from services.aggregator.completeness import default_deadline, timeliness
 from services.aggregator.handlers import register_handlers
 from services.aggregator.settings import AggregatorSettings
-from services.classifier.handlers import classify_report
+from services.classifier.rules import classify_by_lexicon
 from shared import topics
 from shared.broker import create_broker
 from shared.db import create_engine, session_factory
@@ -116,7 +116,7 @@ async def test_the_authorisation_matrix_and_no_name_in_events_or_national_views(
         for event in intake.submitted:
             submitted = ReportSubmitted.model_validate(event)
             await agg_broker.publish(submitted, topics.REPORTS_SUBMITTED)
-            await agg_broker.publish(classify_report(submitted, 0.5), topics.REPORTS_CLASSIFIED)
+            await agg_broker.publish(classify_by_lexicon(submitted, 0.5), topics.REPORTS_CLASSIFIED)
         for event in intake.attendance:
             await agg_broker.publish(event, topics.ATTENDANCE_REPORTED)
         first_event = ReportSubmitted.model_validate(intake.submitted[0]).event_id

@@ -16,8 +16,8 @@ from faststream.kafka import TestKafkaBroker
 from sqlalchemy import text
 
 from services.classifier.app import create_app
-from services.classifier.handlers import classify_report
 from services.classifier.registry import shipped_default
+from services.classifier.rules import classify_by_lexicon
 from services.classifier.settings import ClassifierSettings
 from shared import topics
 from shared.events import ClassificationOverridden, ReportSubmitted
@@ -40,7 +40,7 @@ async def intake_with_events(sqlite_url: str, tmp_path: Path) -> AsyncIterator[t
 async def classify_latest(intake: Intake, nsp: Any) -> None:
     """What the classifier would publish for the latest submission (its lexicon model)."""
     submitted = ReportSubmitted.model_validate(intake.submitted[-1])
-    await nsp.publish(classify_report(submitted, 0.5), topics.REPORTS_CLASSIFIED, key=b"gu")
+    await nsp.publish(classify_by_lexicon(submitted, 0.5), topics.REPORTS_CLASSIFIED, key=b"gu")
 
 
 async def submit(intake: Intake, headers: dict[str, str], *insatser: dict[str, Any]) -> str:
@@ -257,11 +257,13 @@ async def test_a_declared_area_shows_at_once_but_the_receipt_waits_for_the_class
 ) -> None:
     async with intake_with_events(sqlite_url, tmp_path) as (intake, nsp):
         anna = await intake.user("anna@gu.se")
-        report_id = await submit(intake, await intake.token("ruc", "gu"), COMPLETED | {"nsp_area": "elevhalsa"})
+        report_id = await submit(
+            intake, await intake.token("ruc", "gu"), COMPLETED | {"nsp_area": "elevhalsa"}
+        )
         waiting = await anna.get(f"/rapporter/{report_id}")
         await classify_latest(intake, nsp)
         seen = await anna.get(f"/rapporter/{report_id}")
-    assert "Elevhälsa och barns omsorg <span class=\"basis\">(angivet av er)</span>" in waiting.text
+    assert 'Elevhälsa och barns omsorg <span class="basis">(angivet av er)</span>' in waiting.text
     assert "refresh" in waiting.headers  # not yet classified: more is to come
     assert "Klassad: ja" in seen.text
     assert "refresh" not in seen.headers

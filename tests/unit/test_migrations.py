@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 from alembic import command
@@ -66,3 +68,18 @@ async def basis_counts(url: str) -> dict[tuple[str, str], int]:
         counts = {(area, basis): int(n) for area, basis, n in await conn.execute(query) if n}
     await engine.dispose()
     return counts
+
+
+def test_alembic_imports_table_definitions_and_no_routes() -> None:
+    """What ``env.py`` loads (``table_metadata``), in a fresh interpreter: no module of it holds a
+    FastAPI router or a FastStream subscriber."""
+    probe = (
+        "import sys\n"
+        "from rucnet.migrate import table_metadata\n"
+        "table_metadata()\n"
+        "ours = [m for m in list(sys.modules) if m.split('.')[0] in ('services', 'shared', 'rucnet')]\n"
+        "kinds = {type(v).__name__ for m in ours for v in vars(sys.modules[m]).values()}\n"
+        "print(sorted(kinds & {'APIRouter', 'KafkaRouter', 'KafkaBroker'}))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

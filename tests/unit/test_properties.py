@@ -10,15 +10,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from services.classifier.handlers import classify_report
 from services.classifier.review import ReviewDecision
+from services.classifier.rules import classify_by_lexicon
 from services.intake.parts import AttendanceIn, SkaIn
 from services.intake.sheets import HEADERS, UnreadableFile, read_rows
 from services.intake.store import to_event
 from services.intake.upload import dry_run
 from shared.budget import classified_bytes_bound, classified_bytes_quick_bound
+from shared.inbound import ReportIn
 from shared.reference import load_reference
-from shared.report import ReportIn
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 # Text as hostile clients send it: control characters, NUL, astral characters, JSON's escapes.
@@ -171,7 +171,7 @@ def test_the_budgets_bounds_hold_for_the_classified_event_the_classifier_makes(
     )
     submitted = to_event(report, "hm-0123456789abcdef", 2**40, uuid.uuid4())
     submitted_bytes = len(submitted.model_dump_json().encode())
-    classified = len(classify_report(submitted, 0.5).model_dump_json().encode())
+    classified = len(classify_by_lexicon(submitted, 0.5).model_dump_json().encode())
     assert (
         classified
         <= classified_bytes_bound(submitted, submitted_bytes)

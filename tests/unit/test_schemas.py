@@ -5,8 +5,8 @@ import pytest
 from pydantic import ValidationError
 
 from shared.events import ReportSubmitted
+from shared.inbound import ReportIn
 from shared.pseudonym import pseudonymise
-from shared.report import ReportIn
 
 
 def valid_report(**changes: Any) -> dict[str, Any]:

@@ -52,6 +52,23 @@ ReportingYear = Annotated[
 _YEAR: ContextVar[int | None] = ContextVar("reporting_year", default=None)
 
 
+def _known_ruc(value: str) -> str:
+    if value not in load_reference().ruc_ids:
+        raise ValueError(f"okänt RUC / unknown RUC {value!r}")
+    return value
+
+
+def _known_lan(value: str) -> str:
+    if value not in load_reference().lan_codes:
+        raise ValueError(f"okänd länskod / unknown län code {value!r}")
+    return value
+
+
+# Codes from the reference data (shared/data), checked once here for every inbound model.
+KnownRuc = Annotated[str, AfterValidator(_known_ruc)]
+KnownLan = Annotated[str, Field(description="two-character länskod, e.g. '14'"), AfterValidator(_known_lan)]
+
+
 def reporting_year() -> int | None:
     """The year of the report being validated, for a rule on one of its parts (an NSP area, a
     meeting date) that depends on it; the rule's error then names that part's own field."""
@@ -102,15 +119,8 @@ class YearScoped(Inbound):
 
 class HuvudmanIn(Inbound):
     name: ShortText
-    lan_kod: str = Field(description="two-character länskod, e.g. '14'")
+    lan_kod: KnownLan
     type: HuvudmanType
-
-    @field_validator("lan_kod")
-    @classmethod
-    def _known_lan(cls, value: str) -> str:
-        if value not in load_reference().lan_codes:
-            raise ValueError(f"okänd länskod / unknown län code {value!r}")
-        return value
 
 
 class InsatsIn(Inbound):
@@ -163,17 +173,10 @@ class InsatsIn(Inbound):
 
 
 class ReportIn(YearScoped):
-    ruc_id: str
+    ruc_id: KnownRuc
     year: ReportingYear
     huvudman: HuvudmanIn
     insatser: list[InsatsIn] = Field(min_length=1, max_length=MAX_INSATSER)
-
-    @field_validator("ruc_id")
-    @classmethod
-    def _known_ruc(cls, value: str) -> str:
-        if value not in load_reference().ruc_ids:
-            raise ValueError(f"okänt RUC / unknown RUC {value!r}")
-        return value
 
     @model_validator(mode="after")
     def _unique_refs(self) -> ReportIn:
