@@ -192,25 +192,7 @@ def print_figures(
     print(f"  counted per quarter of the run: {', '.join(f'{r:,.0f}' for r in figures.quarters)} insatser/s")
     figure("broker ceiling: batched raw aiokafka chain", raw, "insatser/s")
     if stages is not None:
-        for name, rate in stages.named().items():
-            figure(f"stage alone: {name}", rate, "insatser/s")
-        slowest = min((r for r in stages.named().values() if not math.isnan(r)), default=math.nan)
-        figure(
-            "classifier alone, per second of its own CPU",
-            stages.classifier_cpu,
-            "insatser/s",
-            None,
-            "≥ 5 000",
-        )
-        figure(
-            "aggregator alone, per second of its own CPU",
-            stages.aggregator_cpu,
-            "insatser/s",
-            None,
-            "≥ 10 000",
-        )
-        print(f"    classifier alone, wall time in: {stages.classifier_parts}")
-        print(f"    aggregator alone, wall time in: {stages.aggregator_parts}")
+        slowest = stage_figures(stages)
         bound = next(k for k, v in stages.named().items() if v == slowest)
         figure(f"end to end against the slowest stage ({bound})", pipeline, "insatser/s", slowest, "≥ 50 %")
     p50, p99 = percentile(latencies, 50) * 1000, percentile(latencies, 99) * 1000
@@ -224,6 +206,26 @@ def print_figures(
     if any(figures.work.values()):  # timed in this process only (not with --replicas)
         print(f"  per call meanwhile: {figures.calls}")
         print(f"  p50 per hop, its work and its waiting: {waiting(figures)}")
+
+
+def stage_figures(stages: StageRates) -> float:
+    """Print each stage's ceiling alone; the slowest's rate."""
+    for name, rate in stages.named().items():
+        figure(f"stage alone: {name}", rate, "insatser/s")
+    figure(
+        "classifier alone, per second of its own CPU", stages.classifier_cpu, "insatser/s", None, "≥ 5 000"
+    )
+    figure(
+        "aggregator alone, per second of its own CPU", stages.aggregator_cpu, "insatser/s", None, "≥ 10 000"
+    )
+    print(f"    classifier alone, wall time in: {stages.classifier_parts}")
+    print(f"    aggregator alone, wall time in: {stages.aggregator_parts}")
+    return min((r for r in stages.named().values() if not math.isnan(r)), default=math.nan)
+
+
+def print_stages(stages: StageRates, n: int, bench: Bench) -> None:
+    print(f"pipeline stages alone, {n:,} insatser (PostgreSQL, {bench.name}, {bench.partitions} partitions)")
+    stage_figures(stages)
 
 
 # The handler work inside each consumer hop's clock (latency_parts.py): a report is "classified"
@@ -254,11 +256,15 @@ async def main(
     processes: int,
     rucs: int,
     settings: dict[str, Any],
+    stages_only: bool = False,
 ) -> None:
     n_reports = insatser // per_report
     bodies = [report(per_report, s, RUCS[s % rucs]) for s in range(n_reports)]
     with tempfile.TemporaryDirectory() as tmp:
         async with environment(Path(tmp)) as bench:
+            if stages_only:
+                print_stages(await stage_rates(bench, bodies, **settings), insatser, bench)
+                return
             fetch_wait = settings.get("kafka_fetch_max_wait_ms") or fetch_wait_ms(bench)
             figures = await end_to_end(bench, bodies, latency_s, processes, **settings)
             pipeline, accepted, latencies = figures.pipeline, figures.accepted, figures.latencies
@@ -311,16 +317,25 @@ if __name__ == "__main__":
     parser.add_argument(
         "--fetch-wait-ms",
         type=int,
-        help="the services' RUCNET_KAFKA_FETCH_MAX_WAIT_MS (default: 500 on Kafka, which answers a "
+        help="the services' RUCNET_KAFKA_FETCH_MAX_WAIT_MS (default: 100 on Kafka, which answers a "
         "fetch as soon as data arrives; 20 on Tansu, which answers only at the timeout)",
     )
     parser.add_argument(
         "--batch-wait-ms", type=int, help="the services' RUCNET_KAFKA_BATCH_WAIT_MS (default 5)"
     )
+    parser.add_argument(
+        "--batch-max-records", type=int, help="the services' RUCNET_KAFKA_BATCH_MAX_RECORDS (default 200)"
+    )
+    parser.add_argument(
+        "--stages-only",
+        action="store_true",
+        help="only each stage's ceiling alone (no end to end, no baselines)",
+    )
     args = parser.parse_args()
     overrides = {
         "kafka_fetch_max_wait_ms": args.fetch_wait_ms,
         "kafka_batch_wait_ms": args.batch_wait_ms,
+        "kafka_batch_max_records": args.batch_max_records,
     }
     chosen = {k: v for k, v in overrides.items() if v is not None}
     run(
@@ -332,5 +347,6 @@ if __name__ == "__main__":
             args.replicas,
             args.rucs,
             chosen,
+            args.stages_only,
         )
     )

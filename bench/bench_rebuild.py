@@ -1,4 +1,4 @@
-"""Rebuild speed (insatser per minute, goal ≥ 1 000 000) and its peak memory, per store and size.
+"""Rebuild speed (insatser per minute; goal ≥ 5 000 000 at 1 M) and its peak memory, per store and size.
 
 The events are published straight to the classified topic (reports of 10 insatser, 15 % of them
 corrected later); `rucnet aggregates rebuild` runs as a child process so its peak RSS is its own.
@@ -145,7 +145,8 @@ async def main(sizes: list[int], stores: list[str]) -> None:
                     async with database(store, bench) as url:
                         await publish(bench, payloads)
                         rate, peak, own = await asyncio.to_thread(rebuild, bench, url)
-                    figure(f"{store:<6} {size:>9,} insatser: rate", rate, "insatser/min", goal="≥ 1,000,000")
+                    goal = "≥ 5,000,000 at 1 M"
+                    figure(f"{store:<6} {size:>9,} insatser: rate", rate, "insatser/min", goal=goal)
                     figure(f"{store:<6} {size:>9,} insatser: peak RSS", peak, "MB")
                     figure(f"{store:<6} {size:>9,} insatser: peak RSS in rebuild", own, "MB")
 

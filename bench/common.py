@@ -96,9 +96,9 @@ async def database(kind: str, bench: Bench) -> AsyncIterator[str]:
 
 
 def fetch_wait_ms(bench: Bench) -> int:
-    """Production's 500 ms on Kafka, which cuts a waiting fetch short when data arrives; Tansu
+    """Production's 100 ms on Kafka, which cuts a waiting fetch short when data arrives; Tansu
     answers a waiting fetch only at its timeout, so 20 ms there."""
-    return 500 if bench.kafka else 20
+    return 100 if bench.kafka else 20
 
 
 def settings_kw(bench: Bench, url: str, **extra: Any) -> dict[str, Any]:

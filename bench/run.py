@@ -20,6 +20,8 @@ def main() -> int:
     runs = [
         ["bench_intake.py", "--reports", "1000", "--rounds", "3"],
         ["bench_pipeline.py", "--insatser", "10000", "--latency-seconds", "10"],
+        # each consumer stage alone at the largest size: the aggregator's goal is set at 100 k
+        ["bench_pipeline.py", "--insatser", largest, "--stages-only"],
         ["bench_rebuild.py", "--sizes", SIZES],
     ]
     if os.environ.get("BENCH_PIPELINE_LARGE"):

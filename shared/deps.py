@@ -23,7 +23,7 @@ def token_cache_of(app: FastAPI) -> TokenCache | None:
     return cache
 
 
-def _sessions(request: Request) -> async_sessionmaker[AsyncSession]:
+async def _sessions(request: Request) -> async_sessionmaker[AsyncSession]:
     return sessions_of(request.app)
 
 

@@ -223,6 +223,26 @@ def count_deltas(old: InsatsFacts | None, new: InsatsFacts | None) -> dict[Count
     return nonzero(delta)
 
 
+SUMMED = tuple(dict.fromkeys(m.fact for s in COUNT_SPEC.values() for m in s.measures if m.fact))
+
+
+def net_deltas(changes: Iterable[tuple[InsatsFacts | None, InsatsFacts | None]]) -> dict[CountKey, Measures]:
+    """The count changes of many records at once, each (old, new) as in ``count_deltas``: the sum
+    of theirs. The records a batch changes share a few facts between them, so each distinct facts
+    is counted once, weighted by how many records gain it less how many lose it."""
+    weights: dict[InsatsFacts, int] = {}
+    for old, new in changes:
+        if new is not None:
+            weights[new] = weights.get(new, 0) + 1
+        if old is not None:
+            weights[old] = weights.get(old, 0) - 1
+    return count_records(
+        (facts._replace(**{f: getattr(facts, f) * weight for f in SUMMED}), weight)
+        for facts, weight in weights.items()
+        if weight
+    )
+
+
 def count_records(
     records: Iterable[tuple[InsatsFacts, int]], tables: Iterable[CountTable] = COUNT_SPEC
 ) -> dict[CountKey, Measures]:

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.aggregator.counting import CountKey, Measures, add_into, count_deltas
+from services.aggregator.counting import net_deltas
 from services.aggregator.facts import facts_of
 from services.aggregator.folding import Countable, State, fold
 from services.aggregator.tables import (
@@ -74,10 +74,12 @@ async def _load(session: AsyncSession, events: Sequence[Countable]) -> State:
     reports = sorted({str(e.report_id) for e in events if not isinstance(e, ClassificationOverridden)})
     locks: set[tuple[object, ...]] = {(r, y) for r, y, _ in keys} | {report_lock(r) for r in reports}
     await lock_keys(session, locks)
+    versions = select(REPORTS.c.report_id, REPORTS.c.version).where(REPORTS.c.report_id.in_(reports))
+    known = {r.report_id: r.version for r in await session.execute(versions)} if reports else {}
     held: list[Any] = []
-    if reports:
+    if known:  # a report never seen holds no records (its records and version are written together)
         held_by = select(RECORDS.c.ruc_id, RECORDS.c.year, RECORDS.c.ref).where(
-            RECORDS.c.report_id.in_(reports)
+            RECORDS.c.report_id.in_(sorted(known))
         )
         held = list(await session.execute(held_by))
         more = {(r.ruc_id, r.year) for r in held} - locks  # a report moved elsewhere since
@@ -86,14 +88,13 @@ async def _load(session: AsyncSession, events: Sequence[Countable]) -> State:
             held = list(await session.execute(held_by))
     all_keys = sorted(keys | {(r.ruc_id, r.year, r.ref) for r in held})
     records = {k: InsatsRow._make(r) for k, r in (await _by_key(session, RECORDS, all_keys)).items()}
-    versions = select(REPORTS.c.report_id, REPORTS.c.version).where(REPORTS.c.report_id.in_(reports))
     return State(
         records=records,
         retractions={
             k: RetractionRow._make(r) for k, r in (await _by_key(session, RETRACTIONS, all_keys)).items()
         },
         overrides={k: dict(r._mapping) for k, r in (await _by_key(session, OVERRIDES, sorted(keys))).items()},
-        reports={r.report_id: r.version for r in await session.execute(versions)} if reports else {},
+        reports=known,
     )
 
 
@@ -104,13 +105,14 @@ async def apply_events(session: AsyncSession, events: Sequence[tuple[Countable, 
     if not fresh:
         return outcomes
     state = await _load(session, fresh)
-    stored = {key: facts_of(row) for key, row in state.records.items()}
+    stored = dict(state.records)
     fold(state, fresh, utcnow())
-    deltas: dict[CountKey, Measures] = {}
+    changes = []
     for key in state.changed:
-        new = state.records.get(key)
-        add_into(deltas, count_deltas(stored.get(key), facts_of(new) if new else None).items())
-    await apply_deltas(session, deltas)
+        old, new = stored.get(key), state.records.get(key)
+        if old is not new:  # an untouched row object: the same facts
+            changes.append((facts_of(old) if old else None, facts_of(new) if new else None))
+    await apply_deltas(session, net_deltas(changes))
     await _write_state(session, state)
     return outcomes
 

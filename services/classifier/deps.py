@@ -37,25 +37,25 @@ def cookie_secure_of(app: FastAPI) -> bool:
     return bool(app.state.cookie_secure)
 
 
-def _broker(request: Request) -> KafkaBroker:
+async def _broker(request: Request) -> KafkaBroker:
     return broker_of(request.app)
 
 
-def _model(request: Request) -> NspScorer:
+async def _model(request: Request) -> NspScorer:
     return model_of(request.app)
 
 
-def _scoring(request: Request) -> ScoringPool:
+async def _scoring(request: Request) -> ScoringPool:
     scoring: ScoringPool = request.app.state.scoring
     return scoring
 
 
-def _review_threshold(request: Request) -> float:
+async def _review_threshold(request: Request) -> float:
     threshold: float = request.app.state.review_threshold
     return threshold
 
 
-def _review_sessions(request: Request) -> ReviewSessions:
+async def _review_sessions(request: Request) -> ReviewSessions:
     return review_sessions_of(request.app)
 
 

@@ -9,7 +9,8 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Text, case, func
+from sqlalchemy import Text, case, func, tuple_, update
+from sqlalchemy import select as sa_select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel, col, select
 
@@ -30,7 +31,7 @@ class Classification(SQLModel, table=True):
     year: int = Field(primary_key=True)
     ref: str = Field(primary_key=True, max_length=64)
     version: int
-    report_id: str = Field(max_length=36)
+    report_id: str = Field(max_length=36, index=True)
     status: str = Field(max_length=16)
     title: str = Field(max_length=300)
     text: str = Field(sa_type=Text, description="what the model read, kept to learn from reviews")
@@ -153,9 +154,11 @@ def _classification_row(event: ReportClassified, insats: Insats, c: InsatsClassi
 
 
 async def record_classified(session: AsyncSession, events: Sequence[ReportClassified]) -> int:
-    """Keep each insats's newest version; a review already made survives a resubmission.
+    """Keep each insats's newest version; a review already made survives a resubmission; what a
+    report's later version left out leaves the review queue.
 
-    A whole batch costs one read of the stored versions and one upsert, whatever its size.
+    A whole batch costs two reads (the stored versions of its insatser, the stored rows of its
+    reports) and one upsert, whatever its size, plus one update when something is retracted.
     """
     rows: dict[Key, dict[str, Any]] = {}
     for event in events:
@@ -179,19 +182,44 @@ async def record_classified(session: AsyncSession, events: Sequence[ReportClassi
                 continue
             row["review_state"], row["reviewed_area"] = old.review_state, old.reviewed_area
         fresh.append(row)
+    held = await _held_by_reports(session, events, {(r["ruc_id"], r["year"], r["ref"]) for r in fresh})
     if fresh:
         stmt = insert_for(session, table)
         replace = {c.name: stmt.excluded[c.name] for c in table.columns if not c.primary_key}  # type: ignore[attr-defined]
         upsert = stmt.on_conflict_do_update(index_elements=["ruc_id", "year", "ref"], set_=replace)  # type: ignore[attr-defined]
         await session.execute(upsert, fresh)
-    await _retract_left_out(session, events)
+    held += [
+        ((r["ruc_id"], r["year"], r["ref"]), r["report_id"], r["version"])
+        for r in fresh
+        if r["review_state"] != RETRACTED
+    ]
+    await _retract_left_out(session, events, held)
     return len(fresh)
 
 
 RETRACTED = "retracted"  # a later version of its report left the insats out: not in the queue
+Held = list[tuple[Key, str, int]]  # an insats's key, the report and version its row holds
 
 
-async def _retract_left_out(session: AsyncSession, events: Sequence[ReportClassified]) -> None:
+async def _held_by_reports(
+    session: AsyncSession, events: Sequence[ReportClassified], fresh: set[Key]
+) -> Held:
+    """The rows the batch's reports hold already and its upsert leaves as they are, in one read by
+    the indexed report id (none for a report seen for the first time)."""
+    reports = sorted({str(event.report_id) for event in events})
+    table = Classification.__table__  # type: ignore[attr-defined]
+    names = ("ruc_id", "year", "ref", "report_id", "version")
+    query = sa_select(*(table.c[n] for n in names)).where(
+        table.c.report_id.in_(reports), table.c.review_state != RETRACTED
+    )
+    return [
+        ((r, y, ref), report_id, version)
+        for r, y, ref, report_id, version in await session.execute(query)
+        if (r, y, ref) not in fresh
+    ]
+
+
+async def _retract_left_out(session: AsyncSession, events: Sequence[ReportClassified], held: Held) -> None:
     """What a report's later version left out leaves the review queue, as it leaves the counts
     (the aggregator's rule: a version retracts only what its own report held before)."""
     latest: dict[str, ReportClassified] = {}
@@ -199,16 +227,17 @@ async def _retract_left_out(session: AsyncSession, events: Sequence[ReportClassi
         known = latest.get(str(event.report_id))
         if known is None or known.version < event.version:
             latest[str(event.report_id)] = event
-    for report_id, event in latest.items():
-        kept = [(event.ruc_id, event.year, i.ref) for i in event.insatser]
-        query = select(Classification).where(
-            Classification.report_id == report_id,
-            Classification.version < event.version,
-            Classification.review_state != RETRACTED,
-        )
-        for row in (await session.execute(query)).scalars():
-            if (row.ruc_id, row.year, row.ref) not in kept:
-                row.review_state = RETRACTED
+    kept = {r: {(e.ruc_id, e.year, i.ref) for i in e.insatser} for r, e in latest.items()}
+    left_out = sorted(
+        key
+        for key, report_id, version in held
+        if report_id in latest and version < latest[report_id].version and key not in kept[report_id]
+    )
+    table = Classification.__table__  # type: ignore[attr-defined]
+    columns = tuple_(table.c.ruc_id, table.c.year, table.c.ref)
+    for start in range(0, len(left_out), 500):
+        chunk = left_out[start : start + 500]
+        await session.execute(update(table).where(columns.in_(chunk)).values(review_state=RETRACTED))
 
 
 async def get_classification(session: AsyncSession, key: Key) -> Classification | None:

@@ -32,7 +32,7 @@ def intake_of(app: FastAPI) -> Intake:
     return intake
 
 
-def _intake(request: Request) -> Intake:
+async def _intake(request: Request) -> Intake:
     return intake_of(request.app)
 
 
@@ -112,15 +112,15 @@ def upload_parsing_of(app: FastAPI) -> set[int]:
     return parsing
 
 
-def _token_cache(request: Request) -> TokenCache:
+async def _token_cache(request: Request) -> TokenCache:
     return token_cache_of(request.app)
 
 
-def _receipts(request: Request) -> ReceiptClient:
+async def _receipts(request: Request) -> ReceiptClient:
     return receipts_of(request.app)
 
 
-def _login_throttle(request: Request) -> LoginThrottle:
+async def _login_throttle(request: Request) -> LoginThrottle:
     return login_throttle_of(request.app)
 
 

@@ -1,3 +1,5 @@
+import random
+
 import pytest
 
 from services.aggregator.counting import (
@@ -7,6 +9,7 @@ from services.aggregator.counting import (
     count_deltas,
     count_records,
     effective_area,
+    net_deltas,
     nonzero,
 )
 
@@ -129,3 +132,22 @@ def test_a_classification_cell_sums_its_confidences_in_thousandths() -> None:
     sure, unsure = facts()._replace(confidence_milli=930), facts()._replace(confidence_milli=410)
     cells = count_records([(sure, 1), (unsure, 1)], ["classification"])
     assert list(cells.values()) == [(2, 1340)]
+
+
+def test_a_batch_of_changes_counted_together_is_the_sum_of_each_counted_alone() -> None:
+    rng = random.Random(26)
+    pool = [
+        facts(status, forms, area, source=source)._replace(
+            confidence_milli=rng.choice((0, 350, 999)), participants=rng.choice((0, 7, 25))
+        )
+        for status in ("started", "completed")
+        for forms in (("grundskola",), ("forskola", "grundskola"))
+        for area in ("nyanlanda", "elevhalsa")
+        for source in ("classifier", "override")
+    ]
+    for _ in range(50):
+        changes = [(rng.choice([None, *pool]), rng.choice([None, *pool])) for _ in range(rng.randint(0, 30))]
+        alone: dict[CountKey, tuple[int, ...]] = {}
+        for old, new in changes:
+            add_into(alone, count_deltas(old, new).items())
+        assert net_deltas(changes) == nonzero(alone)
