@@ -33,7 +33,7 @@ from services.classifier.queue_view import PAGE_SIZE, QueueFilter, queue_rows, r
 from services.classifier.review import ReviewDecision, ReviewError, apply_decision
 from services.classifier.review_login import analyst_by_id, sign_in
 from services.classifier.review_sessions import ReviewSession
-from services.classifier.store import audit_log, completed_by_area
+from services.classifier.store import audit_log
 from shared.auth import ApiToken, Principal, hash_token, resolve_token_hash
 from shared.inbound import MAX_YEAR, MIN_YEAR
 from shared.pages import page_templates
@@ -165,7 +165,6 @@ async def _queue(
     async with _sessions(request)() as session:
         items, total = await queue_rows(session, chosen)
         years = {int(str(i["year"])) for i in items}
-        completed = await completed_by_area(session, sorted(years))
     card = shown.get("card")
     if isinstance(card, dict):  # the error summary links to the card's own field
         keys = [(i["ruc_id"], int(str(i["year"])), i["ref"]) for i in items]
@@ -177,7 +176,7 @@ async def _queue(
         "queue.html",
         principal,
         status,
-        items=[readable(i, completed.get(int(str(i["year"])), {}), names) for i in items],
+        items=[readable(i, names) for i in items],
         ruc_names={r.id: r.host for r in reference.ruc},
         total=total,
         areas=areas,

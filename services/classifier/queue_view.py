@@ -45,12 +45,8 @@ async def queue_rows(session: AsyncSession, chosen: QueueFilter) -> tuple[list[d
     return matching[start : start + PAGE_SIZE], len(matching)
 
 
-def readable(
-    item: dict[str, object],
-    completed: Mapping[str, int] | None = None,
-    names: Mapping[str, str] | None = None,
-) -> dict[str, object]:
-    """``completed``: the year's completed insatser per area, to say what a decision changes."""
+def readable(item: dict[str, object], names: Mapping[str, str] | None = None) -> dict[str, object]:
+    """``names``: the areas' Swedish names, to say what a decision changes in the national chart."""
     title, text = str(item["title"]), str(item["text"])
     reasons = [str(r) for r in item["reasons"]]  # type: ignore[attr-defined]
     description = body_without_title(title, str(item.get("description", "")))
@@ -58,18 +54,20 @@ def readable(
         "body": body_without_title(title, text),
         "shown_description": "" if description == body_without_title(title, text) else description,
         "shown_reasons": shown_reasons(reasons, text),
-        "chart_change": chart_change(item, completed or {}, names or {}),
+        "chart_change": chart_change(item, names or {}),
     }
 
 
-def chart_change(item: Mapping[str, object], completed: Mapping[str, int], names: Mapping[str, str]) -> str:
-    """What accepting or changing the area does to the national chart of completed insatser."""
+def chart_change(item: Mapping[str, object], names: Mapping[str, str]) -> str:
+    """What accepting or changing the area does to the national chart of completed insatser. It
+    names the move, not the totals: those are the aggregator's counts (the count spec), shown on
+    the national dashboard, and a second count here would be a second counting rule."""
     if item["status"] != "completed":
         return "Påbörjad insats: den räknas inte i diagrammet per NSP-område förrän den är genomförd."
     area = str(item["nsp_area"])
-    name, n = names.get(area, area), completed.get(area, 0)
+    name = names.get(area, area)
     return (
-        f"I det nationella diagrammet räknas den nu under {name} ({n} genomförda) som ej granskad. "
-        f"Godkänner du blir den bekräftad där, antalet är detsamma. Ändrar du området går {name} "
-        f"från {n} till {max(n - 1, 0)} och det nya området får en insats till."
+        f"I det nationella diagrammet räknas den nu under {name} som ej granskad. Godkänner du "
+        f"blir den bekräftad där och antalet är detsamma. Ändrar du området flyttas den: {name} får "
+        f"en genomförd insats mindre och området du väljer en mer."
     )

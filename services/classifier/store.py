@@ -354,28 +354,3 @@ async def reviewed_examples(session: AsyncSession) -> list[Example]:
         for r in rows
         if r.text.strip()
     ]
-
-
-async def completed_by_area(session: AsyncSession, years: Sequence[int]) -> dict[int, dict[str, int]]:
-    """Completed insatser per area and year as the national chart counts them (retracted ones out),
-    so a review card can say what its decision changes."""
-    if not years:
-        return {}
-    area = func.coalesce(
-        col(Classification.reviewed_area),
-        col(Classification.declared_area),
-        col(Classification.classified_area),
-    )
-    query = (
-        select(col(Classification.year), area, func.count())
-        .where(
-            col(Classification.year).in_(list(years)),
-            Classification.status == "completed",
-            Classification.review_state != RETRACTED,
-        )
-        .group_by(col(Classification.year), area)
-    )
-    out: dict[int, dict[str, int]] = {}
-    for year, code, n in (await session.execute(query)).all():
-        out.setdefault(int(year), {})[str(code)] = int(n)
-    return out
