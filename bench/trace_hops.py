@@ -10,21 +10,28 @@ record's timestamp (its producer, at send) until the consumer's poll returned it
 - fetch: inside a poll, the record not yet fetched; of that, ``behind`` is the part during which a
   fetch that did not bring it was in flight (aiokafka sends no second fetch to a node meanwhile).
 
-    ../.venv/bin/python trace_hops.py --insatser 2000 --latency-seconds 10 [bench_pipeline options]
+    ../.venv/bin/python trace_hops.py --insatser 2000 --latency-seconds 10 [--append-time] [--profile]
+
+(and any other ``bench_pipeline.py`` option). ``--append-time``: the topics stamp records at the
+broker (``append_time_topics``). ``--profile``: the latency run's CPU by function (cProfile).
 
 Prints p50/p99 of each part per consumer group; figures are wall time, like the benchmark's.
 """
 
 from __future__ import annotations
 
+import cProfile
 import functools
 import json
+import pstats
 import sys
 import time
 from collections import defaultdict
 from typing import Any
 
+import timed
 from aiokafka import AIOKafkaConsumer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.consumer.fetcher import Fetcher
 from common import percentile
 from faststream.kafka.subscriber.usecase import BatchSubscriber
@@ -49,7 +56,40 @@ def _is_probe(value: bytes | None) -> bool:
         return False
 
 
+def append_time_topics() -> None:
+    """rucnet's topics stamp each record when the broker appends it (``LogAppendTime``), so that a
+    record's time here and in ``latency_parts.py`` is when a consumer could first have fetched it,
+    not when its producer made it (a record can wait in the producer for the request before it)."""
+    create = AIOKafkaAdminClient.create_topics
+
+    @functools.wraps(create)
+    async def creating(self: Any, new_topics: list[NewTopic], *a: Any, **kw: Any) -> Any:
+        for topic in new_topics:
+            topic.topic_configs = {**(topic.topic_configs or {}), "message.timestamp.type": "LogAppendTime"}
+        return await create(self, new_topics, *a, **kw)
+
+    AIOKafkaAdminClient.create_topics = creating  # type: ignore[method-assign]
+
+
+CPU: list[tuple[float, float]] = []  # (wall, this process's CPU) as the latency run starts and ends
+
+
+PROFILE: list[cProfile.Profile] = []  # --profile: the latency run under cProfile
+
+
+def _cpu_mark(fn: Any) -> Any:
+    @functools.wraps(fn)
+    def marked(*a: Any, **kw: Any) -> Any:
+        CPU.append((time.monotonic(), time.process_time()))
+        if PROFILE:
+            (PROFILE[0].disable if len(CPU) % 2 == 0 else PROFILE[0].enable)()
+        return fn(*a, **kw)
+
+    return marked
+
+
 def install() -> None:
+    timed.reset, timed.per_call = _cpu_mark(timed.reset), _cpu_mark(timed.per_call)  # the run's ends
     get_msg, getmany, fetch = BatchSubscriber.get_msg, AIOKafkaConsumer.getmany, Fetcher._proc_fetch_request
     commit = AIOKafkaConsumer.commit
 
@@ -126,11 +166,19 @@ def ms(rows: list[dict[str, float]], key: str) -> str:
 
 
 def report() -> None:
+    if PROFILE:
+        pstats.Stats(PROFILE[0]).sort_stats("cumulative").print_stats(45)
+        pstats.Stats(PROFILE[0]).sort_stats("tottime").print_stats(25)
+    if len(CPU) >= 2:
+        (w0, c0), (w1, c1) = CPU[-2], CPU[-1]
+        print(f"latency run: this process used {(c1 - c0) / (w1 - w0):.0%} of a core ({c1 - c0:.1f} s CPU)")
     by_group: dict[str, list[dict[str, float]]] = defaultdict(list)
     fetcher_of = {g: f for f, g in GROUP_OF.items()}
+    busy_of: dict[str, list[Span]] = {}
     for group in sorted({p[0] for p in POLLS}):
         polls = [p for p in POLLS if p[0] == group]
         busy = [(polls[i][3], polls[i + 1][1]) for i in range(len(polls) - 1) if polls[i][4]]
+        busy_of[group] = busy
         slept = [(p[2], p[3]) for p in polls if not p[4]]
         fetches = FETCHES[fetcher_of[group]]
         for _, _called, _got, returned, records in polls:
@@ -152,6 +200,8 @@ def report() -> None:
         polls = [p for p in POLLS if p[0] == group]
         empty = sum(1 for p in polls if not p[4])
         print(f"{group}: {len(rows)} probe records; record→poll returned p50/p99 ms: {parts}")
+        cycles = [{"s": b - a} for a, b in busy_of[group]] or [{"s": 0.0}]
+        print(f"  poll returned → next poll: p50/p99 {ms(cycles, 's')} ms")
         commits = [{"s": s} for s in COMMITS[fetcher_of[group]] or [0.0]]
         print(
             f"  {len(polls)} polls ({empty} empty), {n} fetch requests, {len(commits)} offset commits "
@@ -163,6 +213,12 @@ if __name__ == "__main__":
     import bench_pipeline
 
     install()
+    if "--profile" in sys.argv:
+        sys.argv.remove("--profile")
+        PROFILE.append(cProfile.Profile())
+    if "--append-time" in sys.argv:
+        sys.argv.remove("--append-time")
+        append_time_topics()
     sys.argv[0] = "bench_pipeline.py"
     try:
         exec(
