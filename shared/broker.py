@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import weakref
 from collections.abc import Callable, Sequence
 from itertools import chain
@@ -118,14 +119,21 @@ async def _poll_without_pause(
     return tuple(chain(*polled.values()))
 
 
+# At most this often a consumer commits its offsets (Kafka Streams' commit.interval.ms under
+# exactly-once is 100 ms too): a crash redelivers at most this long's handled events, which the
+# consumers dedupe, and a busy consumer sends a commit request for every few batches, not each.
+COMMIT_INTERVAL_S = 0.1
+
+
 class _Commits:
-    """One consumer's offset commits, one request at a time in the background, the newest offsets
-    of every batch handled meanwhile merged into the next request."""
+    """One consumer's offset commits, one request at a time in the background, at most every
+    ``COMMIT_INTERVAL_S``, the newest offsets of every batch handled meanwhile merged into it."""
 
     def __init__(self, consumer: AIOKafkaConsumer) -> None:
         self.consumer = consumer
         self.pending: dict[TopicPartition, int] = {}
         self.task: asyncio.Task[None] | None = None
+        self.last = -math.inf  # when the last commit was sent (the loop's clock)
 
     def add(self, offsets: dict[TopicPartition, int]) -> None:
         for tp, offset in offsets.items():
@@ -134,7 +142,11 @@ class _Commits:
             self.task = asyncio.create_task(self._send())
 
     async def _send(self) -> None:
+        loop = asyncio.get_running_loop()
         while self.pending:
+            if (wait := self.last + COMMIT_INTERVAL_S - loop.time()) > 0:
+                await asyncio.sleep(wait)  # meanwhile more batches' offsets merge into this one
+            self.last = loop.time()
             assigned = self.consumer.assignment()
             offsets = {tp: o for tp, o in self.pending.items() if tp in assigned}  # revoked: the new owner's
             self.pending = {}
@@ -154,7 +166,8 @@ def commit_in_background(msg: KafkaMessage) -> None:
 
     Call it once the batch is stored and published: the offsets cover only this batch's records
     (taken now, not the consumer's position, which the next poll moves on), and commits are sent
-    in order, one at a time, so none passes a batch not yet handled. A commit lost to a crash or a
+    in order, one at a time and at most every ``COMMIT_INTERVAL_S``, so none passes a batch not
+    yet handled. A commit lost to a crash or a
     rebalance only redelivers what was handled, which every consumer dedupes by event id. With the
     in-memory test broker (no real consumer) FastStream's own acknowledgement stays."""
     consumer = getattr(msg, "consumer", None)
