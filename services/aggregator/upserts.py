@@ -11,7 +11,7 @@ import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Boolean, Table, column, delete, text, tuple_
+from sqlalchemy import Boolean, String, Table, column, delete, text, tuple_
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -132,6 +132,10 @@ _PG = postgresql.dialect()  # type: ignore[no-untyped-call]
 
 
 def _pg_type(column: Any) -> str:
+    """The column's type for its array parameter; a string without its length, since a cast to
+    VARCHAR(n) cuts a longer value where the insert must refuse it (value too long)."""
+    if isinstance(column.type, String):
+        return "VARCHAR"
     return str(column.type.compile(dialect=_PG))
 
 
