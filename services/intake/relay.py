@@ -140,12 +140,8 @@ class OutboxRelay:
                     await self.count_backlog()
                 await asyncio.sleep(min(5.0, 0.2 * 2**failures))
                 continue
-            if sent >= self.batch:  # a full batch: more may be waiting, go on without a wait
+            if sent:  # more may be waiting (stored during this pass): go on without a wait
                 continue
-            # Else everything stored before the pass began is sent; a report stored during it
-            # nudged, so the wait below returns at once. (Passing again at once after every send
-            # made each report cost an empty pass too — two reads and the backlog's four counts —
-            # which the next report's nudge waited behind: at 50 reports/s the relay was never idle.)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.interval_s)
             self._wake.clear()
@@ -158,7 +154,8 @@ class OutboxRelay:
         if unloadable:  # marked at once: a row that cannot be sent must not hold up the rest
             await self._mark([], unloadable)
         if not rows:
-            await self.count_backlog()
+            if unloadable or time.monotonic() - self._counted_at >= BACKLOG_EVERY_S:
+                await self.count_backlog()  # else: the last pass left it at what it sent
             return len(unloadable)
         sends: list[asyncio.Future[object]] = []
         for r in rows:
@@ -184,7 +181,9 @@ class OutboxRelay:
             else:
                 published.append(row)
         await self._mark(published, failed)
-        self.backlog = max(0, self.backlog - len(published) - len(failed))  # recounted when due
+        # Recounted when due: counting after every pass (four counts, on the empty pass that follows
+        # each send) made the next report's nudge wait behind them at 50 reports/s.
+        self.backlog = max(0, self.backlog - len(published) - len(failed))
         BACKLOG.set(self.backlog)
         if len(published) + len(failed) < len(rows):
             error = next(o for o in outcomes if isinstance(o, BaseException) and not isinstance(o, PERMANENT))
