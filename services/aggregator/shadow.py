@@ -14,6 +14,7 @@ and recounts them (``recount.py``: the live rule, no record passes through Pytho
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,7 +25,6 @@ from sqlalchemy import (
     Table,
     and_,
     exists,
-    func,
     insert,
     literal,
     select,
@@ -34,9 +34,11 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import sqlite
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.aggregator.recount import recount
+from services.aggregator.table_swap import build_indexes, create_next, swap_in
 from services.aggregator.tables import (
     OVERRIDES,
     PROCESSED,
@@ -104,11 +106,10 @@ class ShadowWriter:
     """Appends folded batches to the shadow tables through the driver, without per-row SQLAlchemy
     work; the caller owns the transaction."""
 
-    def __init__(self, conn: AsyncConnection, shadow: dict[str, Table]) -> None:
-        self.conn = conn
+    def __init__(self, dialect: Dialect, shadow: dict[str, Table]) -> None:
         self.shadow = shadow
-        occurred_at = OVERRIDES.c.occurred_at.type.dialect_impl(conn.dialect)
-        self._bind_time = occurred_at.bind_processor(conn.dialect)
+        occurred_at = OVERRIDES.c.occurred_at.type.dialect_impl(dialect)
+        self._bind_time = occurred_at.bind_processor(dialect)
 
     def bind_time(self, value: dt.datetime) -> Any:
         """A datetime as the driver takes it (raw driver calls skip SQLAlchemy's type processing)."""
@@ -137,16 +138,26 @@ class ShadowWriter:
 
 
 class CopyShadowWriter(ShadowWriter):
-    """PostgreSQL: COPY (binary), inside the caller's transaction once it has run a statement."""
+    """PostgreSQL: COPY (binary) on an asyncpg connection: the rebuild's own (``driver`` gives it;
+    inside the caller's transaction once it has run a statement) or a fold worker's."""
+
+    def __init__(
+        self, dialect: Dialect, shadow: dict[str, Table], driver: Callable[[], Awaitable[Any]]
+    ) -> None:
+        super().__init__(dialect, shadow)
+        self.driver = driver
 
     async def append(self, table: Table, columns: tuple[str, ...], rows: list[Row]) -> None:
-        driver = (await self.conn.get_raw_connection()).driver_connection
-        assert driver is not None
+        driver = await self.driver()
         await driver.copy_records_to_table(table.name, records=rows, columns=columns)
 
 
 class ExecutemanyShadowWriter(ShadowWriter):
     """SQLite: one executemany of plain tuples per table."""
+
+    def __init__(self, conn: AsyncConnection, shadow: dict[str, Table]) -> None:
+        super().__init__(conn.dialect, shadow)
+        self.conn = conn
 
     async def append(self, table: Table, columns: tuple[str, ...], rows: list[Row]) -> None:
         names, marks = ", ".join(columns), ", ".join("?" * len(columns))
@@ -154,35 +165,49 @@ class ExecutemanyShadowWriter(ShadowWriter):
 
 
 def shadow_writer(conn: AsyncConnection, shadow: dict[str, Table]) -> ShadowWriter:
-    if conn.dialect.name == "postgresql":
-        return CopyShadowWriter(conn, shadow)
-    return ExecutemanyShadowWriter(conn, shadow)
+    if conn.dialect.name != "postgresql":
+        return ExecutemanyShadowWriter(conn, shadow)
+
+    async def driver() -> Any:
+        return (await conn.get_raw_connection()).driver_connection
+
+    return CopyShadowWriter(conn.dialect, shadow, driver)
 
 
 def _copy_winners(conn: AsyncConnection, live: Table, shadow: Table) -> Any:
-    """INSERT into the live table the shadow row that holds for each key (LATEST_BY)."""
+    """SQLite: INSERT into the live table the shadow row that holds for each key (LATEST_BY), by
+    upserts in the order the rows were appended (no sort)."""
     columns = [c.name for c in live.columns]
     keys = [c.name for c in live.primary_key.columns]
     latest = LATEST_BY[live.name]
-    if conn.dialect.name == "sqlite":  # upserts in the order the rows were appended: no sort
-        appended = select(*(shadow.c[c] for c in columns)).where(true()).order_by(text("rowid"))
-        stmt = sqlite.insert(live).from_select(columns, appended)
-        if latest is None:
-            return stmt.on_conflict_do_nothing(index_elements=keys)
-        newer = tuple_(*(live.c[c] for c in latest)) <= tuple_(*(stmt.excluded[c] for c in latest))
-        others = {c: stmt.excluded[c] for c in columns if c not in keys}
-        return stmt.on_conflict_do_update(index_elements=keys, set_=others, where=newer)
-    # PostgreSQL: one statement may not update a row twice, so rank the rows per key
-    order = [shadow.c.seq] if latest is None else [*(shadow.c[c].desc() for c in latest), shadow.c.seq.desc()]
-    rank = func.row_number().over(partition_by=[shadow.c[c] for c in keys], order_by=order)
-    ranked = select(*(shadow.c[c] for c in columns), rank.label("rank")).subquery()
-    return insert(live).from_select(
-        columns, select(*(ranked.c[c] for c in columns)).where(ranked.c.rank == 1)
+    appended = select(*(shadow.c[c] for c in columns)).where(true()).order_by(text("rowid"))
+    stmt = sqlite.insert(live).from_select(columns, appended)
+    if latest is None:
+        return stmt.on_conflict_do_nothing(index_elements=keys)
+    newer = tuple_(*(live.c[c] for c in latest)) <= tuple_(*(stmt.excluded[c] for c in latest))
+    others = {c: stmt.excluded[c] for c in columns if c not in keys}
+    return stmt.on_conflict_do_update(index_elements=keys, set_=others, where=newer)
+
+
+def _insert_winners(live: Table, shadow: Table, into: Table) -> str:
+    """PostgreSQL: INSERT into ``into`` every shadow row but those another row of the same key beats
+    (LATEST_BY). Only keys appended more than once are ranked (a hash of the keys finds them), so
+    the million rows of a rebuild are copied, not sorted."""
+    columns = ", ".join(c.name for c in live.columns)
+    keys = ", ".join(c.name for c in live.primary_key.columns)
+    latest = LATEST_BY[live.name]
+    order = "seq" if latest is None else ", ".join([*(f"{c} DESC" for c in latest), "seq DESC"])
+    return (
+        f"INSERT INTO {into.name} ({columns}) SELECT {columns} FROM {shadow.name} s"
+        " WHERE NOT EXISTS (SELECT FROM ("
+        f"SELECT l.ctid, row_number() OVER (PARTITION BY {keys} ORDER BY {order}) AS rank"
+        f" FROM {shadow.name} l JOIN (SELECT {keys} FROM {shadow.name} GROUP BY {keys}"
+        f" HAVING count(*) > 1) twice USING ({keys})) beaten WHERE rank > 1 AND beaten.ctid = s.ctid)"
     )
 
 
-async def _overrides_onto_records(conn: AsyncConnection) -> None:
-    rec, ovr = RECORDS, OVERRIDES
+async def _overrides_onto_records(conn: AsyncConnection, rec: Table) -> None:
+    ovr = OVERRIDES
     match = and_(ovr.c.ruc_id == rec.c.ruc_id, ovr.c.year == rec.c.year, ovr.c.ref == rec.c.ref)
     await conn.execute(
         update(rec)
@@ -195,9 +220,9 @@ async def _overrides_onto_records(conn: AsyncConnection) -> None:
     )
 
 
-async def _retract_superseded(conn: AsyncConnection) -> None:
+async def _retract_superseded(conn: AsyncConnection, rec: Table) -> None:
     """A record whose report has a later version (one that left it out) is retracted."""
-    rec, rep = RECORDS, REPORTS
+    rep = REPORTS
     later = exists(
         select(rep.c.report_id).where(rep.c.report_id == rec.c.report_id, rep.c.version > rec.c.version)
     )
@@ -210,14 +235,30 @@ async def _retract_superseded(conn: AsyncConnection) -> None:
 
 async def swap(conn: AsyncConnection, shadow: dict[str, Table]) -> int:
     """Replace the live rows with the shadow's winners, lay the overrides on and recount; the
-    number of records."""
+    number of records. PostgreSQL builds the new ``insats_record`` beside the live one and swaps
+    it in by rename (``table_swap.py``); SQLite replaces the rows in place."""
+    if conn.dialect.name != "postgresql":
+        for table in STATE_TABLES:
+            await conn.execute(table.delete())
+        for table in REPLAYED_TABLES:
+            await conn.execute(_copy_winners(conn, table, shadow[table.name]))
+        await _retract_superseded(conn, RECORDS)
+        await _overrides_onto_records(conn, RECORDS)
+        return await recount(conn)
+    await conn.execute(text("SET LOCAL work_mem = '128MB'"))  # a million keys hashed in memory
     for table in STATE_TABLES:
-        await conn.execute(table.delete())
+        if table is not RECORDS:
+            await conn.execute(table.delete())
+    records = await create_next(conn, RECORDS)
     for table in REPLAYED_TABLES:
-        await conn.execute(_copy_winners(conn, table, shadow[table.name]))
-    await _retract_superseded(conn)
-    await _overrides_onto_records(conn)
-    return await recount(conn)
+        into = records if table is RECORDS else table
+        await conn.exec_driver_sql(_insert_winners(table, shadow[table.name], into))
+    await _retract_superseded(conn, records)
+    await _overrides_onto_records(conn, records)
+    indexes = await build_indexes(conn, RECORDS, records)
+    counted = await recount(conn, records)
+    await swap_in(conn, RECORDS, records, indexes)
+    return counted
 
 
 async def create_shadow(conn: AsyncConnection, shadow: dict[str, Table]) -> None:
