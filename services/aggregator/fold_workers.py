@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import gc
 import multiprocessing
 import os
 from collections.abc import Iterator
@@ -62,6 +63,7 @@ def _start(dsn: str, known: KnownCodes) -> None:
     writer = CopyShadowWriter(dialect, shadow_tables("postgresql"), connection)
     _worker.update(loop=loop, driver=driver, writer=writer, known=known)
     Finalize(None, _stop, exitpriority=10)  # on the pool's shutdown, before the process exits
+    gc.freeze()  # what the worker inherited is never garbage: collections skip it
 
 
 def _stop() -> None:
@@ -80,7 +82,11 @@ def fold_and_copy(messages: list[Message], seq: int, stamp: dt.datetime) -> Coun
     from services.aggregator.rebuild import RebuildResult, fold  # the rebuild imports this module
 
     result = RebuildResult()
-    folded = fold(messages, _worker["known"], _worker["writer"].bind_time(stamp), seq, result)
+    gc.disable()  # the fold makes no reference cycles, only short-lived objects freed as it goes
+    try:
+        folded = fold(messages, _worker["known"], _worker["writer"].bind_time(stamp), seq, result)
+    finally:
+        gc.enable()
     _worker["loop"].run_until_complete(_write(folded))
     return Counted(result.events, result.insatser, result.overrides, result.skipped)
 

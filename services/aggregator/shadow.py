@@ -38,7 +38,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.aggregator.recount import recount
-from services.aggregator.table_swap import build_indexes, create_next, swap_in
+from services.aggregator.table_swap import NEXT, build_indexes, create_next, swap_in
 from services.aggregator.tables import (
     OVERRIDES,
     PROCESSED,
@@ -85,20 +85,20 @@ class Folded:
 
 def shadow_tables(dialect: str) -> dict[str, Table]:
     """Keyless copies of the tables the replay fills, plus ``seq``: every batch is a plain append.
-    PostgreSQL: unlogged, they are thrown away after the swap."""
+    PostgreSQL: unlogged, they are thrown away after the swap; the records go straight into the
+    new ``insats_record`` (``table_swap.NEXT``: logged, no ``seq``, no keys until the swap)."""
     metadata = MetaData()
     prefixes = ["UNLOGGED"] if dialect == "postgresql" else []
     shadow = {}
     for live in REPLAYED_TABLES:
         if {c.name for c in live.columns} | {"seq"} != set(COLUMNS[live.name]):
             raise RuntimeError(f"{live.name} has columns the rebuild does not fill")
-        shadow[live.name] = Table(
-            live.name + SHADOW,
-            metadata,
-            *(Column(c.name, c.type, nullable=c.nullable) for c in live.columns),
-            Column("seq", Integer, nullable=False),
-            prefixes=prefixes,
-        )
+        columns = [Column(c.name, c.type, nullable=c.nullable) for c in live.columns]
+        if dialect == "postgresql" and live is RECORDS:
+            shadow[live.name] = Table(live.name + NEXT, metadata, *columns)
+            continue
+        seq = Column("seq", Integer, nullable=False)
+        shadow[live.name] = Table(live.name + SHADOW, metadata, *columns, seq, prefixes=prefixes)
     return shadow
 
 
@@ -108,6 +108,7 @@ class ShadowWriter:
 
     def __init__(self, dialect: Dialect, shadow: dict[str, Table]) -> None:
         self.shadow = shadow
+        self.columns = {name: tuple(c.name for c in table.columns) for name, table in shadow.items()}
         occurred_at = OVERRIDES.c.occurred_at.type.dialect_impl(dialect)
         self._bind_time = occurred_at.bind_processor(dialect)
 
@@ -121,8 +122,11 @@ class ShadowWriter:
             tuple(self.bind_time(o[c]) if c == "occurred_at" else o[c] for c in columns)
             for o in folded.overrides.values()
         ]
+        with_seq = "seq" in self.columns[RECORDS.name]
         return {
-            RECORDS.name: [(*r, seq) for r in folded.records.values()],
+            RECORDS.name: [(*r, seq) for r in folded.records.values()]
+            if with_seq
+            else [*folded.records.values()],
             OVERRIDES.name: overrides,
             PROCESSED.name: list(folded.processed.values()),
             REPORTS.name: list(folded.reports.values()),
@@ -131,7 +135,7 @@ class ShadowWriter:
     async def write(self, folded: Folded) -> None:
         for name, rows in self.rows(folded).items():
             if rows:
-                await self.append(self.shadow[name], COLUMNS[name], rows)
+                await self.append(self.shadow[name], self.columns[name], rows)
 
     async def append(self, table: Table, columns: tuple[str, ...], rows: list[Row]) -> None:
         raise NotImplementedError
@@ -206,6 +210,22 @@ def _insert_winners(live: Table, shadow: Table, into: Table) -> str:
     )
 
 
+def _delete_beaten_records(records: Table, processed: Table) -> str:
+    """PostgreSQL: delete the replayed records another of the same key beats (LATEST_BY; ties to
+    the batch that held its event last, as in ``_insert_winners``: the new table has no ``seq``,
+    the processed events' shadow has it). Only keys appended more than once are ranked."""
+    keys = ", ".join(c.name for c in RECORDS.primary_key.columns)
+    return (
+        f"DELETE FROM {records.name} WHERE ctid IN (SELECT ctid FROM ("
+        f"SELECT r.ctid, row_number() OVER (PARTITION BY {keys}"
+        " ORDER BY r.version DESC, held.seq DESC, r.ctid DESC) AS rank"
+        f" FROM {records.name} r JOIN (SELECT {keys} FROM {records.name} GROUP BY {keys}"
+        f" HAVING count(*) > 1) twice USING ({keys}) JOIN (SELECT event_id, max(seq) AS seq"
+        f" FROM {processed.name} GROUP BY event_id) held ON held.event_id = r.last_event_id"
+        ") beaten WHERE rank > 1)"
+    )
+
+
 async def _overrides_onto_records(conn: AsyncConnection, rec: Table) -> None:
     ovr = OVERRIDES
     match = and_(ovr.c.ruc_id == rec.c.ruc_id, ovr.c.year == rec.c.year, ovr.c.ref == rec.c.ref)
@@ -227,6 +247,10 @@ async def _retract_superseded(conn: AsyncConnection, rec: Table) -> None:
         select(rep.c.report_id).where(rep.c.report_id == rec.c.report_id, rep.c.version > rec.c.version)
     )
     columns = [c.name for c in RETRACTIONS.columns]
+    if conn.dialect.name == "postgresql":  # one pass: the deleted rows are the retractions
+        gone = rec.delete().where(later).returning(*(rec.c[c] for c in columns)).cte("gone")
+        await conn.execute(insert(RETRACTIONS).from_select(columns, select(*(gone.c[c] for c in columns))))
+        return
     await conn.execute(
         insert(RETRACTIONS).from_select(columns, select(*(rec.c[c] for c in columns)).where(later))
     )
@@ -249,10 +273,10 @@ async def swap(conn: AsyncConnection, shadow: dict[str, Table]) -> int:
     for table in STATE_TABLES:
         if table is not RECORDS:
             await conn.execute(table.delete())
-    records = await create_next(conn, RECORDS)
-    for table in REPLAYED_TABLES:
-        into = records if table is RECORDS else table
-        await conn.exec_driver_sql(_insert_winners(table, shadow[table.name], into))
+    for table in (PROCESSED, OVERRIDES, REPORTS):
+        await conn.exec_driver_sql(_insert_winners(table, shadow[table.name], table))
+    records = shadow[RECORDS.name]  # the new insats_record, filled by the replay
+    await conn.exec_driver_sql(_delete_beaten_records(records, shadow[PROCESSED.name]))
     await _retract_superseded(conn, records)
     await _overrides_onto_records(conn, records)
     indexes = await build_indexes(conn, RECORDS, records)
@@ -264,7 +288,10 @@ async def swap(conn: AsyncConnection, shadow: dict[str, Table]) -> int:
 async def create_shadow(conn: AsyncConnection, shadow: dict[str, Table]) -> None:
     await drop_shadow(conn, shadow)
     for table in shadow.values():
-        await conn.run_sync(table.create)
+        if table.name == RECORDS.name + NEXT:
+            await create_next(conn, RECORDS)  # like the live table, its defaults and constraints
+        else:
+            await conn.run_sync(table.create)
     columns = [c.name for c in OVERRIDES.columns]  # the stored overrides, as batch 0
     stored = select(*(OVERRIDES.c[c] for c in columns), literal(0))
     await conn.execute(insert(shadow[OVERRIDES.name]).from_select([*columns, "seq"], stored))

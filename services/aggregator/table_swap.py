@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from sqlalchemy import MetaData, Table, text
+from sqlalchemy import Table, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 NEXT = "__next"
@@ -42,13 +42,12 @@ class Index:
         return name
 
 
-async def create_next(conn: AsyncConnection, live: Table) -> Table:
-    """An empty ``<live>__next`` shaped like the live table (no indexes yet), as a ``Table`` to
-    write queries against."""
+async def create_next(conn: AsyncConnection, live: Table) -> None:
+    """An empty ``<live>__next`` shaped like the live table: its columns, defaults and
+    constraints, no indexes yet."""
     name = live.name + NEXT
     await conn.execute(text(f"DROP TABLE IF EXISTS {name}"))
     await conn.execute(text(f"CREATE TABLE {name} (LIKE {live.name} INCLUDING ALL EXCLUDING INDEXES)"))
-    return live.to_metadata(MetaData(), name=name)
 
 
 async def _indexes(conn: AsyncConnection, live: Table) -> list[Index]:
