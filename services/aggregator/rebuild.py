@@ -3,11 +3,13 @@
 The replay streams batches. Each is validated as the aggregator does (a poison message is skipped),
 folded in memory (within the batch, records keep their highest version and overrides their latest
 decision) and appended to ``<table>__shadow`` copies that have no keys, only the batch's sequence
-number: PostgreSQL takes a batch by COPY, SQLite by one executemany per table. The next batch is
-read and folded (in a thread) while the previous one is written, so memory holds a few batches
-however long the topics are.
+number (PostgreSQL: the records go straight into the new ``insats_record__next``, see
+``shadow.py``). PostgreSQL: worker processes fold the batches and COPY them, each on its own
+connection (``fold_workers.py``), while this process reads. SQLite: the next batch is folded (in a
+thread) while the previous one is written by one executemany per table. Either way memory holds a
+few batches however long the topics are.
 
-The swap (``shadow.py``) is one transaction that replaces the live state with what the replay
+The swap (``swap.py``) is one transaction that replaces the live state with what the replay
 built, recounted by the live rule; an aggregator running meanwhile waits, then dedupes against
 the new ``processed_event``: nothing is lost or counted twice.
 
@@ -43,8 +45,8 @@ from services.aggregator.shadow import (
     drop_shadow,
     shadow_tables,
     shadow_writer,
-    swap,
 )
+from services.aggregator.swap import swap
 from shared import topics
 from shared.events import ClassificationOverridden, ReportClassified, utcnow
 from shared.topic_reader import TopicReader
