@@ -26,7 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.aggregator.table_swap import NEXT, create_next
+from services.aggregator.table_swap import NEXT, create_next, next_of
 from services.aggregator.tables import (
     OVERRIDES,
     PROCESSED,
@@ -79,10 +79,10 @@ def shadow_tables(dialect: str) -> dict[str, Table]:
     for live in REPLAYED_TABLES:
         if {c.name for c in live.columns} | {"seq"} != set(COLUMNS[live.name]):
             raise RuntimeError(f"{live.name} has columns the rebuild does not fill")
-        columns = [Column(c.name, c.type, nullable=c.nullable) for c in live.columns]
         if dialect == "postgresql" and live is RECORDS:
-            shadow[live.name] = Table(live.name + NEXT, metadata, *columns)
+            shadow[live.name] = next_of(live)
             continue
+        columns = [Column(c.name, c.type, nullable=c.nullable) for c in live.columns]
         seq = Column("seq", Integer, nullable=False)
         shadow[live.name] = Table(live.name + SHADOW, metadata, *columns, seq, prefixes=prefixes)
     return shadow

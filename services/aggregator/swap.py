@@ -21,8 +21,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.aggregator.recount import recount
 from services.aggregator.shadow import LATEST_BY, REPLAYED_TABLES
-from services.aggregator.table_swap import build_indexes, swap_in
+from services.aggregator.table_swap import build_indexes, create_next, next_of, swap_in
 from services.aggregator.tables import (
+    COUNT_TABLES,
     OVERRIDES,
     PROCESSED,
     RECORDS,
@@ -30,6 +31,10 @@ from services.aggregator.tables import (
     RETRACTIONS,
     STATE_TABLES,
 )
+
+# PostgreSQL: the tables built beside the live ones and renamed in (the large ones; the rest is
+# emptied and refilled in place)
+REBUILT = (RECORDS, PROCESSED, REPORTS)
 
 
 def _copy_winners(conn: AsyncConnection, live: Table, shadow: Table) -> Any:
@@ -94,9 +99,8 @@ async def _overrides_onto_records(conn: AsyncConnection, rec: Table) -> None:
     )
 
 
-async def _retract_superseded(conn: AsyncConnection, rec: Table) -> None:
+async def _retract_superseded(conn: AsyncConnection, rec: Table, rep: Table = REPORTS) -> None:
     """A record whose report has a later version (one that left it out) is retracted."""
-    rep = REPORTS
     later = exists(
         select(rep.c.report_id).where(rep.c.report_id == rec.c.report_id, rep.c.version > rec.c.version)
     )
@@ -113,8 +117,9 @@ async def _retract_superseded(conn: AsyncConnection, rec: Table) -> None:
 
 async def swap(conn: AsyncConnection, shadow: dict[str, Table]) -> int:
     """Replace the live rows with the shadow's winners, lay the overrides on and recount; the
-    number of records. PostgreSQL builds the new ``insats_record`` beside the live one and swaps
-    it in by rename (``table_swap.py``); SQLite replaces the rows in place."""
+    number of records. PostgreSQL builds the new ``insats_record``, ``processed_event`` and
+    ``report_version`` beside the live ones and swaps them in by rename (``table_swap.py``);
+    SQLite replaces the rows in place."""
     if conn.dialect.name != "postgresql":
         for table in STATE_TABLES:
             await conn.execute(table.delete())
@@ -124,16 +129,20 @@ async def swap(conn: AsyncConnection, shadow: dict[str, Table]) -> int:
         await _overrides_onto_records(conn, RECORDS)
         return await recount(conn)
     await conn.execute(text("SET LOCAL work_mem = '128MB'"))  # a million keys hashed in memory
-    for table in STATE_TABLES:
-        if table is not RECORDS:
-            await conn.execute(table.delete())
-    for table in (PROCESSED, OVERRIDES, REPORTS):
-        await conn.exec_driver_sql(_insert_winners(table, shadow[table.name], table))
-    records = shadow[RECORDS.name]  # the new insats_record, filled by the replay
+    for table in (OVERRIDES, RETRACTIONS, *COUNT_TABLES.values()):
+        await conn.execute(table.delete())
+    await conn.exec_driver_sql(_insert_winners(OVERRIDES, shadow[OVERRIDES.name], OVERRIDES))
+    built = {table: next_of(table) for table in REBUILT}  # each replaces its live table at the end
+    built[RECORDS] = shadow[RECORDS.name]  # filled by the replay
+    for table in (PROCESSED, REPORTS):
+        await create_next(conn, table)
+        await conn.exec_driver_sql(_insert_winners(table, shadow[table.name], built[table]))
+    records = built[RECORDS]
     await conn.exec_driver_sql(_delete_beaten_records(records, shadow[PROCESSED.name]))
-    await _retract_superseded(conn, records)
+    await _retract_superseded(conn, records, built[REPORTS])
     await _overrides_onto_records(conn, records)
-    indexes = await build_indexes(conn, RECORDS, records)
+    indexes = {table: await build_indexes(conn, table, built[table]) for table in REBUILT}
     counted = await recount(conn, records)
-    await swap_in(conn, RECORDS, records, indexes)
+    for table in REBUILT:
+        await swap_in(conn, table, built[table], indexes[table])
     return counted

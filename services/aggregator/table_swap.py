@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from sqlalchemy import Table, text
+from sqlalchemy import Column, MetaData, Table, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 NEXT = "__next"
@@ -40,6 +40,12 @@ class Index:
         if len(name) > 63:
             raise ValueError(f"index name {name} is too long for PostgreSQL")
         return name
+
+
+def next_of(live: Table) -> Table:
+    """``<live>__next`` as a keyless ``Table`` to write queries against."""
+    columns = [Column(c.name, c.type, nullable=c.nullable) for c in live.columns]
+    return Table(live.name + NEXT, MetaData(), *columns)
 
 
 async def create_next(conn: AsyncConnection, live: Table) -> None:

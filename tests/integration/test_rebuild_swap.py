@@ -24,6 +24,9 @@ pytestmark = pytest.mark.integration
 
 STATE = {
     "records": "SELECT count(*) FROM insats_record",
+    "events": "SELECT count(*) FROM processed_event",
+    "reports": "SELECT count(*) FROM report_version",
+    "fresh": "SELECT count(*) FROM reporting.data_freshness",
     "counted": "SELECT coalesce(sum(n), 0) FROM count_insats",
     "years": "SELECT count(*) FROM reporting.report_year",
     "classified": "SELECT coalesce(sum(n), 0) FROM reporting.classification",
@@ -44,10 +47,16 @@ async def leftovers(engine: AsyncEngine) -> list[str]:
         return [name for (name,) in rows]
 
 
-async def indexes(engine: AsyncEngine) -> set[str]:
+async def indexes(engine: AsyncEngine) -> set[tuple[str, str]]:
+    """The indexes of the tables the swap renames in place of the live ones."""
     async with engine.connect() as conn:
-        rows = await conn.execute(text("SELECT indexname FROM pg_indexes WHERE tablename = 'insats_record'"))
-        return {name for (name,) in rows}
+        rows = await conn.execute(
+            text(
+                "SELECT tablename, indexname FROM pg_indexes"
+                " WHERE tablename IN ('insats_record', 'processed_event', 'report_version')"
+            )
+        )
+        return {(table, name) for table, name in rows}
 
 
 def batches(seed: int, every: int = 7) -> list[list[Any]]:
@@ -63,7 +72,7 @@ class FailingReader(ListReader):
         raise ConnectionError("broker gone")
 
 
-async def _rebuilt_first(url: str) -> tuple[AsyncEngine, dict[str, int], set[str]]:
+async def _rebuilt_first(url: str) -> tuple[AsyncEngine, dict[str, int], set[tuple[str, str]]]:
     engine = create_engine(url)
     before_indexes = await indexes(engine)
     await rebuild_from(engine, ListReader(batches(0)))
@@ -76,7 +85,8 @@ def test_views_read_the_rebuilt_table_and_its_indexes_keep_their_names() -> None
         assert first["records"] > 0
         assert first["years"] > 0
         assert first["classified"] == first["counted"]
-        assert await indexes(engine) == migrated  # the primary key and the report index, as migrated
+        assert len(migrated) >= 3
+        assert await indexes(engine) == migrated  # the primary keys and the report index, as migrated
         assert await leftovers(engine) == []
         await rebuild_from(engine, ListReader(batches(1)))  # another stream: other numbers
         second = await state(engine)
