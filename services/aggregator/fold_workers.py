@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import gc
+import logging
 import multiprocessing
 import os
 from collections.abc import Iterator
@@ -31,6 +32,7 @@ from sqlalchemy.engine import URL
 from services.aggregator.counting import KnownCodes
 from services.aggregator.shadow import CopyShadowWriter, Folded, shadow_tables
 
+log = logging.getLogger(__name__)
 WORKERS = max(1, min(4, os.cpu_count() or 1))
 IN_FLIGHT = 2  # batches handed to each worker ahead: one folding, one waiting
 
@@ -97,10 +99,17 @@ def driver_dsn(url: URL) -> str:
 
 
 @contextmanager
-def fold_workers(url: URL, known: KnownCodes, workers: int = WORKERS) -> Iterator[ProcessPoolExecutor]:
+def fold_workers(url: URL, known: KnownCodes, workers: int = WORKERS) -> Iterator[ProcessPoolExecutor | None]:
+    """The workers, or None where the platform cannot run them (no POSIX semaphores, as in some
+    containers): the replay then folds in its own process."""
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-    pool = ProcessPoolExecutor(workers, context, initializer=_start, initargs=(driver_dsn(url), known))
+    try:
+        pool = ProcessPoolExecutor(workers, context, initializer=_start, initargs=(driver_dsn(url), known))
+    except (OSError, NotImplementedError) as cannot:
+        log.warning("rebuild: no fold workers (%s); folding in this process", cannot)
+        yield None
+        return
     try:
         yield pool
     finally:

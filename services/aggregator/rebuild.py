@@ -25,6 +25,7 @@ import itertools
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -210,15 +211,17 @@ async def _replay_and_swap(
     conn: AsyncConnection, reader: Reader, result: RebuildResult, progress: Progress | None
 ) -> None:
     shadow = shadow_tables(conn.dialect.name)
+    writes_by_copy = conn.dialect.name == "postgresql"
     replay = Replay(conn, shadow_writer(conn, shadow), result)
     async with conn.begin():
         await create_shadow(conn, shadow)
     try:
-        if conn.dialect.name == "postgresql":
-            with fold_workers(conn.engine.url, replay.known) as pool:
+        workers = fold_workers(conn.engine.url, replay.known) if writes_by_copy else nullcontext(None)
+        with workers as pool:
+            if pool is not None:
                 await replay.stream_to(pool, reader, progress)
-        else:
-            await replay.stream(reader, progress)
+            else:
+                await replay.stream(reader, progress)
         async with conn.begin():
             await lock_live(conn)
             await replay.catch_up(reader)  # whatever arrived during the replay

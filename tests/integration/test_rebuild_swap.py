@@ -15,7 +15,9 @@ from aiokafka import ConsumerRecord
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from services.aggregator import fold_workers
 from services.aggregator.rebuild import rebuild_from
+from services.aggregator.verify import stored_counts
 from shared.db import create_engine
 from tests.conftest import new_pg_database
 from tests.unit.test_batch_apply import ListReader, stream
@@ -36,6 +38,11 @@ STATE = {
 async def state(engine: AsyncEngine) -> dict[str, int]:
     async with engine.connect() as conn:
         return {name: int(await conn.scalar(text(query)) or 0) for name, query in STATE.items()}
+
+
+async def every_count(engine: AsyncEngine) -> dict[Any, Any]:
+    async with engine.connect() as conn:
+        return dict(await stored_counts(conn))
 
 
 async def leftovers(engine: AsyncEngine) -> list[str]:
@@ -152,6 +159,26 @@ def test_a_reader_keeps_the_old_numbers_until_the_swap_which_waits_for_it() -> N
         assert after != first
         assert after["classified"] == after["counted"]
         await reader.dispose()
+        await engine.dispose()
+
+    with new_pg_database() as url:
+        asyncio.run(scenario(url))
+
+
+def test_without_worker_processes_the_replay_folds_in_its_own_process_alike(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def scenario(url: str) -> None:
+        engine, with_workers, _ = await _rebuilt_first(url)
+        counted = await every_count(engine)
+
+        def no_semaphores(*_args: object, **_kwargs: object) -> None:
+            raise OSError("no POSIX semaphores here")
+
+        monkeypatch.setattr(fold_workers, "ProcessPoolExecutor", no_semaphores)
+        await rebuild_from(engine, ListReader(batches(0)))
+        assert await state(engine) == with_workers
+        assert await every_count(engine) == counted
         await engine.dispose()
 
     with new_pg_database() as url:
