@@ -49,11 +49,25 @@ def next_of(live: Table) -> Table:
 
 
 async def create_next(conn: AsyncConnection, live: Table) -> None:
-    """An empty ``<live>__next`` shaped like the live table: its columns, defaults and
-    constraints, no indexes yet."""
+    """An empty ``<live>__next`` shaped like the live table: its columns, defaults, constraints
+    and storage options, no indexes yet. A table with triggers or row security policies is
+    refused: the copy would silently lack them."""
+    found = await conn.execute(
+        text(
+            "SELECT (SELECT count(*) FROM pg_trigger WHERE tgrelid = c.oid AND NOT tgisinternal)"
+            " + (SELECT count(*) FROM pg_policy WHERE polrelid = c.oid), array_to_string(c.reloptions, ', ')"
+            " FROM pg_class c WHERE c.oid = CAST(:live AS regclass)"
+        ),
+        {"live": live.name},
+    )
+    extras, options = found.one()
+    if extras:
+        raise RuntimeError(f"{live.name} has triggers or row security policies the rebuild cannot copy")
     name = live.name + NEXT
     await conn.execute(text(f"DROP TABLE IF EXISTS {name}"))
     await conn.execute(text(f"CREATE TABLE {name} (LIKE {live.name} INCLUDING ALL EXCLUDING INDEXES)"))
+    if options:
+        await conn.execute(text(f"ALTER TABLE {name} SET ({options})"))
 
 
 async def _indexes(conn: AsyncConnection, live: Table) -> list[Index]:

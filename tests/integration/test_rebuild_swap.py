@@ -86,9 +86,20 @@ async def _rebuilt_first(url: str) -> tuple[AsyncEngine, dict[str, int], set[tup
     return engine, await state(engine), before_indexes
 
 
-def test_views_read_the_rebuilt_table_and_its_indexes_keep_their_names() -> None:
+async def options(engine: AsyncEngine) -> list[str] | None:
+    async with engine.connect() as conn:
+        found = await conn.scalar(text("SELECT reloptions FROM pg_class WHERE relname = 'insats_record'"))
+        return list(found) if found else None
+
+
+def test_views_read_the_rebuilt_table_and_its_indexes_and_options_stay() -> None:
     async def scenario(url: str) -> None:
+        engine = create_engine(url)
+        async with engine.begin() as conn:
+            await conn.execute(text("ALTER TABLE insats_record SET (fillfactor = 90)"))
+        await engine.dispose()
         engine, first, migrated = await _rebuilt_first(url)
+        assert await options(engine) == ["fillfactor=90"]
         assert first["records"] > 0
         assert first["years"] > 0
         assert first["classified"] == first["counted"]
@@ -119,6 +130,21 @@ def test_a_rebuild_that_fails_leaves_the_live_tables_as_they_were() -> None:
         with pytest.raises(Exception, match="depend"):
             await rebuild_from(engine, ListReader(batches(1)))
         assert await state(engine) == first
+        # a trigger the copy would lack: refused before the replay
+        async with engine.begin() as conn:
+            await conn.execute(text("DROP MATERIALIZED VIEW held"))
+            await conn.execute(
+                text("CREATE FUNCTION noop() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN NEW; END'")
+            )
+            await conn.execute(
+                text(
+                    "CREATE TRIGGER kept BEFORE INSERT ON insats_record FOR EACH ROW EXECUTE FUNCTION noop()"
+                )
+            )
+        with pytest.raises(RuntimeError, match="triggers"):
+            await rebuild_from(engine, ListReader(batches(1)))
+        assert await state(engine) == first
+        assert await leftovers(engine) == []
         await engine.dispose()
 
     with new_pg_database() as url:
