@@ -29,6 +29,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+from aiokafka import AIOKafkaProducer
 from aiokafka.errors import MessageSizeTooLargeError, RecordTooLargeError
 from faststream.exceptions import IncorrectState
 from faststream.kafka import KafkaBroker
@@ -180,10 +181,20 @@ class OutboxRelay:
     async def _send(self, rows: Sequence[OutboxRow]) -> list[object]:
         """Each row's outcome. On a real broker the rows go as record batches per topic and partition
         (one round of acknowledgements, no pass through FastStream's publish path per row); the rows of
-        a batch the broker refused for good are sent again one by one, to find which of them it was."""
+        a batch the broker refused for good are sent again each in a batch of its own, to find which."""
         producer = aiokafka_producer(self.broker)
         if producer is None:  # the in-memory test broker
             return await self._send_singly(rows)
+        outcomes = await self._send_batches(producer, rows, alone=False)
+        refused = [i for i, outcome in enumerate(outcomes) if isinstance(outcome, PERMANENT)]
+        again = await self._send_batches(producer, [rows[i] for i in refused], alone=True)
+        for i, outcome in zip(refused, again, strict=True):
+            outcomes[i] = outcome
+        return outcomes
+
+    async def _send_batches(
+        self, producer: AIOKafkaProducer, rows: Sequence[OutboxRow], alone: bool
+    ) -> list[object]:
         by_topic: dict[str, list[int]] = {}
         for i, row in enumerate(rows):
             by_topic.setdefault(row.topic, []).append(i)
@@ -191,14 +202,11 @@ class OutboxRelay:
         position: list[int] = []  # the row each entry of sends stands for
         for topic, indexes in by_topic.items():
             records = [(rows[i].key, rows[i].value) for i in indexes]
-            for held, sent in await send_records(producer, topic, records):
+            for held, sent in await send_records(producer, topic, records, alone):
                 sends += [sent] * len(held)
                 position += [indexes[j] for j in held]
         outcomes: list[object] = [None] * len(rows)
         for i, outcome in zip(position, await _settled(sends, self.send_timeout_s), strict=True):
-            outcomes[i] = outcome
-        refused = [i for i, outcome in enumerate(outcomes) if isinstance(outcome, PERMANENT)]
-        for i, outcome in zip(refused, await self._send_singly([rows[i] for i in refused]), strict=True):
             outcomes[i] = outcome
         return outcomes
 
