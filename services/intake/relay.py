@@ -5,9 +5,10 @@ this relay's job. One task sends the unpublished rows oldest first (by ``seq``, 
 order they were accepted: the key is the RUC and one producer keeps a partition's order), waits for
 the broker's acknowledgements (acks=all) and marks the acknowledged rows published in one UPDATE.
 A broker outage only delays it: the next pass sends the same rows again, and consumers dedupe by
-event id. It publishes through the service's FastStream broker (the aiokafka producer with
-production's settings: idempotence, acks=all, ``kafka_max_message_bytes``), so that the in-memory
-test broker sees the same messages.
+event id. It publishes with the service's FastStream broker's aiokafka producer (production's
+settings: idempotence, acks=all, ``kafka_max_message_bytes``) as record batches per partition
+(``shared.broker.send_records``); the in-memory test broker gets the rows one by one through
+FastStream's publish path.
 
 Every accepted row ends published or visibly failed. A row that can no longer be loaded (it no
 longer validates as its event, after a rule or reference change) or that the broker refuses for
