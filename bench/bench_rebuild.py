@@ -1,7 +1,8 @@
 """Rebuild speed (insatser per minute; goal ≥ 5 000 000 at 1 M) and its peak memory, per store and size.
 
-The events are published straight to the classified topic (reports of 10 insatser, 15 % of them
-corrected later); `rucnet aggregates rebuild` runs as a child process so its peak RSS is its own.
+The events are published straight to the classified topic (reports of 10 insatser, each once: no
+corrections, so no insats is replayed twice; the rebuild's search for keys appended twice runs
+all the same); `rucnet aggregates rebuild` runs as a child process so its peak RSS is its own.
 """
 
 from __future__ import annotations
@@ -102,6 +103,11 @@ async def measured(*args, **kwargs):
         return await unmeasured(*args, **kwargs)
     finally:
         print("REBUILD_MAXRSS", peak_kb(), flush=True)
+        # the fold workers (PostgreSQL), joined by now: the largest one's peak, pages shared with
+        # this process at the fork included
+        print("WORKERS_MAXRSS", resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, flush=True)
+        used = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+        print("CPU_SECONDS", sum(u.ru_utime + u.ru_stime for u in used), flush=True)
 
 measured_module.rebuild = measured
 sys.argv = ["rucnet", "aggregates", "rebuild"]
@@ -112,7 +118,7 @@ finally:
 """
 
 
-def rebuild(bench: Bench, url: str) -> tuple[float, float, float]:
+def rebuild(bench: Bench, url: str) -> tuple[float, float, float, float, float]:
     env = dict(os.environ) | {
         "RUCNET_KAFKA_BOOTSTRAP": bench.bootstrap,
         "RUCNET_DATABASE_URL": url,
@@ -126,9 +132,12 @@ def rebuild(bench: Bench, url: str) -> tuple[float, float, float]:
     match = re.search(r"([\d,]+) insatser/min", done.stdout)
     peak = re.search(r"^MAXRSS (\d+)", done.stdout, re.MULTILINE)
     own = re.search(r"REBUILD_MAXRSS (\d+)", done.stdout)
-    if not match or not peak or not own:
+    workers = re.search(r"WORKERS_MAXRSS (\d+)", done.stdout)
+    cpu = re.search(r"CPU_SECONDS ([\d.]+)", done.stdout)
+    if not match or not peak or not own or not workers or not cpu:
         raise RuntimeError(done.stdout + done.stderr)
-    return float(match.group(1).replace(",", "")), int(peak.group(1)) / 1024, int(own.group(1)) / 1024
+    mb = [int(m.group(1)) / 1024 for m in (peak, own, workers)]
+    return float(match.group(1).replace(",", "")), mb[0], mb[1], mb[2], float(cpu.group(1))
 
 
 async def main(sizes: list[int], stores: list[str]) -> None:
@@ -144,11 +153,16 @@ async def main(sizes: list[int], stores: list[str]) -> None:
                     await bench.fresh_topics()
                     async with database(store, bench) as url:
                         await publish(bench, payloads)
-                        rate, peak, own = await asyncio.to_thread(rebuild, bench, url)
+                        rate, peak, own, workers, cpu = await asyncio.to_thread(rebuild, bench, url)
                     goal = "≥ 5,000,000 at 1 M"
                     figure(f"{store:<6} {size:>9,} insatser: rate", rate, "insatser/min", goal=goal)
                     figure(f"{store:<6} {size:>9,} insatser: peak RSS", peak, "MB")
+                    # the command's whole process (start-up and migrations too) and its fold workers;
+                    # not the database's
+                    figure(f"{store:<6} {size:>9,} insatser: CPU of the command", cpu, "s")
                     figure(f"{store:<6} {size:>9,} insatser: peak RSS in rebuild", own, "MB")
+                    if store == "pg":
+                        figure(f"{store:<6} {size:>9,} insatser: peak RSS of a fold worker", workers, "MB")
 
 
 if __name__ == "__main__":

@@ -3,11 +3,13 @@
 The replay streams batches. Each is validated as the aggregator does (a poison message is skipped),
 folded in memory (within the batch, records keep their highest version and overrides their latest
 decision) and appended to ``<table>__shadow`` copies that have no keys, only the batch's sequence
-number: PostgreSQL takes a batch by COPY, SQLite by one executemany per table. The next batch is
-read and folded (in a thread) while the previous one is written, so memory holds a few batches
-however long the topics are.
+number (PostgreSQL: the records go straight into the new ``insats_record__next``, see
+``shadow.py``). PostgreSQL: worker processes fold the batches and COPY them, each on its own
+connection (``fold_workers.py``), while this process reads. SQLite: the next batch is folded (in a
+thread) while the previous one is written by one executemany per table. Either way memory holds a
+few batches however long the topics are.
 
-The swap (``shadow.py``) is one transaction that replaces the live state with what the replay
+The swap (``swap.py``) is one transaction that replaces the live state with what the replay
 built, recounted by the live rule; an aggregator running meanwhile waits, then dedupes against
 the new ``processed_event``: nothing is lost or counted twice.
 
@@ -22,6 +24,8 @@ import gc
 import itertools
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -30,6 +34,8 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.aggregator.counting import KnownCodes
+from services.aggregator.fold_workers import IN_FLIGHT, WORKERS, Counted, fold_and_copy, fold_workers
+from services.aggregator.fold_workers import Message as WorkerMessage
 from services.aggregator.folding import override_row, override_wins, record_values
 from services.aggregator.handlers import classified_problems, known_codes, override_problems
 from services.aggregator.recount import lock_live
@@ -40,8 +46,8 @@ from services.aggregator.shadow import (
     drop_shadow,
     shadow_tables,
     shadow_writer,
-    swap,
 )
+from services.aggregator.swap import swap
 from shared import topics
 from shared.events import ClassificationOverridden, ReportClassified, utcnow
 from shared.topic_reader import TopicReader
@@ -59,6 +65,12 @@ class RebuildResult:
     skipped: int = 0
     records: int = 0
     seconds: float = 0.0
+
+    def add(self, counted: Counted) -> None:
+        self.events += counted.events
+        self.insatser += counted.insatser
+        self.overrides += counted.overrides
+        self.skipped += counted.skipped
 
 
 def _fold_classified(folded: Folded, payload: bytes, known: KnownCodes, stamp: Any) -> tuple[str, int]:
@@ -89,8 +101,17 @@ def _fold_override(folded: Folded, payload: bytes, known: KnownCodes) -> str:
     return str(override.event_id)
 
 
+class Message(Protocol):
+    """What the fold reads of a message: a consumer record, or ``fold_workers.Message``."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def value(self) -> bytes | None: ...
+
+
 def fold(
-    batch: Sequence[ConsumerRecord[bytes, bytes]],
+    batch: Sequence[Message],
     known: KnownCodes,
     stamp: Any,
     seq: int,
@@ -118,12 +139,13 @@ def fold(
 class Replay:
     """What the replay and the swap's catch-up share: codes, counters and the batch sequence."""
 
+    conn: AsyncConnection
     writer: ShadowWriter
     result: RebuildResult
     known: KnownCodes = field(default_factory=known_codes)
     seq: Iterator[int] = field(default_factory=lambda: itertools.count(1))  # 0: stored overrides
 
-    def fold(self, batch: Sequence[ConsumerRecord[bytes, bytes]]) -> Folded:
+    def fold(self, batch: Sequence[Message]) -> Folded:
         stamp = self.writer.bind_time(utcnow())
         return fold(batch, self.known, stamp, next(self.seq), self.result)
 
@@ -146,12 +168,37 @@ class Replay:
             async with asyncio.TaskGroup() as tasks:
                 tasks.create_task(read())
                 while (batch := await folded.get()) is not None:
-                    async with self.writer.conn.begin():
+                    async with self.conn.begin():
                         await self.writer.write(batch)
                     if progress:
                         progress(self.result.events, self.result.insatser)
         except BaseExceptionGroup as failed:  # the reader's or the writer's error, not a group of one
             raise failed.exceptions[0] from failed
+
+    async def stream_to(self, pool: ProcessPoolExecutor, reader: Reader, progress: Progress | None) -> None:
+        """PostgreSQL: hand the batches, numbered as read, to the fold workers (``fold_workers``),
+        a few per worker ahead of them; return when all are committed."""
+        loop = asyncio.get_running_loop()
+        running: set[asyncio.Future[Counted]] = set()
+
+        async def settle(until: int) -> None:
+            nonlocal running
+            while len(running) > until:
+                done, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                for future in done:
+                    self.result.add(future.result())
+                if progress:
+                    progress(self.result.events, self.result.insatser)
+
+        try:
+            async for batch in reader.batches():
+                messages = [WorkerMessage(m.topic, m.value or b"") for m in batch]
+                running.add(loop.run_in_executor(pool, fold_and_copy, messages, next(self.seq), utcnow()))
+                await settle(IN_FLIGHT * WORKERS - 1)
+            await settle(0)
+        finally:
+            for future in running:
+                future.cancel()
 
 
 class Reader(Protocol):
@@ -164,11 +211,17 @@ async def _replay_and_swap(
     conn: AsyncConnection, reader: Reader, result: RebuildResult, progress: Progress | None
 ) -> None:
     shadow = shadow_tables(conn.dialect.name)
-    replay = Replay(shadow_writer(conn, shadow), result)
+    writes_by_copy = conn.dialect.name == "postgresql"
+    replay = Replay(conn, shadow_writer(conn, shadow), result)
     async with conn.begin():
         await create_shadow(conn, shadow)
     try:
-        await replay.stream(reader, progress)
+        workers = fold_workers(conn.engine.url, replay.known) if writes_by_copy else nullcontext(None)
+        with workers as pool:
+            if pool is not None:
+                await replay.stream_to(pool, reader, progress)
+            else:
+                await replay.stream(reader, progress)
         async with conn.begin():
             await lock_live(conn)
             await replay.catch_up(reader)  # whatever arrived during the replay

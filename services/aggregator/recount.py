@@ -9,7 +9,7 @@ after any migration (a new count table is filled, an old one refilled, by the sp
 
 from __future__ import annotations
 
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import Table, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.aggregator.counting import GROUPINGS, count_records
@@ -18,14 +18,15 @@ from services.aggregator.tables import COUNT_TABLES, PROCESSED, RECORDS, STATE_T
 from services.aggregator.upserts import count_row
 
 
-async def recount(conn: AsyncConnection) -> int:
-    """Fill the (emptied) count tables from the records; the number of records. Callers hold the
-    transaction (and the locks: ``shadow.lock_live``)."""
+async def recount(conn: AsyncConnection, records: Table = RECORDS) -> int:
+    """Fill the (emptied) count tables from the records (``records``: the rebuild's new table before
+    it is swapped in); the number of records. Callers hold the transaction (and the locks:
+    ``lock_live``)."""
     dialect = conn.dialect.name
     if dialect == "postgresql":  # hash the groups in memory, not sort text on disk: ×2
         await conn.execute(text("SET LOCAL work_mem = '64MB'"))
-    facts = fact_columns(RECORDS, dialect)
-    records = 0
+    facts = fact_columns(records, dialect)
+    total = 0
     rows: dict[str, list[dict[str, object]]] = {}
     for grouping in GROUPINGS.values():
         seen = [facts[f] for f in grouping.grouped]
@@ -37,11 +38,11 @@ async def recount(conn: AsyncConnection) -> int:
             groups.append((grouped_facts(values), int(row[-1])))
         for key, measures in count_records(groups, grouping.tables).items():
             rows.setdefault(key.table, []).append(count_row(key, measures))
-        records = sum(n for _, n in groups)  # the same in every grouping
+        total = sum(n for _, n in groups)  # the same in every grouping
     for name, table in COUNT_TABLES.items():
         if rows.get(name):
             await conn.execute(insert(table), rows[name])
-    return records
+    return total
 
 
 async def lock_live(conn: AsyncConnection) -> None:

@@ -1,19 +1,16 @@
-"""The rebuild's shadow tables and its swap.
+"""The rebuild's shadow tables and the writers that append to them (the swap: ``swap.py``).
 
 The replay appends folded batches to ``<table>__shadow`` copies that have no keys, only the batch's
-sequence number: PostgreSQL takes a batch by COPY, SQLite by one executemany per table.
-
-The swap is one transaction: it locks the live tables against the aggregator's writes (PostgreSQL:
-EXCLUSIVE, so dashboards still read the old numbers; SQLite: the single write lock), replaces the
-live rows with the winner per key (records: highest version, then latest batch; overrides: latest
-decision, then event id; reports: highest version; the first processed event), retracts the records
-whose report has a later version (as ``folding.py`` does live), lays the overrides over the records
-and recounts them (``recount.py``: the live rule, no record passes through Python).
+sequence number: PostgreSQL takes a batch by COPY, SQLite by one executemany per table. On
+PostgreSQL the records go instead straight into ``insats_record__next``, the table that will
+replace the live one (logged, shaped like it, no keys and no ``seq``: a record's batch is its
+event's, in the processed events' shadow).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,28 +19,19 @@ from sqlalchemy import (
     Integer,
     MetaData,
     Table,
-    and_,
-    exists,
-    func,
     insert,
     literal,
     select,
-    text,
-    true,
-    tuple_,
-    update,
 )
-from sqlalchemy.dialects import sqlite
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.aggregator.recount import recount
+from services.aggregator.table_swap import NEXT, create_next, next_of
 from services.aggregator.tables import (
     OVERRIDES,
     PROCESSED,
     RECORDS,
     REPORTS,
-    RETRACTIONS,
-    STATE_TABLES,
     InsatsKey,
     InsatsRow,
 )
@@ -83,20 +71,20 @@ class Folded:
 
 def shadow_tables(dialect: str) -> dict[str, Table]:
     """Keyless copies of the tables the replay fills, plus ``seq``: every batch is a plain append.
-    PostgreSQL: unlogged, they are thrown away after the swap."""
+    PostgreSQL: unlogged, they are thrown away after the swap; the records go straight into the
+    new ``insats_record`` (``table_swap.NEXT``: logged, no ``seq``, no keys until the swap)."""
     metadata = MetaData()
     prefixes = ["UNLOGGED"] if dialect == "postgresql" else []
     shadow = {}
     for live in REPLAYED_TABLES:
         if {c.name for c in live.columns} | {"seq"} != set(COLUMNS[live.name]):
             raise RuntimeError(f"{live.name} has columns the rebuild does not fill")
-        shadow[live.name] = Table(
-            live.name + SHADOW,
-            metadata,
-            *(Column(c.name, c.type, nullable=c.nullable) for c in live.columns),
-            Column("seq", Integer, nullable=False),
-            prefixes=prefixes,
-        )
+        if dialect == "postgresql" and live is RECORDS:
+            shadow[live.name] = next_of(live)
+            continue
+        columns = [Column(c.name, c.type, nullable=c.nullable) for c in live.columns]
+        seq = Column("seq", Integer, nullable=False)
+        shadow[live.name] = Table(live.name + SHADOW, metadata, *columns, seq, prefixes=prefixes)
     return shadow
 
 
@@ -104,11 +92,11 @@ class ShadowWriter:
     """Appends folded batches to the shadow tables through the driver, without per-row SQLAlchemy
     work; the caller owns the transaction."""
 
-    def __init__(self, conn: AsyncConnection, shadow: dict[str, Table]) -> None:
-        self.conn = conn
+    def __init__(self, dialect: Dialect, shadow: dict[str, Table]) -> None:
         self.shadow = shadow
-        occurred_at = OVERRIDES.c.occurred_at.type.dialect_impl(conn.dialect)
-        self._bind_time = occurred_at.bind_processor(conn.dialect)
+        self.columns = {name: tuple(c.name for c in table.columns) for name, table in shadow.items()}
+        occurred_at = OVERRIDES.c.occurred_at.type.dialect_impl(dialect)
+        self._bind_time = occurred_at.bind_processor(dialect)
 
     def bind_time(self, value: dt.datetime) -> Any:
         """A datetime as the driver takes it (raw driver calls skip SQLAlchemy's type processing)."""
@@ -120,8 +108,11 @@ class ShadowWriter:
             tuple(self.bind_time(o[c]) if c == "occurred_at" else o[c] for c in columns)
             for o in folded.overrides.values()
         ]
+        with_seq = "seq" in self.columns[RECORDS.name]
         return {
-            RECORDS.name: [(*r, seq) for r in folded.records.values()],
+            RECORDS.name: [(*r, seq) for r in folded.records.values()]
+            if with_seq
+            else [*folded.records.values()],
             OVERRIDES.name: overrides,
             PROCESSED.name: list(folded.processed.values()),
             REPORTS.name: list(folded.reports.values()),
@@ -130,23 +121,33 @@ class ShadowWriter:
     async def write(self, folded: Folded) -> None:
         for name, rows in self.rows(folded).items():
             if rows:
-                await self.append(self.shadow[name], COLUMNS[name], rows)
+                await self.append(self.shadow[name], self.columns[name], rows)
 
     async def append(self, table: Table, columns: tuple[str, ...], rows: list[Row]) -> None:
         raise NotImplementedError
 
 
 class CopyShadowWriter(ShadowWriter):
-    """PostgreSQL: COPY (binary), inside the caller's transaction once it has run a statement."""
+    """PostgreSQL: COPY (binary) on an asyncpg connection: the rebuild's own (``driver`` gives it;
+    inside the caller's transaction once it has run a statement) or a fold worker's."""
+
+    def __init__(
+        self, dialect: Dialect, shadow: dict[str, Table], driver: Callable[[], Awaitable[Any]]
+    ) -> None:
+        super().__init__(dialect, shadow)
+        self.driver = driver
 
     async def append(self, table: Table, columns: tuple[str, ...], rows: list[Row]) -> None:
-        driver = (await self.conn.get_raw_connection()).driver_connection
-        assert driver is not None
+        driver = await self.driver()
         await driver.copy_records_to_table(table.name, records=rows, columns=columns)
 
 
 class ExecutemanyShadowWriter(ShadowWriter):
     """SQLite: one executemany of plain tuples per table."""
+
+    def __init__(self, conn: AsyncConnection, shadow: dict[str, Table]) -> None:
+        super().__init__(conn.dialect, shadow)
+        self.conn = conn
 
     async def append(self, table: Table, columns: tuple[str, ...], rows: list[Row]) -> None:
         names, marks = ", ".join(columns), ", ".join("?" * len(columns))
@@ -154,76 +155,22 @@ class ExecutemanyShadowWriter(ShadowWriter):
 
 
 def shadow_writer(conn: AsyncConnection, shadow: dict[str, Table]) -> ShadowWriter:
-    if conn.dialect.name == "postgresql":
-        return CopyShadowWriter(conn, shadow)
-    return ExecutemanyShadowWriter(conn, shadow)
+    if conn.dialect.name != "postgresql":
+        return ExecutemanyShadowWriter(conn, shadow)
 
+    async def driver() -> Any:
+        return (await conn.get_raw_connection()).driver_connection
 
-def _copy_winners(conn: AsyncConnection, live: Table, shadow: Table) -> Any:
-    """INSERT into the live table the shadow row that holds for each key (LATEST_BY)."""
-    columns = [c.name for c in live.columns]
-    keys = [c.name for c in live.primary_key.columns]
-    latest = LATEST_BY[live.name]
-    if conn.dialect.name == "sqlite":  # upserts in the order the rows were appended: no sort
-        appended = select(*(shadow.c[c] for c in columns)).where(true()).order_by(text("rowid"))
-        stmt = sqlite.insert(live).from_select(columns, appended)
-        if latest is None:
-            return stmt.on_conflict_do_nothing(index_elements=keys)
-        newer = tuple_(*(live.c[c] for c in latest)) <= tuple_(*(stmt.excluded[c] for c in latest))
-        others = {c: stmt.excluded[c] for c in columns if c not in keys}
-        return stmt.on_conflict_do_update(index_elements=keys, set_=others, where=newer)
-    # PostgreSQL: one statement may not update a row twice, so rank the rows per key
-    order = [shadow.c.seq] if latest is None else [*(shadow.c[c].desc() for c in latest), shadow.c.seq.desc()]
-    rank = func.row_number().over(partition_by=[shadow.c[c] for c in keys], order_by=order)
-    ranked = select(*(shadow.c[c] for c in columns), rank.label("rank")).subquery()
-    return insert(live).from_select(
-        columns, select(*(ranked.c[c] for c in columns)).where(ranked.c.rank == 1)
-    )
-
-
-async def _overrides_onto_records(conn: AsyncConnection) -> None:
-    rec, ovr = RECORDS, OVERRIDES
-    match = and_(ovr.c.ruc_id == rec.c.ruc_id, ovr.c.year == rec.c.year, ovr.c.ref == rec.c.ref)
-    await conn.execute(
-        update(rec)
-        .where(exists(select(ovr.c.ref).where(match)))
-        .values(
-            nsp_area=select(ovr.c.nsp_area).where(match).scalar_subquery(),
-            area_source="override",
-            needs_review=False,
-        )
-    )
-
-
-async def _retract_superseded(conn: AsyncConnection) -> None:
-    """A record whose report has a later version (one that left it out) is retracted."""
-    rec, rep = RECORDS, REPORTS
-    later = exists(
-        select(rep.c.report_id).where(rep.c.report_id == rec.c.report_id, rep.c.version > rec.c.version)
-    )
-    columns = [c.name for c in RETRACTIONS.columns]
-    await conn.execute(
-        insert(RETRACTIONS).from_select(columns, select(*(rec.c[c] for c in columns)).where(later))
-    )
-    await conn.execute(rec.delete().where(later))
-
-
-async def swap(conn: AsyncConnection, shadow: dict[str, Table]) -> int:
-    """Replace the live rows with the shadow's winners, lay the overrides on and recount; the
-    number of records."""
-    for table in STATE_TABLES:
-        await conn.execute(table.delete())
-    for table in REPLAYED_TABLES:
-        await conn.execute(_copy_winners(conn, table, shadow[table.name]))
-    await _retract_superseded(conn)
-    await _overrides_onto_records(conn)
-    return await recount(conn)
+    return CopyShadowWriter(conn.dialect, shadow, driver)
 
 
 async def create_shadow(conn: AsyncConnection, shadow: dict[str, Table]) -> None:
     await drop_shadow(conn, shadow)
     for table in shadow.values():
-        await conn.run_sync(table.create)
+        if table.name == RECORDS.name + NEXT:
+            await create_next(conn, RECORDS)  # like the live table, its defaults and constraints
+        else:
+            await conn.run_sync(table.create)
     columns = [c.name for c in OVERRIDES.columns]  # the stored overrides, as batch 0
     stored = select(*(OVERRIDES.c[c] for c in columns), literal(0))
     await conn.execute(insert(shadow[OVERRIDES.name]).from_select([*columns, "seq"], stored))

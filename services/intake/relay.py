@@ -5,9 +5,10 @@ this relay's job. One task sends the unpublished rows oldest first (by ``seq``, 
 order they were accepted: the key is the RUC and one producer keeps a partition's order), waits for
 the broker's acknowledgements (acks=all) and marks the acknowledged rows published in one UPDATE.
 A broker outage only delays it: the next pass sends the same rows again, and consumers dedupe by
-event id. It publishes through the service's FastStream broker (the aiokafka producer with
-production's settings: idempotence, acks=all, ``kafka_max_message_bytes``), so that the in-memory
-test broker sees the same messages.
+event id. It publishes with the service's FastStream broker's aiokafka producer (production's
+settings: idempotence, acks=all, ``kafka_max_message_bytes``) as record batches per partition
+(``shared.broker.send_records``); the in-memory test broker gets the rows one by one through
+FastStream's publish path.
 
 Every accepted row ends published or visibly failed. A row that can no longer be loaded (it no
 longer validates as its event, after a rule or reference change) or that the broker refuses for
@@ -29,6 +30,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+from aiokafka import AIOKafkaProducer
 from aiokafka.errors import MessageSizeTooLargeError, RecordTooLargeError
 from faststream.exceptions import IncorrectState
 from faststream.kafka import KafkaBroker
@@ -40,7 +42,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.intake.parts import AttendanceIn, ReportPart, attendance_event
 from services.intake.store import ReportSubmission
 from shared import topics
-from shared.broker import PRODUCER_FENCED, renew_producer
+from shared.broker import PRODUCER_FENCED, aiokafka_producer, renew_producer, send_records
 from shared.budget import fits
 from shared.events import ReportSubmitted, utcnow
 from shared.settings import RucnetSettings
@@ -116,9 +118,13 @@ class OutboxRelay:
         self.backlog = 0
         self.failed = 0
         self._counted_at = -math.inf
+        self._built: set[int] = set()
 
-    def nudge(self) -> None:
-        """Something was stored: send it now rather than at the next interval."""
+    def nudge(self, *built: int) -> None:
+        """Something was stored: send it now rather than at the next interval. ``built``: the seqs of
+        report rows whose event this process has just built from a validated model (``to_event``,
+        under the rules this process loaded at start), so loading them need not validate them again."""
+        self._built.update(built)
         self._wake.set()
 
     async def run(self) -> None:
@@ -157,21 +163,7 @@ class OutboxRelay:
             if unloadable or time.monotonic() - self._counted_at >= BACKLOG_EVERY_S:
                 await self.count_backlog()  # else: the last pass left it at what it sent
             return len(unloadable)
-        sends: list[asyncio.Future[object]] = []
-        for r in rows:
-            settled: asyncio.Future[object] = asyncio.get_running_loop().create_future()
-            try:
-                sent = await self.broker.publish(
-                    r.value, r.topic, key=r.key, headers=HEADERS, no_confirm=True
-                )
-            except PERMANENT as exc:  # over the size limit: the client refuses it before sending
-                settled.set_exception(exc)
-                sent = settled
-            if not isinstance(sent, asyncio.Future):  # the in-memory test broker: delivered already
-                settled.set_result(sent)
-                sent = settled
-            sends.append(sent)
-        outcomes = await _settled(sends, self.send_timeout_s)
+        outcomes = await self._send(rows)
         published, failed = [], []
         for row, outcome in zip(rows, outcomes, strict=True):
             if isinstance(outcome, PERMANENT):
@@ -192,6 +184,55 @@ class OutboxRelay:
             raise error if isinstance(error, Exception) else RuntimeError(repr(error))
         return len(rows) + len(unloadable)
 
+    async def _send(self, rows: Sequence[OutboxRow]) -> list[object]:
+        """Each row's outcome. On a real broker the rows go as record batches per topic and partition
+        (one round of acknowledgements, no pass through FastStream's publish path per row); the rows of
+        a batch the broker refused for good are sent again each in a batch of its own, to find which."""
+        producer = aiokafka_producer(self.broker)
+        if producer is None:  # the in-memory test broker
+            return await self._send_singly(rows)
+        outcomes = await self._send_batches(producer, rows, alone=False)
+        refused = [i for i, outcome in enumerate(outcomes) if isinstance(outcome, PERMANENT)]
+        again = await self._send_batches(producer, [rows[i] for i in refused], alone=True)
+        for i, outcome in zip(refused, again, strict=True):
+            outcomes[i] = outcome
+        return outcomes
+
+    async def _send_batches(
+        self, producer: AIOKafkaProducer, rows: Sequence[OutboxRow], alone: bool
+    ) -> list[object]:
+        by_topic: dict[str, list[int]] = {}
+        for i, row in enumerate(rows):
+            by_topic.setdefault(row.topic, []).append(i)
+        sends: list[asyncio.Future[object]] = []
+        position: list[int] = []  # the row each entry of sends stands for
+        for topic, indexes in by_topic.items():
+            records = [(rows[i].key, rows[i].value) for i in indexes]
+            for held, sent in await send_records(producer, topic, records, alone):
+                sends += [sent] * len(held)
+                position += [indexes[j] for j in held]
+        outcomes: list[object] = [None] * len(rows)
+        for i, outcome in zip(position, await _settled(sends, self.send_timeout_s), strict=True):
+            outcomes[i] = outcome
+        return outcomes
+
+    async def _send_singly(self, rows: Sequence[OutboxRow]) -> list[object]:
+        sends: list[asyncio.Future[object]] = []
+        for r in rows:
+            settled: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+            try:
+                sent = await self.broker.publish(
+                    r.value, r.topic, key=r.key, headers=HEADERS, no_confirm=True
+                )
+            except PERMANENT as exc:  # over the size limit: the client refuses it before sending
+                settled.set_exception(exc)
+                sent = settled
+            if not isinstance(sent, asyncio.Future):  # the in-memory test broker: delivered already
+                settled.set_result(sent)
+                sent = settled
+            sends.append(sent)
+        return await _settled(sends, self.send_timeout_s)
+
     async def _load(self) -> tuple[list[OutboxRow], list[tuple[OutboxRow, str]]]:
         """The next rows to send, and those that cannot be: each row is checked alone."""
         reports = _REPORTS.c
@@ -210,11 +251,12 @@ class OutboxRelay:
         unloadable: list[tuple[OutboxRow, str]] = []
         for r in found:
             row = OutboxRow(topics.REPORTS_SUBMITTED, r.ruc_id.encode(), r.event_json.encode(), seq=r.seq)
-            try:  # what a consumer would refuse is refused here, where the row can be marked
-                ReportSubmitted.model_validate_json(r.event_json)
-            except ValueError as exc:
-                unloadable.append((row, describe(exc)))
-                continue
+            if r.seq not in self._built:
+                try:  # what a consumer would refuse is refused here, where the row can be marked
+                    ReportSubmitted.model_validate_json(r.event_json)
+                except ValueError as exc:
+                    unloadable.append((row, describe(exc)))
+                    continue
             rows.append(row)
         for p in part_rows:
             row = OutboxRow(
@@ -253,6 +295,8 @@ class OutboxRelay:
                     await conn.execute(refused.values(failed_at=now, publish_error=error[:2000]))
                 elif row.part is not None:
                     await conn.execute(_this_part(row.part).values(failed_at=now, publish_error=error[:2000]))
+        self._built.difference_update(r.seq for r in published)
+        self._built.difference_update(r.seq for r, _error in failed)
         PUBLISHED.inc(len(published))
 
     async def forget_published(self) -> None:

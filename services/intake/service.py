@@ -66,7 +66,7 @@ async def accept_report(
             token_id, key, digest = idempotency
             await remember_key(conn, token_id, key, digest, str(event.report_id), intake.idempotency_ttl_s)
     bind_log_context(event_id=event.event_id, report_id=event.report_id)
-    intake.relay.nudge()
+    intake.relay.nudge(event.version)  # the outbox row's seq
     intake.accepted.inc()
     return Accepted(report_id=str(event.report_id))
 

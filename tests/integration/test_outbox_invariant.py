@@ -8,10 +8,14 @@ counts it, `outbox_entries` lists it, and once the cause is fixed a retry sends 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 from pathlib import Path
 
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from prometheus_client import REGISTRY
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -26,7 +30,7 @@ from shared.broker import create_broker
 from shared.db import create_engine, session_factory
 from shared.events import AttendanceReported, ReportSubmitted
 from tests.conftest import test_settings
-from tests.integration.conftest import records_on
+from tests.integration.conftest import eventually, records_on
 from tests.integration.test_intake_outbox_relay import receipt
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
@@ -146,6 +150,54 @@ async def test_good_rows_are_published_bad_ones_failed_alone_listed_and_retried_
             "umu",
         ]
     finally:
+        await broker.stop()
+        await writer.close()
+        await engine.dispose()
+
+
+async def test_a_batch_the_broker_refuses_costs_only_the_row_it_refuses_for(
+    kafka_bootstrap: str, pg_url: str, tmp_path: Path
+) -> None:
+    """The relay sends a pass's rows as record batches. A topic whose own limit is below intake's
+    (a misconfiguration the client cannot see) refuses the batch holding an oversize row: its rows
+    are sent again one by one, the oversize one is marked failed, and the rows around it are
+    published (the idempotent producer is renewed after the refusal, as after any sequence gap)."""
+    settings = IntakeSettings(**test_settings(kafka_bootstrap, pg_url, tmp_path))  # type: ignore[arg-type]
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    await admin.start()
+    try:
+        await admin.alter_configs([
+            ConfigResource(ConfigResourceType.TOPIC, topics.REPORTS_SUBMITTED, configs={"max.message.bytes": "20000"})
+        ])  # fmt: skip
+    finally:
+        await admin.close()
+    engine: AsyncEngine = create_engine(pg_url)
+    broker = create_broker(settings)
+    await broker.start()
+    writer = ReceiptWriter(engine)
+    relay = OutboxRelay(engine, broker, settings, interval_s=0.1)
+    running = asyncio.create_task(relay.run())
+    try:
+        stored = await writer.store([
+            receipt("gu", "small-1"), receipt("gu", "small-2"), receipt("gu", "large", insatser=20),
+            receipt("gu", "small-3"),
+        ])  # fmt: skip
+        seq = {e.insatser[0].ref: e.version for e, _ in stored}
+        relay.nudge(*seq.values())  # as intake does: built by this process, loaded without validating again
+
+        async def outbox() -> tuple[list[tuple[str, str]], int]:
+            async with engine.connect() as conn:
+                failed = [(e.kind, e.ident) for e in await outbox_entries(conn, failed=True)]
+                return failed, len(await outbox_entries(conn, failed=False))
+
+        assert await eventually(outbox, lambda o: o[1] == 0, 60) == ([("report", str(seq["large"]))], 0)
+        reports = await records_on(kafka_bootstrap, topics.REPORTS_SUBMITTED, 3)
+        refs = sorted({ReportSubmitted.model_validate_json(r.value).insatser[0].ref for r in reports})
+        assert refs == ["small-1", "small-2", "small-3"]
+    finally:
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
         await broker.stop()
         await writer.close()
         await engine.dispose()
