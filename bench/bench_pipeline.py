@@ -321,7 +321,7 @@ if __name__ == "__main__":
         "fetch as soon as data arrives; 20 on Tansu, which answers only at the timeout)",
     )
     parser.add_argument(
-        "--batch-wait-ms", type=int, help="the services' RUCNET_KAFKA_BATCH_WAIT_MS (default 5)"
+        "--batch-wait-ms", type=int, help="the services' RUCNET_KAFKA_BATCH_WAIT_MS (default 100)"
     )
     parser.add_argument(
         "--batch-max-records", type=int, help="the services' RUCNET_KAFKA_BATCH_MAX_RECORDS (default 200)"

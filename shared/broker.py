@@ -5,10 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
+import weakref
 from collections.abc import Callable, Sequence
+from itertools import chain
+from types import MethodType
 from typing import Any, TypeVar
 
-from aiokafka import AIOKafkaProducer, ConsumerRecord
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, OutOfOrderSequenceNumber, UnknownProducerId
 from aiokafka.partitioner import DefaultPartitioner
@@ -16,7 +20,8 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from faststream.kafka.publisher.producer import AioKafkaFastProducerImpl
-from faststream.message import StreamMessage
+from faststream.kafka.subscriber.usecase import BatchSubscriber
+from faststream.message import AckStatus, StreamMessage
 from prometheus_client import REGISTRY, Counter
 from pydantic import BaseModel, ValidationError
 
@@ -95,6 +100,101 @@ def batch_options(settings: RucnetSettings) -> dict[str, Any]:
 
 def _records_as_they_are(msg: StreamMessage[Any]) -> Any:
     return msg.raw_message
+
+
+def batch_subscriber(router: Any, topic_names: Sequence[str], settings: RucnetSettings, group_id: str) -> Any:
+    """A batch subscriber on ``router`` (``batch_options``, ``consumer_options``) that polls again
+    at once after a poll that found nothing.
+
+    FastStream's batch subscriber sleeps ``batch_timeout_ms`` after an empty ``getmany`` (which has
+    already waited that long, and returns as soon as a record is fetched): a record fetched during
+    that sleep waits for it. Its poll is replaced on this subscriber alone by the same poll without
+    the sleep (FastStream 0.7's ``BatchSubscriber.get_msg``; ``tests/unit/test_broker_polling.py``
+    fails if that hook changes)."""
+    subscriber = router.subscriber(
+        *topic_names, batch=True, **batch_options(settings), **consumer_options(settings, group_id)
+    )
+    if isinstance(subscriber, BatchSubscriber):
+        subscriber.get_msg = MethodType(_poll_without_pause, subscriber)  # type: ignore[method-assign]
+    return subscriber
+
+
+async def _poll_without_pause(
+    self: BatchSubscriber, consumer: AIOKafkaConsumer
+) -> tuple[ConsumerRecord[Any, Any], ...]:
+    polled = await consumer.getmany(timeout_ms=self.batch_timeout_ms, max_records=self.max_records)
+    return tuple(chain(*polled.values()))
+
+
+# At most this often a consumer commits its offsets (Kafka Streams' commit.interval.ms under
+# exactly-once is 100 ms too): a crash redelivers at most this long's handled events, which the
+# consumers dedupe, and a busy consumer sends a commit request for every few batches, not each.
+COMMIT_INTERVAL_S = 0.1
+
+
+class _Commits:
+    """One consumer's offset commits, one request at a time in the background, at most every
+    ``COMMIT_INTERVAL_S``, the newest offsets of every batch handled meanwhile merged into it."""
+
+    def __init__(self, consumer: AIOKafkaConsumer) -> None:
+        self.consumer = consumer
+        self.pending: dict[TopicPartition, int] = {}
+        self.task: asyncio.Task[None] | None = None
+        self.last = -math.inf  # when the last commit was sent (the loop's clock)
+
+    def add(self, offsets: dict[TopicPartition, int]) -> None:
+        for tp, offset in offsets.items():
+            self.pending[tp] = max(offset, self.pending.get(tp, 0))
+        if self.task is None or self.task.done():
+            self.task = asyncio.create_task(self._send())
+
+    async def _send(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self.pending:
+            if (wait := self.last + COMMIT_INTERVAL_S - loop.time()) > 0:
+                await asyncio.sleep(wait)  # meanwhile more batches' offsets merge into this one
+            self.last = loop.time()
+            assigned = self.consumer.assignment()
+            offsets = {tp: o for tp, o in self.pending.items() if tp in assigned}  # revoked: the new owner's
+            self.pending = {}
+            if not offsets:
+                continue
+            try:
+                await self.consumer.commit(offsets)
+            except KafkaError as exc:  # a rebalance, a stopped consumer: redelivered, deduped
+                log.warning("offset commit %s not made: %r", offsets, exc)
+
+
+_COMMITS: weakref.WeakKeyDictionary[AIOKafkaConsumer, _Commits] = weakref.WeakKeyDictionary()
+
+
+def commit_in_background(msg: KafkaMessage) -> None:
+    """Commit a handled batch's offsets without holding up the next poll.
+
+    Call it once the batch is stored and published: the offsets cover only this batch's records
+    (taken now, not the consumer's position, which the next poll moves on), and commits are sent
+    in order, one at a time and at most every ``COMMIT_INTERVAL_S``, so none passes a batch not
+    yet handled. A commit lost to a crash or a
+    rebalance only redelivers what was handled, which every consumer dedupes by event id. With the
+    in-memory test broker (no real consumer) FastStream's own acknowledgement stays."""
+    consumer = getattr(msg, "consumer", None)
+    if not isinstance(consumer, AIOKafkaConsumer) or msg.committed:
+        return
+    offsets: dict[TopicPartition, int] = {}
+    for record in batch_records(msg):
+        tp = TopicPartition(record.topic, record.partition)
+        offsets[tp] = max(record.offset + 1, offsets.get(tp, 0))
+    if consumer not in _COMMITS:
+        _COMMITS[consumer] = _Commits(consumer)
+    _COMMITS[consumer].add(offsets)
+    msg.committed = AckStatus.ACKED  # FastStream's acknowledgement then commits nothing itself
+
+
+async def commits_sent(timeout_s: float = 5.0) -> None:
+    """Wait (a bounded time) for the offset commits still under way: before the consumers stop."""
+    tasks = [c.task for c in list(_COMMITS.values()) if c.task is not None and not c.task.done()]
+    if tasks:
+        await asyncio.wait(tasks, timeout=timeout_s)
 
 
 async def ensure_topics(settings: RucnetSettings, names: tuple[str, ...] = topics.ALL_TOPICS) -> None:

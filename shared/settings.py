@@ -54,11 +54,11 @@ class RucnetSettings(BaseSettings):
         default=200, ge=1, le=10_000, description="most messages a consumer handles in one transaction"
     )
     kafka_batch_wait_ms: int = Field(
-        default=5,
+        default=100,
         ge=1,
         le=10_000,
-        description="how long a consumer's poll waits when no records are ready (FastStream then pauses "
-        "as long again): the delay a quiet topic adds to a message",
+        description="how long a consumer's poll waits for records before it polls again; it returns as "
+        "soon as one is fetched, so this sets only how often an idle consumer wakes up",
     )
     kafka_partitions: int = Field(default=3, ge=1, le=64)
     kafka_replication_factor: int = Field(

@@ -20,6 +20,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.auth import Principal, hash_token, resolve_token_hash
+from shared.broker import commits_sent
 from shared.db import ping
 from shared.deps import sessions_of, token_cache_of
 from shared.guards import BodySizeLimit, RejectNul, SecurityHeaders
@@ -256,6 +257,7 @@ def service_app(
                 connecting.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await connecting
+            await commits_sent()  # the handled batches' offsets, before the consumers stop
             await broker.stop()
             await engine.dispose()
             gc.unfreeze()  # what the service built can be collected again once it is gone

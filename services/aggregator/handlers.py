@@ -35,9 +35,9 @@ from services.aggregator.settings import AggregatorSettings
 from services.aggregator.store import apply_events
 from shared import topics
 from shared.broker import (
-    batch_options,
     batch_records,
-    consumer_options,
+    batch_subscriber,
+    commit_in_background,
     dead_letter_record,
     parse_record_or_dead_letter,
 )
@@ -196,8 +196,15 @@ async def apply_alone(
 
 async def handle_aggregator_events(msg: KafkaMessage, broker: BrokerDep, aggregating: AggregatingDep) -> None:
     """A polled batch (every topic: one group membership, so no rebalance between them) applied in
-    one transaction, its offsets committed after it. A transient database fault redelivers the
-    batch; any other failure is retried event by event, so one bad message is isolated and
+    one transaction, its offsets committed after that transaction, in the background while the
+    next batch is polled."""
+    await aggregate_batch(msg, broker, aggregating)
+    commit_in_background(msg)
+
+
+async def aggregate_batch(msg: KafkaMessage, broker: KafkaBroker, aggregating: Aggregating) -> None:
+    """A transient database fault redelivers the batch (the handler raises: NACK_ON_ERROR seeks
+    back); any other failure is retried event by event, so one bad message is isolated and
     dead-lettered while the rest are counted."""
     parsed = [
         (r, e) for r in batch_records(msg) if (e := await valid(broker, r, aggregating.known)) is not None
@@ -226,12 +233,7 @@ async def handle_aggregator_events(msg: KafkaMessage, broker: BrokerDep, aggrega
 def aggregator_router(settings: AggregatorSettings) -> KafkaRouter:
     """The aggregator's one subscriber: its group, batching and ack policy from the settings."""
     router = KafkaRouter()
-    router.subscriber(
-        *EVENT_TYPES,
-        batch=True,
-        **batch_options(settings),
-        **consumer_options(settings, topics.AGGREGATOR_GROUP),
-    )(handle_aggregator_events)
+    batch_subscriber(router, list(EVENT_TYPES), settings, topics.AGGREGATOR_GROUP)(handle_aggregator_events)
     return router
 
 

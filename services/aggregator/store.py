@@ -1,9 +1,13 @@
 """The one transaction that applies a batch of events to the aggregator's tables.
 
-A batch costs a fixed handful of statements whatever its number of events and insatser: the event
-ids are claimed in one insert, the state it touches is read in a few queries, the events are
-folded in memory (``folding.py``), and the count deltas and the final rows are written per table
-in one statement each. Concurrent transactions on the same RUC and year or the same report (a
+A batch costs a fixed handful of statements whatever its number of events and insatser; on
+PostgreSQL, for a batch of new reports, four round trips between BEGIN and COMMIT: the event ids
+claimed and the locks taken in one statement, the reports' versions read, the records, retractions
+and overrides of the keys read in one statement, the events folded in memory (``folding.py``),
+and every count delta and final row written in one statement (a data-modifying CTE per table).
+A report seen before adds the read of the records it holds, and deletes when a version retracts.
+
+Concurrent transactions on the same RUC and year or the same report (a
 classified report and an override on two consumers, a report moved to another RUC, a rebalance)
 are serialised by advisory locks on PostgreSQL; SQLite has a single writer, taken by the first
 statement (the dedupe insert).
@@ -11,16 +15,17 @@ statement (the dedupe insert).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Table, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.aggregator.counting import net_deltas
+from services.aggregator.counting import COUNT_SPEC, CountKey, Measures, net_deltas
 from services.aggregator.facts import facts_of
 from services.aggregator.folding import Countable, State, fold
 from services.aggregator.tables import (
+    COUNT_TABLES,
     OVERRIDES,
     RECORDS,
     REPORTS,
@@ -30,14 +35,15 @@ from services.aggregator.tables import (
     RetractionRow,
 )
 from services.aggregator.upserts import (
-    apply_deltas,
-    claim_events,
+    Write,
+    claim_and_lock,
+    count_row,
     delete_keys,
     lock_keys,
+    read_by_key,
     report_lock,
-    upsert_rows,
+    write_all,
 )
-from shared.db import rows_by_key
 from shared.events import ClassificationOverridden, utcnow
 
 
@@ -47,15 +53,21 @@ def _keys_of(event: Countable) -> list[InsatsKey]:
     return [(event.ruc_id, event.year, i.ref) for i in event.insatser]
 
 
-async def _by_key(session: AsyncSession, table: Table, keys: Sequence[InsatsKey]) -> dict[InsatsKey, Any]:
-    return {(r.ruc_id, r.year, r.ref): r for r in await rows_by_key(session, table, keys)}
+def _locks_of(events: Sequence[Countable]) -> set[tuple[object, ...]]:
+    """The RUC and years the events touch, and their reports (see ``lock_keys``)."""
+    keys = {key for event in events for key in _keys_of(event)}
+    reports = {str(e.report_id) for e in events if not isinstance(e, ClassificationOverridden)}
+    return {(r, y) for r, y, _ in keys} | {report_lock(r) for r in reports}
 
 
 async def _fresh(
     session: AsyncSession, events: Sequence[tuple[Countable, str]]
 ) -> tuple[list[bool], list[Countable]]:
-    """Claim the events; per event whether it is new, and the new ones in order (once each)."""
-    claimed = await claim_events(session, [(str(e.event_id), topic) for e, topic in events])
+    """Claim the events, and lock what they all touch (a duplicate's share of it too: a superset);
+    per event whether it is new, and the new ones in order (once each)."""
+    claimed = await claim_and_lock(
+        session, [(str(e.event_id), topic) for e, topic in events], _locks_of([e for e, _ in events])
+    )
     fresh: list[Countable] = []
     outcomes = []
     for event, _topic in events:
@@ -68,12 +80,11 @@ async def _fresh(
 
 
 async def _load(session: AsyncSession, events: Sequence[Countable]) -> State:
-    """Lock and read what the events touch: their insatser, and every record their reports hold
-    (a new version retracts what it leaves out, possibly in another RUC or year)."""
+    """Read what the events touch (locked by ``_fresh``): their insatser, and every record their
+    reports hold (a new version retracts what it leaves out, possibly in another RUC or year)."""
     keys = {key for event in events for key in _keys_of(event)}
     reports = sorted({str(e.report_id) for e in events if not isinstance(e, ClassificationOverridden)})
-    locks: set[tuple[object, ...]] = {(r, y) for r, y, _ in keys} | {report_lock(r) for r in reports}
-    await lock_keys(session, locks)
+    locks = _locks_of(events)
     versions = select(REPORTS.c.report_id, REPORTS.c.version).where(REPORTS.c.report_id.in_(reports))
     known = {r.report_id: r.version for r in await session.execute(versions)} if reports else {}
     held: list[Any] = []
@@ -87,13 +98,12 @@ async def _load(session: AsyncSession, events: Sequence[Countable]) -> State:
             await lock_keys(session, more)
             held = list(await session.execute(held_by))
     all_keys = sorted(keys | {(r.ruc_id, r.year, r.ref) for r in held})
-    records = {k: InsatsRow._make(r) for k, r in (await _by_key(session, RECORDS, all_keys)).items()}
+    records, retractions, overrides = await read_by_key(session, (RECORDS, RETRACTIONS, OVERRIDES), all_keys)
+    names = list(OVERRIDES.columns.keys())
     return State(
-        records=records,
-        retractions={
-            k: RetractionRow._make(r) for k, r in (await _by_key(session, RETRACTIONS, all_keys)).items()
-        },
-        overrides={k: dict(r._mapping) for k, r in (await _by_key(session, OVERRIDES, sorted(keys))).items()},
+        records={k: InsatsRow._make(v) for k, v in records.items()},
+        retractions={k: RetractionRow._make(v) for k, v in retractions.items()},
+        overrides={k: dict(zip(names, v, strict=True)) for k, v in overrides.items() if k in keys},
         reports=known,
     )
 
@@ -112,22 +122,38 @@ async def apply_events(session: AsyncSession, events: Sequence[tuple[Countable, 
         old, new = stored.get(key), state.records.get(key)
         if old is not new:  # an untouched row object: the same facts
             changes.append((facts_of(old) if old else None, facts_of(new) if new else None))
-    await apply_deltas(session, net_deltas(changes))
-    await _write_state(session, state)
+    await _write_state(session, state, _count_writes(net_deltas(changes)))
     return outcomes
 
 
-async def _write_state(session: AsyncSession, state: State) -> None:
+def _count_writes(deltas: Mapping[CountKey, Measures]) -> list[Write]:
+    """The count deltas as one write a table (added to the cells), rows in key order."""
+    by_table: dict[str, list[dict[str, object]]] = {}
+    for key in sorted(deltas):
+        if any(deltas[key]):
+            by_table.setdefault(key.table, []).append(count_row(key, deltas[key]))
+    return [
+        (COUNT_TABLES[name], [m.column for m in COUNT_SPEC[name].measures], rows)  # type: ignore[index]
+        for name, rows in by_table.items()
+    ]
+
+
+async def _write_state(session: AsyncSession, state: State, counts: Sequence[Write]) -> None:
+    """Deletes (when a version retracted records), then the counts and every changed row at once."""
     changed = sorted(state.changed)
     records, retractions = state.stored
     await delete_keys(session, RECORDS, [k for k in changed if k in records and k not in state.records])
     await delete_keys(
         session, RETRACTIONS, [k for k in changed if k in retractions and k not in state.retractions]
     )
-    await upsert_rows(session, RECORDS, [state.records[k]._asdict() for k in changed if k in state.records])
-    await upsert_rows(
-        session, RETRACTIONS, [state.retractions[k]._asdict() for k in changed if k in state.retractions]
-    )
-    await upsert_rows(session, OVERRIDES, [state.overrides[k] for k in sorted(state.changed_overrides)])
     reports = [{"report_id": r, "version": state.reports[r]} for r in sorted(state.changed_reports)]
-    await upsert_rows(session, REPORTS, reports)
+    await write_all(
+        session,
+        [
+            *counts,
+            (RECORDS, (), [state.records[k]._asdict() for k in changed if k in state.records]),
+            (RETRACTIONS, (), [state.retractions[k]._asdict() for k in changed if k in state.retractions]),
+            (OVERRIDES, (), [state.overrides[k] for k in sorted(state.changed_overrides)]),
+            (REPORTS, (), reports),
+        ],
+    )

@@ -6,19 +6,22 @@ executemany. Helpers never commit: the caller's transaction holds them all.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Table, delete, text, tuple_
+from sqlalchemy import Boolean, String, Table, column, delete, text, tuple_
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.aggregator.counting import COUNT_SPEC, CountKey, Measures
-from services.aggregator.tables import COUNT_TABLES, PROCESSED, InsatsKey
-from shared.db import insert_for
+from services.aggregator.tables import COUNT_TABLES, PROCESSED, STATE_TABLES, InsatsKey
+from shared.db import insert_for, rows_by_key
 from shared.events import utcnow
 
 _STATEMENTS: dict[tuple[str, str, str], Any] = {}
+ALL_TABLES = {table.name: table for table in STATE_TABLES}
 REPORT_LOCKS = 64  # report ids hash into this many locks: PostgreSQL's lock table is small
 
 
@@ -118,3 +121,147 @@ async def apply_deltas(session: AsyncSession, deltas: Mapping[CountKey, Measures
     for name, rows in by_table.items():
         measures = [m.column for m in COUNT_SPEC[name].measures]  # type: ignore[index]
         await session.execute(_upsert(session, COUNT_TABLES[name], measures), rows)  # type: ignore[index]
+
+
+# PostgreSQL: what a batch reads and writes, in as few statements (round trips) as it can --------
+
+Write = tuple[Table, Sequence[str], Sequence[Mapping[str, object]]]  # table, columns to add to, rows
+
+
+_PG = postgresql.dialect()  # type: ignore[no-untyped-call]
+
+
+def _pg_type(column: Any) -> str:
+    """The column's type for its array parameter; a string without its length, since a cast to
+    VARCHAR(n) cuts a longer value where the insert must refuse it (value too long)."""
+    if isinstance(column.type, String):
+        return "VARCHAR"
+    return str(column.type.compile(dialect=_PG))
+
+
+def _unnest(table: Table, columns: Sequence[str], prefix: str) -> str:
+    """``unnest`` of one array parameter per column, each cast to the column's type."""
+    arrays = ", ".join(f"CAST(:{prefix}{c} AS {_pg_type(table.c[c])}[])" for c in columns)
+    return f"unnest({arrays})"
+
+
+@functools.cache
+def _write_all_statement(shape: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...]) -> Any:
+    """One data-modifying CTE per (table, columns to add to, columns written): one statement."""
+    parts = []
+    for i, (name, add, columns) in enumerate(shape):
+        table = ALL_TABLES[name]
+        keys = [c.name for c in table.primary_key.columns]
+        if add:
+            sets = ", ".join(f"{c} = {name}.{c} + EXCLUDED.{c}" for c in add)
+        else:
+            sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c not in keys)
+        action = f"DO UPDATE SET {sets}" if sets else "DO NOTHING"
+        parts.append(
+            f"w{i} AS (INSERT INTO {name} ({', '.join(columns)}) SELECT * FROM "
+            f"{_unnest(table, columns, f'w{i}_')} ON CONFLICT ({', '.join(keys)}) {action} RETURNING 1)"
+        )
+    counted = " + ".join(f"(SELECT count(*) FROM w{i})" for i in range(len(shape)))
+    return text(f"WITH {', '.join(parts)} SELECT {counted}")
+
+
+async def write_all(session: AsyncSession, writes: Sequence[Write]) -> None:
+    """Upsert rows into several tables: on PostgreSQL in one statement (a data-modifying CTE per
+    table, each fed by arrays, rows in the given order); elsewhere one executemany per table.
+    A table's rows must have distinct keys (one statement may not touch a row twice)."""
+    writes = [(table, add, rows) for table, add, rows in writes if rows]
+    if not writes:
+        return
+    if session.get_bind().dialect.name != "postgresql":
+        for table, add, rows in writes:
+            await session.execute(_upsert(session, table, add), list(rows))
+        return
+    shape, params = [], {}
+    for i, (table, add, rows) in enumerate(writes):
+        columns = tuple(c.name for c in table.columns if c.name in rows[0])
+        shape.append((table.name, tuple(add), columns))
+        for c in columns:
+            params[f"w{i}_{c}"] = [row[c] for row in rows]
+    await session.execute(_write_all_statement(tuple(shape)), params)
+
+
+@functools.cache
+def _claim_and_lock_statement() -> Any:
+    columns = ("event_id", "topic", "processed_at")
+    return text(
+        f"WITH claimed AS (INSERT INTO {PROCESSED.name} ({', '.join(columns)}) SELECT * FROM "
+        f"{_unnest(PROCESSED, columns, 'c_')} ON CONFLICT (event_id) DO NOTHING RETURNING event_id), "
+        "locked AS (SELECT count(pg_advisory_xact_lock(k)) AS n FROM unnest(CAST(:locks AS bigint[])) AS k) "
+        "SELECT (SELECT n FROM locked) AS locks, ARRAY(SELECT event_id FROM claimed) AS claimed"
+    )
+
+
+async def claim_and_lock(
+    session: AsyncSession, events: Sequence[tuple[str, str]], locks: Iterable[tuple[object, ...]]
+) -> set[str]:
+    """``claim_events`` and ``lock_keys`` in one statement on PostgreSQL (both in the transaction's
+    first statement: the reads that follow, each with its own snapshot, see what the lock holders
+    committed); the two statements elsewhere."""
+    if session.get_bind().dialect.name != "postgresql":
+        claimed = await claim_events(session, events)
+        await lock_keys(session, locks)
+        return claimed
+    by_id = sorted(dict(events).items())
+    if not by_id:
+        return set()
+    now = utcnow()
+    params = {
+        "c_event_id": [e for e, _ in by_id],
+        "c_topic": [t for _, t in by_id],
+        "c_processed_at": [now] * len(by_id),
+        "locks": sorted({lock_id(key) for key in locks}),
+    }
+    row = (await session.execute(_claim_and_lock_statement(), params)).one()
+    return set(row.claimed)
+
+
+@functools.cache
+def _read_by_key_statement(names: tuple[str, ...]) -> Any:
+    joins, picked, typed = [], [], []
+    for i, name in enumerate(names):
+        table = ALL_TABLES[name]
+        columns = [c.name for c in table.columns]
+        joins.append(
+            f"LEFT JOIN LATERAL (SELECT true AS found, {', '.join(columns)} FROM {name} AS t "
+            "WHERE t.ruc_id = wanted.ruc_id AND t.year = wanted.year AND t.ref = wanted.ref LIMIT 1) "
+            f"AS r{i} ON true"
+        )
+        picked += [f"r{i}.found AS r{i}_found"] + [f"r{i}.{c} AS r{i}_{c}" for c in columns]
+        typed += [column(f"r{i}_found", Boolean)] + [column(f"r{i}_{c}", table.c[c].type) for c in columns]
+    return text(
+        f"SELECT {', '.join(picked)} FROM unnest(CAST(:rucs AS VARCHAR[]), CAST(:years AS INTEGER[]), "
+        f"CAST(:refs AS VARCHAR[])) AS wanted(ruc_id, year, ref) {' '.join(joins)}"
+    ).columns(*typed)
+
+
+async def read_by_key(
+    session: AsyncSession, tables: Sequence[Table], keys: Sequence[InsatsKey]
+) -> list[dict[InsatsKey, tuple[Any, ...]]]:
+    """Per table, key → its row's values (in column order) for the keys it holds: on PostgreSQL
+    one statement for all the tables (a primary-key probe per key and table), else one per table."""
+    if not keys:
+        return [{} for _ in tables]
+    if session.get_bind().dialect.name != "postgresql":
+        found = [await rows_by_key(session, table, keys) for table in tables]
+        return [{(r.ruc_id, r.year, r.ref): tuple(r) for r in rows} for rows in found]
+    # one row per key, each table's columns behind a "found" flag (a LEFT JOIN finds none: NULLs)
+    rucs, years, refs = (list(c) for c in zip(*keys, strict=True))
+    statement = _read_by_key_statement(tuple(t.name for t in tables))
+    result = await session.execute(statement, {"rucs": rucs, "years": years, "refs": refs})
+    out: list[dict[InsatsKey, tuple[Any, ...]]] = [{} for _ in tables]
+    keyed = [[list(table.columns.keys()).index(c) for c in ("ruc_id", "year", "ref")] for table in tables]
+    for row in result:
+        at = 0
+        for i, table in enumerate(tables):
+            width = len(table.columns)
+            if row[at]:  # found
+                values = tuple(row[at + 1 : at + 1 + width])
+                ruc, year, ref = (values[k] for k in keyed[i])
+                out[i][(ruc, year, ref)] = values
+            at += 1 + width
+    return out

@@ -26,9 +26,9 @@ from services.classifier.settings import ClassifierSettings
 from services.classifier.store import record_classified
 from shared import topics
 from shared.broker import (
-    batch_options,
     batch_records,
-    consumer_options,
+    batch_subscriber,
+    commit_in_background,
     parse_record_or_dead_letter,
     publish_all,
 )
@@ -101,8 +101,15 @@ async def stored(sessions: async_sessionmaker[AsyncSession], classified: Sequenc
 
 
 async def handle_report_submitted(msg: KafkaMessage, broker: BrokerDep, classifying: ClassifyingDep) -> None:
-    """A polled batch, its offsets committed after all of it (NACK_ON_ERROR). A large batch goes in
-    chunks, pipelined: the worker scores chunk n + 1 while the loop stores and publishes chunk n."""
+    """A polled batch, its offsets committed once all of it is stored and published, in the
+    background while the next batch is polled (an error seeks back instead: NACK_ON_ERROR)."""
+    await classify_batch(msg, broker, classifying)
+    commit_in_background(msg)
+
+
+async def classify_batch(msg: KafkaMessage, broker: KafkaBroker, classifying: Classifying) -> None:
+    """A large batch goes in chunks, pipelined: the worker scores chunk n + 1 while the loop stores
+    and publishes chunk n."""
     events: list[ReportSubmitted] = []
     sources: list[ConsumerRecord[Any, Any]] = []
     for record in batch_records(msg):
@@ -132,12 +139,9 @@ async def handle_report_submitted(msg: KafkaMessage, broker: BrokerDep, classify
 def classifier_router(settings: ClassifierSettings) -> KafkaRouter:
     """The classifier's subscriber: its group, batching and ack policy come from the settings."""
     router = KafkaRouter()
-    router.subscriber(
-        topics.REPORTS_SUBMITTED,
-        batch=True,
-        **batch_options(settings),
-        **consumer_options(settings, topics.CLASSIFIER_GROUP),
-    )(handle_report_submitted)
+    batch_subscriber(router, [topics.REPORTS_SUBMITTED], settings, topics.CLASSIFIER_GROUP)(
+        handle_report_submitted
+    )
     return router
 
 

@@ -9,7 +9,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Text, case, func, tuple_, update
+from sqlalchemy import Text, case, func, text, tuple_, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel, col, select
@@ -171,9 +171,7 @@ async def record_classified(session: AsyncSession, events: Sequence[ReportClassi
         return 0
     table = Classification.__table__  # type: ignore[attr-defined]
     keys = sorted(rows)
-    names = ("ruc_id", "year", "ref", "version", "review_state", "reviewed_area")
-    found = await rows_by_key(session, table, keys, names)
-    reviews: dict[Key, Any] = {(r.ruc_id, r.year, r.ref): r for r in found}
+    reviews, held_before = await _stored(session, keys, sorted({str(e.report_id) for e in events}))
     fresh = []
     for key in keys:
         row, old = rows[key], reviews.get(key)
@@ -182,7 +180,8 @@ async def record_classified(session: AsyncSession, events: Sequence[ReportClassi
                 continue
             row["review_state"], row["reviewed_area"] = old.review_state, old.reviewed_area
         fresh.append(row)
-    held = await _held_by_reports(session, events, {(r["ruc_id"], r["year"], r["ref"]) for r in fresh})
+    upserted = {(r["ruc_id"], r["year"], r["ref"]) for r in fresh}
+    held = [h for h in held_before if h[0] not in upserted]  # the rows the upsert leaves as they are
     if fresh:
         stmt = insert_for(session, table)
         replace = {c.name: stmt.excluded[c.name] for c in table.columns if not c.primary_key}  # type: ignore[attr-defined]
@@ -201,21 +200,39 @@ RETRACTED = "retracted"  # a later version of its report left the insats out: no
 Held = list[tuple[Key, str, int]]  # an insats's key, the report and version its row holds
 
 
-async def _held_by_reports(
-    session: AsyncSession, events: Sequence[ReportClassified], fresh: set[Key]
-) -> Held:
-    """The rows the batch's reports hold already and its upsert leaves as they are, in one read by
-    the indexed report id (none for a report seen for the first time)."""
-    reports = sorted({str(event.report_id) for event in events})
+_REVIEW = ("ruc_id", "year", "ref", "version", "review_state", "reviewed_area")
+_BOTH_READS = text(
+    "SELECT true AS by_key, f.ruc_id, f.year, f.ref, f.version, f.review_state, f.reviewed_area, "
+    "f.report_id FROM unnest(CAST(:rucs AS VARCHAR[]), CAST(:years AS INTEGER[]), CAST(:refs AS VARCHAR[])) "
+    "AS wanted(ruc_id, year, ref) CROSS JOIN LATERAL (SELECT * FROM classification AS t "
+    "WHERE t.ruc_id = wanted.ruc_id AND t.year = wanted.year AND t.ref = wanted.ref LIMIT 1) AS f "
+    "UNION ALL SELECT false, t.ruc_id, t.year, t.ref, t.version, t.review_state, t.reviewed_area, "
+    "t.report_id FROM classification AS t WHERE t.report_id = ANY(CAST(:reports AS VARCHAR[])) "
+    f"AND t.review_state != '{RETRACTED}'"
+)
+
+
+async def _stored(
+    session: AsyncSession, keys: Sequence[Key], reports: Sequence[str]
+) -> tuple[dict[Key, Any], Held]:
+    """Before the batch's upsert: the stored rows of its insatser (version and review, by key), and
+    the rows its reports hold (not retracted; none for a report seen the first time, by the indexed
+    report id). On PostgreSQL both in one statement, each key one primary-key probe (``rows_by_key``)."""
     table = Classification.__table__  # type: ignore[attr-defined]
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        rucs, years, refs = (list(column) for column in zip(*keys, strict=True))
+        params = {"rucs": rucs, "years": years, "refs": refs, "reports": list(reports)}
+        found = list(await session.execute(_BOTH_READS, params))
+        by_key = {(r.ruc_id, r.year, r.ref): r for r in found if r.by_key}
+        held = [((r.ruc_id, r.year, r.ref), r.report_id, r.version) for r in found if not r.by_key]
+        return by_key, held
+    by_key = {(r.ruc_id, r.year, r.ref): r for r in await rows_by_key(session, table, keys, _REVIEW)}
     names = ("ruc_id", "year", "ref", "report_id", "version")
     query = sa_select(*(table.c[n] for n in names)).where(
         table.c.report_id.in_(reports), table.c.review_state != RETRACTED
     )
-    return [
-        ((r, y, ref), report_id, version)
-        for r, y, ref, report_id, version in await session.execute(query)
-        if (r, y, ref) not in fresh
+    return by_key, [
+        ((r, y, ref), report_id, version) for r, y, ref, report_id, version in await session.execute(query)
     ]
 
 

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.intake.nsp_store import record_nsp_events
 from shared import topics
-from shared.broker import batch_options, batch_records, consumer_options
+from shared.broker import batch_records, batch_subscriber
 from shared.events import ClassificationOverridden, ReportClassified
 from shared.settings import RucnetSettings
 
@@ -55,13 +55,8 @@ async def handle_nsp_events(msg: KafkaMessage, sessions: NspSessions) -> None:
 
 def nsp_router(settings: RucnetSettings) -> KafkaRouter:
     router = KafkaRouter()
-    router.subscriber(
-        topics.REPORTS_CLASSIFIED,
-        topics.CLASSIFICATIONS_OVERRIDDEN,
-        batch=True,
-        **batch_options(settings),
-        **consumer_options(settings, topics.INTAKE_GROUP),
-    )(handle_nsp_events)
+    names = [topics.REPORTS_CLASSIFIED, topics.CLASSIFICATIONS_OVERRIDDEN]
+    batch_subscriber(router, names, settings, topics.INTAKE_GROUP)(handle_nsp_events)
     return router
 
 

@@ -56,11 +56,9 @@ EXPECTED = {
 }
 
 
-@pytest.mark.parametrize("name", BATCHINGS)
-async def test_what_the_latest_version_left_out_is_retracted_however_batched(
-    name: str, sqlite_url: str
-) -> None:
-    engine = create_engine(sqlite_url)
+async def states_after(url: str, name: str) -> dict[str, str]:
+    """Each insats's review state once the batching ``name`` is stored in the database at ``url``."""
+    engine = create_engine(url)
     sessions = session_factory(engine)
     for batch in BATCHINGS[name]:
         async with sessions.begin() as session:
@@ -69,4 +67,15 @@ async def test_what_the_latest_version_left_out_is_retracted_however_batched(
         rows = (await session.execute(select(Classification))).scalars().all()
         states = {row.ref: row.review_state for row in rows}
     await engine.dispose()
-    assert states == EXPECTED.get(name, {"a": "unreviewed", "b": "unreviewed", "c": RETRACTED})
+    return states
+
+
+def expected(name: str) -> dict[str, str]:
+    return EXPECTED.get(name, {"a": "unreviewed", "b": "unreviewed", "c": RETRACTED})
+
+
+@pytest.mark.parametrize("name", BATCHINGS)
+async def test_what_the_latest_version_left_out_is_retracted_however_batched(
+    name: str, sqlite_url: str
+) -> None:
+    assert await states_after(sqlite_url, name) == expected(name)
