@@ -288,7 +288,8 @@ async def publish_all(
             pending = [await broker.publish(e, topic, key=key(e), no_confirm=True) for e in events]
             await asyncio.gather(*(p for p in pending if p is not None))  # the in-memory test broker: None
             return
-        await asyncio.gather(*await _send_batches(producer, events, topic, key))
+        records = [(key(e), e.model_dump_json().encode()) for e in events]
+        await asyncio.gather(*(sent for _held, sent in await send_records(producer, topic, records)))
         for event in events:
             count_published(topic, event)
     except PRODUCER_FENCED as exc:
@@ -306,14 +307,6 @@ def aiokafka_producer(broker: KafkaBroker) -> AIOKafkaProducer | None:
 
 _PARTITIONER = DefaultPartitioner()
 _JSON = [("content-type", b"application/json")]
-
-
-async def _send_batches(
-    producer: AIOKafkaProducer, events: Sequence[Any], topic: str, key: Callable[[Any], bytes]
-) -> list[asyncio.Future[Any]]:
-    """The events as record batches per partition, in order; the futures of their acks."""
-    records = [(key(e), e.model_dump_json().encode()) for e in events]
-    return [sent for _held, sent in await send_records(producer, topic, records)]
 
 
 async def send_records(
